@@ -1,0 +1,99 @@
+"""tradetrace: OpenTelemetry tracing for event-driven trading and backtesting systems.
+
+Every published trading event becomes a span; causation (which event caused which)
+becomes parent/child; trace levels decide, per container, what is recorded.
+
+>>> import tradetrace
+>>> session = tradetrace.configure(level="none")   # nothing patched, nothing started
+>>> session.active
+False
+>>> tradetrace.shutdown()
+
+A traced backtest (see ``examples/``)::
+
+    tradetrace.configure(level="normal", output="traces/")
+    Coordinator().run_topology("backtest", config)   # spans flushed when the run ends
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from ._version import __version__
+from .config import TracingConfig, load_config
+from .decide.levels import TraceLevel
+from .decide.sampler import TraceLevelSampler
+from .errors import ConfigError
+from .session import TracingSession
+
+__all__ = [
+    "ConfigError",
+    "TraceLevel",
+    "TraceLevelSampler",
+    "TracingConfig",
+    "TracingSession",
+    "__version__",
+    "configure",
+    "flush",
+    "get_session",
+    "load_config",
+    "shutdown",
+]
+
+_current: TracingSession | None = None
+_lock = threading.Lock()
+
+
+def configure(
+    level: str | TraceLevel | None = None,
+    *,
+    config_file: str | os.PathLike[str] | None = None,
+    profile: str | Mapping[str, Any] | None = None,
+    output: str | os.PathLike[str] | None = None,
+    backend: str | None = None,
+    exporter: SpanExporter | None = None,
+    service_name: str | None = None,
+    run_id: str | None = None,
+    search_paths: Iterable[str] = (),
+) -> TracingSession:
+    """Resolve the configuration, patch the traced system and start exporting.
+
+    Arguments win over ``TRADETRACE_*`` variables, which win over the config file.
+    ``exporter`` sends spans to any OpenTelemetry ``SpanExporter`` instead of the
+    configured storage. A previous session is shut down first. Raises
+    :class:`ConfigError` for any invalid setting; nothing is patched in that case.
+    """
+    global _current
+    config = load_config(
+        level=level, config_file=config_file, profile=profile, output=output,
+        backend=backend, service_name=service_name, run_id=run_id,
+    )
+    session = TracingSession(config, exporter=exporter, search_paths=search_paths)
+    with _lock:
+        if _current is not None:
+            _current.shutdown()
+        _current = session.start()
+    return session
+
+
+def get_session() -> TracingSession | None:
+    """The session :func:`configure` started, if any."""
+    return _current
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Export everything recorded so far (also done when a coordinator run ends)."""
+    return _current.flush(timeout) if _current is not None else True
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Remove all patches, export what is pending and close files (also done at exit)."""
+    global _current
+    with _lock:
+        session, _current = _current, None
+    return session.shutdown(timeout) if session is not None else True

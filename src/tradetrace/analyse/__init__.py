@@ -1,0 +1,1 @@
+"""Analyse: read trace files back and answer questions about a run."""

@@ -1,0 +1,153 @@
+"""``tradetrace summary``: what a set of trace files holds, at a glance.
+
+>>> from tradetrace.analyse.summary import percentile
+>>> percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99)
+10
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import conventions as conv
+from .reader import ReadStats, read_spans
+
+
+@dataclass
+class LatencyRow:
+    name: str
+    count: int
+    p50_us: float
+    p99_us: float
+    max_us: float
+
+
+@dataclass
+class Summary:
+    files: int
+    spans: int
+    traces: int
+    runs: list[str]
+    events_by_type: dict[str, int]
+    events_by_container: dict[str, int]
+    publish_latency: list[LatencyRow]  #: per event type: publish call incl. all handlers
+    handler_latency: list[LatencyRow]  #: per handler (DEBUG handler spans)
+    errors: int
+    other_spans: int  #: lifecycle, run and non-trading spans
+    skipped_lines: int
+    skipped_spans: int
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of sorted ``values``."""
+    if not values:
+        return 0.0
+    rank = max(1, math.ceil(p / 100 * len(values)))
+    return values[rank - 1]
+
+
+def _latency(groups: dict[str, list[int]]) -> list[LatencyRow]:
+    rows = []
+    for name, durations in groups.items():
+        durations.sort()
+        rows.append(LatencyRow(
+            name, len(durations), percentile(durations, 50) / 1e3,
+            percentile(durations, 99) / 1e3, durations[-1] / 1e3,
+        ))
+    return sorted(rows, key=lambda r: -r.p99_us)
+
+
+def summarize(sources: Iterable[str | Path]) -> Summary:
+    stats = ReadStats()
+    by_type: Counter[str] = Counter()
+    by_container: Counter[str] = Counter()
+    publish: dict[str, list[int]] = defaultdict(list)
+    handlers: dict[str, list[int]] = defaultdict(list)
+    traces: set[str] = set()
+    runs: set[str] = set()
+    errors = other = 0
+    for span in read_spans(sources, stats):
+        traces.add(span.trace_id)
+        run = span.resource.get(conv.RUN_ID)
+        if isinstance(run, str):
+            runs.add(run)
+        if span.status_code == 2:
+            errors += 1
+        attrs = span.attributes
+        handler = attrs.get(conv.HANDLER_NAME)
+        event_type = attrs.get(conv.EVENT_TYPE)
+        if isinstance(handler, str):
+            handlers[handler].append(span.duration_ns)
+        elif isinstance(event_type, str):
+            by_type[event_type] += 1
+            by_container[str(attrs.get(conv.CONTAINER_ID, "?"))] += 1
+            publish[event_type].append(span.duration_ns)
+        else:
+            other += 1
+    return Summary(
+        files=stats.files,
+        spans=stats.spans,
+        traces=len(traces),
+        runs=sorted(runs),
+        events_by_type=dict(by_type.most_common()),
+        events_by_container=dict(by_container.most_common()),
+        publish_latency=_latency(publish),
+        handler_latency=_latency(handlers),
+        errors=errors,
+        other_spans=other,
+        skipped_lines=stats.bad_lines,
+        skipped_spans=stats.bad_spans,
+        problems=stats.problems,
+    )
+
+
+def render(summary: Summary) -> str:
+    """A plain-text report for the terminal."""
+    out = [
+        f"{summary.spans} spans in {summary.traces} traces from {summary.files} file(s); "
+        f"runs: {', '.join(summary.runs) or '-'}",
+    ]
+    if summary.skipped_lines or summary.skipped_spans:
+        out.append(f"skipped: {summary.skipped_lines} bad line(s), "
+                   f"{summary.skipped_spans} bad span(s)")
+    out += ["", _table(["event type", "spans"], summary.events_by_type.items())]
+    out += ["", _table(["container", "spans"], summary.events_by_container.items())]
+    out += ["", "publish latency (the publish call, all handlers included)"]
+    out.append(_latency_table("event type", summary.publish_latency))
+    if summary.handler_latency:
+        out += ["", "handler latency (DEBUG handler spans)"]
+        out.append(_latency_table("handler", summary.handler_latency))
+    else:
+        out += ["", "handler latency: no handler spans (they are recorded at level debug)"]
+    out.append("")
+    out.append(f"errors: {summary.errors}; lifecycle/run/other spans: {summary.other_spans}")
+    return "\n".join(out)
+
+
+def _latency_table(label: str, rows: list[LatencyRow]) -> str:
+    return _table(
+        [label, "count", "p50 us", "p99 us", "max us"],
+        [(r.name, r.count, f"{r.p50_us:.1f}", f"{r.p99_us:.1f}", f"{r.max_us:.1f}") for r in rows],
+    )
+
+
+def _table(header: list[str], rows: Iterable[Sequence[Any]]) -> str:
+    body = [[str(c) for c in row] for row in rows]
+    if not body:
+        return f"{header[0]}: none"
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        return "  ".join([first] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])])
+
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in body])

@@ -1,0 +1,1 @@
+"""Capture: wrapt patches on the traced system that record what happens, cheaply."""

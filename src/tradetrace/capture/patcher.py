@@ -1,0 +1,119 @@
+"""Apply a profile's patches, now or when the target module is imported; undo them all.
+
+Every patch remembers what the class held before (or that it held nothing), so
+:meth:`Patcher.unpatch` restores the classes exactly. Patching is idempotent: a method
+that already carries our patch is left alone, so a second instrumentation (or a
+subclass listed in a profile whose base is listed too) never wraps twice.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import wrapt
+
+from ..errors import ConfigError
+from .handlers import wrap_handler_argument
+from .profile import Profile, Target, check_target
+
+logger = logging.getLogger(__name__)
+
+_ABSENT = object()
+_MARK = "__tradetrace_patch__"
+
+# (role, original attribute, profile) -> a replacement carrying ``__tradetrace_patch__``,
+# or None to leave the attribute alone
+Factory = Callable[[str, Any, Profile], Any]
+
+
+class Patcher:
+    """Patches of one tracing session."""
+
+    def __init__(self, factory: Factory) -> None:
+        self._factory = factory
+        self._applied: list[tuple[type, str, Any]] = []
+        self._lock = threading.RLock()
+        self._active = False
+        self.missing: list[str] = []  #: targets that could not be patched (logged once)
+
+    def arm(self, profiles: tuple[Profile, ...]) -> None:
+        """Patch loaded modules now and the others as soon as they are imported."""
+        with self._lock:
+            self._active = True
+        for profile in profiles:
+            for module_name in profile.modules:
+                if module_name in sys.modules:
+                    self._patch_module(profile, sys.modules[module_name])
+                else:
+                    wrapt.register_post_import_hook(
+                        lambda module, p=profile: self._patch_module(p, module), module_name
+                    )
+
+    def unpatch(self) -> None:
+        """Restore every patched attribute; hooks still pending become no-ops."""
+        with self._lock:
+            self._active = False
+            for owner, name, original in reversed(self._applied):
+                if original is _ABSENT:
+                    if name in owner.__dict__:
+                        delattr(owner, name)
+                else:
+                    setattr(owner, name, original)
+            self._applied.clear()
+
+    @property
+    def patched(self) -> list[str]:
+        return [f"{owner.__module__}:{owner.__qualname__}.{name}" for owner, name, _ in self._applied]
+
+    def _patch_module(self, profile: Profile, module: ModuleType) -> None:
+        with self._lock:
+            if not self._active:
+                return
+            for role, target in profile.targets():
+                if target.module == module.__name__:
+                    self._patch(profile, role, target, module)
+
+    def _patch(self, profile: Profile, role: str, target: Target, module: ModuleType) -> None:
+        try:
+            check_target(module, target, f"profile.{role}")
+        except ConfigError as exc:
+            # Raised at configure time for explicit profiles; here the module was only
+            # imported later, and an import must never fail because of tracing.
+            self.missing.append(str(target))
+            logger.error("tradetrace: cannot patch %s: %s", target, exc)
+            return
+        owner = getattr(module, target.cls)
+        current = inspect.getattr_static(owner, target.method)
+        if getattr(current, _MARK, False):
+            return
+        original = owner.__dict__.get(target.method, _ABSENT)
+        replacement = self._factory(role, current, profile)
+        if replacement is None:
+            return
+        setattr(owner, target.method, replacement)
+        self._applied.append((owner, target.method, original))
+
+
+def subscribe_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """wrapt wrapper for ``subscribe``-like methods: the handler gets a transparent proxy."""
+    try:
+        args, kwargs = wrap_handler_argument(args, kwargs)
+    except Exception:  # subscribe exactly as asked rather than fail
+        logger.debug("tradetrace: could not wrap a handler", exc_info=True)
+    return wrapped(*args, **kwargs)
+
+
+class _Marked(wrapt.FunctionWrapper):  # type: ignore[misc]
+    """A FunctionWrapper that carries our patch mark itself (not on the wrapped function)."""
+
+    __tradetrace_patch__ = True
+
+
+def function_wrapper(original: Any, wrapper: Callable[..., Any]) -> Any:
+    return _Marked(original, wrapper)

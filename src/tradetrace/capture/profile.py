@@ -1,0 +1,228 @@
+"""Profiles: what to patch in a traced system, by role.
+
+A profile names, as ``module:Class.method``, the methods that play each role:
+
+- ``publish``: the event bus's publish (every published event becomes a span);
+- ``subscribe``: methods that register handlers (the handler is wrapped, for DEBUG's
+  handler spans);
+- ``lifecycle``: container lifecycle steps (initialize, start, execute, stop, ...);
+- ``run``: the coordinator's entry points (a run span; the pipeline flushes at its end).
+
+Built in: ``admf`` (ADMF-PC, imported as ``src.*``) and ``demo`` (``examples/demo_engine``).
+A user profile is YAML with the same keys, plus ``event_fields`` when the event object
+names its fields differently::
+
+    name: mybot
+    publish: [mybot.bus:Bus.publish]
+    subscribe: [mybot.bus:Bus.subscribe]
+    lifecycle: [mybot.nodes:Node.start, mybot.nodes:Node.stop]
+    run: [mybot.engine:Engine.run]
+    event_fields: {event_type: kind, payload: data}
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+
+ROLES = ("publish", "subscribe", "lifecycle", "run")
+_TARGET = re.compile(r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<cls>[A-Za-z_]\w*)\.(?P<method>[A-Za-z_]\w*)$")
+_TARGET_FORM = "'package.module:Class.method'"
+
+#: Event attributes a profile may rename, with their default names (ADMF-PC's).
+EVENT_FIELDS: dict[str, str] = {
+    "event_type": "event_type",
+    "payload": "payload",
+    "source_id": "source_id",
+    "container_id": "container_id",
+    "correlation_id": "correlation_id",
+    "causation_id": "causation_id",
+    "timestamp": "timestamp",
+    "metadata": "metadata",
+    "event_id": "event_id",
+    "sequence_number": "sequence_number",
+    "target_container": "target_container",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One patch point: ``module:Class.method``."""
+
+    module: str
+    cls: str
+    method: str
+
+    @classmethod
+    def parse(cls, text: Any, path: str) -> Target:
+        match = _TARGET.match(text) if isinstance(text, str) else None
+        if not match:
+            raise ConfigError(path, text, _TARGET_FORM)
+        return cls(match["module"], match["cls"], match["method"])
+
+    def __str__(self) -> str:
+        return f"{self.module}:{self.cls}.{self.method}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    publish: tuple[Target, ...]
+    subscribe: tuple[Target, ...] = ()
+    lifecycle: tuple[Target, ...] = ()
+    run: tuple[Target, ...] = ()
+    event_fields: Mapping[str, str] = field(default_factory=lambda: dict(EVENT_FIELDS))
+    container_id_attribute: str = "container_id"
+
+    def targets(self) -> Iterable[tuple[str, Target]]:
+        for role in ROLES:
+            for target in getattr(self, role):
+                yield role, target
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.module for _, t in self.targets()))
+
+    def field(self, name: str) -> str:
+        return self.event_fields.get(name, name)
+
+
+def _methods(module: str, cls: str, names: str) -> tuple[Target, ...]:
+    return tuple(Target(module, cls, name) for name in names.split())
+
+
+_LIFECYCLE = "initialize start execute stop cleanup dispose"
+
+BUILTIN: dict[str, Profile] = {
+    "admf": Profile(
+        name="admf",
+        publish=_methods("src.core.events.bus", "EventBus", "publish"),
+        subscribe=_methods(
+            "src.core.events.bus", "EventBus", "subscribe subscribe_all subscribe_to_signals"
+        ),
+        lifecycle=_methods("src.core.containers.container", "Container", _LIFECYCLE),
+        run=_methods("src.core.coordinator.coordinator", "Coordinator", "run_topology run_workflow")
+        + _methods("src.core.coordinator.sequencer", "Sequencer", "_execute_topology")
+        + _methods("src.core.coordinator.topology", "TopologyBuilder", "build_topology"),
+    ),
+    "demo": Profile(
+        name="demo",
+        publish=_methods("demo_engine.bus", "EventBus", "publish"),
+        subscribe=_methods(
+            "demo_engine.bus", "EventBus", "subscribe subscribe_all subscribe_to_signals"
+        ),
+        lifecycle=_methods("demo_engine.containers", "Container", _LIFECYCLE),
+        run=_methods("demo_engine.coordinator", "Coordinator", "run_topology"),
+    ),
+}
+
+
+def resolve_profiles(
+    spec: str | Mapping[str, Any] | None, search_paths: Iterable[str] = ()
+) -> tuple[tuple[Profile, ...], bool]:
+    """The profiles to apply and whether they were chosen explicitly.
+
+    Unset, every built-in profile is armed: each patches its modules when (and if) they
+    are imported. Explicit profiles are checked now: their modules must be importable.
+    """
+    if spec is None:
+        return tuple(BUILTIN.values()), False
+    if isinstance(spec, Mapping):
+        profile = parse_profile(spec, "tracing.profile")
+    elif spec in BUILTIN:
+        profile = BUILTIN[spec]
+    elif spec.endswith((".yaml", ".yml")) or Path(spec).is_file():
+        profile = load_profile(Path(spec))
+    else:
+        allowed = ", ".join(BUILTIN) + ", or the path of a YAML profile"
+        raise ConfigError("tracing.profile", spec, allowed, "unknown profile")
+    check_importable(profile, list(search_paths))
+    return (profile,), True
+
+
+def load_profile(path: Path) -> Profile:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError("tracing.profile", str(path), "a readable YAML profile", str(exc)) from None
+    except yaml.YAMLError:
+        raise ConfigError("tracing.profile", str(path), "a valid YAML profile", "bad YAML") from None
+    return parse_profile(data, f"tracing.profile ({path})")
+
+
+def parse_profile(data: Any, path: str) -> Profile:
+    if not isinstance(data, Mapping):
+        raise ConfigError(path, data, "a mapping with publish, subscribe, lifecycle, run")
+    allowed = ("name", *ROLES, "event_fields", "container_id_attribute")
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(f"{path}.{key}", key, ", ".join(allowed), "unknown key")
+    roles: dict[str, tuple[Target, ...]] = {}
+    for role in ROLES:
+        raw = data.get(role, [])
+        raw = [raw] if isinstance(raw, str) else raw
+        if not isinstance(raw, list):
+            raise ConfigError(f"{path}.{role}", raw, f"a list of {_TARGET_FORM}")
+        roles[role] = tuple(Target.parse(t, f"{path}.{role}[{i}]") for i, t in enumerate(raw))
+    if not roles["publish"]:
+        raise ConfigError(f"{path}.publish", [], f"at least one {_TARGET_FORM}")
+    fields = dict(EVENT_FIELDS)
+    raw_fields = data.get("event_fields", {}) or {}
+    if not isinstance(raw_fields, Mapping):
+        raise ConfigError(f"{path}.event_fields", raw_fields, "a mapping of field -> attribute")
+    for key, value in raw_fields.items():
+        if key not in EVENT_FIELDS:
+            raise ConfigError(f"{path}.event_fields.{key}", key, ", ".join(EVENT_FIELDS))
+        if not isinstance(value, str) or not value.isidentifier():
+            raise ConfigError(f"{path}.event_fields.{key}", value, "an attribute name")
+        fields[key] = value
+    cid = data.get("container_id_attribute", "container_id")
+    if not isinstance(cid, str) or not cid.isidentifier():
+        raise ConfigError(f"{path}.container_id_attribute", cid, "an attribute name")
+    return Profile(
+        name=str(data.get("name", "custom")),
+        event_fields=fields,
+        container_id_attribute=cid,
+        **roles,
+    )
+
+
+def check_importable(profile: Profile, search_paths: list[str]) -> None:
+    """Every module must be importable; methods of modules already imported must exist."""
+    for role, target in profile.targets():
+        where = f"tracing.profile[{profile.name}].{role}"
+        module = sys.modules.get(target.module)
+        if module is None:
+            if not _findable(target.module, search_paths):
+                raise ConfigError(where, str(target), "an importable module", "module not found")
+            continue
+        check_target(module, target, where)
+
+
+def check_target(module: Any, target: Target, where: str) -> None:
+    owner = getattr(module, target.cls, None)
+    if not isinstance(owner, type):
+        raise ConfigError(where, str(target), "an existing class", f"no class {target.cls}")
+    if not callable(getattr(owner, target.method, None)):
+        raise ConfigError(where, str(target), "an existing method", f"no method {target.method}")
+
+
+def _findable(module: str, search_paths: list[str]) -> bool:
+    try:
+        if importlib.util.find_spec(module) is not None:
+            return True
+    except (ImportError, ValueError):
+        pass
+    # The script's folder is not on sys.path yet when a start-up hook runs.
+    top = module.split(".")[0]
+    return importlib.machinery.PathFinder.find_spec(top, search_paths) is not None

@@ -1,0 +1,1 @@
+"""Command line: ``tradetrace run`` and ``tradetrace summary``."""

@@ -1,0 +1,91 @@
+"""``tradetrace``: run a program traced, or summarise trace files.
+
+    tradetrace run --level normal --output traces/ -- python examples/backtest.py --bars 5000
+    tradetrace summary traces/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import environment_variables as ev
+from ..config import load_config
+from ..errors import ConfigError
+from .autostart import ACTIVE
+
+BOOTSTRAP = Path(__file__).parent / "bootstrap"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tradetrace", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a program with tracing, no change to it")
+    run.add_argument("--level", help="none, minimal, normal or debug")
+    run.add_argument("--config", help="YAML file with a top-level 'tracing' mapping")
+    run.add_argument("--output", help="folder for trace files (file storage)")
+    run.add_argument("--profile", help="admf, demo or a YAML profile (detected when unset)")
+    run.add_argument("program", nargs=argparse.REMAINDER, help="-- python SCRIPT ARGS...")
+
+    summary = commands.add_parser("summary", help="summarise trace files or folders")
+    summary.add_argument("paths", nargs="+", help="trace files, folders or globs")
+    summary.add_argument("--json", action="store_true", help="machine-readable output")
+
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return _run(args, parser)
+    return _summary(args)
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    program = args.program[1:] if args.program[:1] == ["--"] else args.program
+    if not program:
+        parser.error("run: give the program after --, e.g. -- python main.py")
+    env = dict(os.environ)
+    for value, name in (
+        (args.level, ev.TRADETRACE_LEVEL),
+        (args.config, ev.TRADETRACE_CONFIG),
+        (args.output, ev.TRADETRACE_OUTPUT),
+        (args.profile, ev.TRADETRACE_PROFILE),
+    ):
+        if value is not None:
+            env[name] = value
+    if args.output is not None:
+        env[ev.TRADETRACE_STORAGE] = "file"
+    try:
+        load_config(env=env)  # a bad setting is reported here, before the program starts
+    except ConfigError as exc:
+        print(f"tradetrace: {exc}", file=sys.stderr)
+        return 2
+    env[ACTIVE] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(BOOTSTRAP), env.get("PYTHONPATH", "")) if p
+    )
+    try:
+        os.execvpe(program[0], program, env)
+    except OSError as exc:
+        print(f"tradetrace: cannot run {program[0]!r}: {exc.strerror}", file=sys.stderr)
+        return 127
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from ..analyse.summary import render, summarize
+
+    result = summarize(args.paths)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(render(result))
+    if result.files == 0:
+        print("tradetrace: no trace files found in " + ", ".join(args.paths), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""Configuration: one precedence order, one frozen result.
+
+Each setting is resolved as: explicit argument, then environment variable, then the YAML
+file (``TRADETRACE_CONFIG`` or ``config_file=``), then the default. Standard ``OTEL_*``
+variables keep their meaning: ``OTEL_SDK_DISABLED=true`` turns tracing off,
+``OTEL_SERVICE_NAME`` names the service, ``OTEL_EXPORTER_OTLP_ENDPOINT`` makes OTLP the
+default storage.
+
+Example file::
+
+    tracing:
+      level: minimal
+      overrides:
+        portfolio_*: {level: normal}
+        execution_*: {level: debug, max_events: 100000}
+      storage: {backend: file, path: traces/, rotation: {max_megabytes: 100}}
+
+>>> cfg = load_config(level="minimal", env={})
+>>> cfg.policy_for("portfolio_1a2b").traces("FILL"), cfg.policy_for("data_9f").traced
+(True, False)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import environment_variables as ev
+from .decide.levels import LEVEL_NAMES, ContainerPolicy, TraceLevel, preset
+from .errors import ConfigError
+
+BACKENDS = ("file", "otlp", "memory", "none")
+_GLOB_CHARS = re.compile(r"^[A-Za-z0-9_*?\[\]!.:\-]+$")
+_GLOB_ALLOWED = "letters, digits, _ - . : and the wildcards * ? [...]"
+_EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ContainerOverride:
+    """Settings for the containers whose id matches ``pattern`` (an fnmatch glob)."""
+
+    pattern: str
+    level: TraceLevel | None = None
+    max_events: int | None = None
+    events: frozenset[str] | None = None
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        """Exact names beat globs; then more literal characters beat fewer."""
+        literal = len(re.sub(r"\[[^\]]*\]|[*?]", "", self.pattern))
+        return (0 if _is_glob(self.pattern) else 1, literal)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    max_megabytes: float = 100.0
+    max_files: int = 0  #: keep at most this many files per run (0: keep all)
+
+
+@dataclass(frozen=True)
+class TracingConfig:
+    """The resolved configuration; build it with :func:`load_config`."""
+
+    level: TraceLevel = TraceLevel.NORMAL
+    overrides: tuple[ContainerOverride, ...] = ()
+    profile: str | Mapping[str, Any] | None = None
+    service_name: str = "trading"
+    run_id: str = ""
+    backend: str = "file"
+    output: Path = Path("traces")
+    rotation: Rotation = field(default_factory=Rotation)
+    flush_timeout_seconds: float = 5.0
+    source: str = "defaults"  #: where the file part came from, for messages
+
+    def policy_for(self, container_id: str) -> ContainerPolicy:
+        """The policy of one container: global level, then the most specific override."""
+        best: ContainerOverride | None = None
+        for override in self.overrides:
+            if fnmatch.fnmatchcase(container_id, override.pattern) and (
+                best is None or override.specificity > best.specificity
+            ):
+                best = override
+        if best is None:
+            return preset(self.level, container_id)
+        level = best.level if best.level is not None else self.level
+        return preset(level, container_id, max_events=best.max_events, events=best.events)
+
+    @property
+    def any_handler_spans(self) -> bool:
+        """Whether some container may get handler spans (handlers are wrapped only then)."""
+        levels = [self.level] + [o.level for o in self.overrides if o.level is not None]
+        return TraceLevel.DEBUG in levels
+
+
+def load_config(
+    *,
+    level: str | TraceLevel | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    profile: str | Mapping[str, Any] | None = None,
+    output: str | os.PathLike[str] | None = None,
+    backend: str | None = None,
+    service_name: str | None = None,
+    run_id: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> TracingConfig:
+    """Resolve the configuration; raise :class:`ConfigError` naming any bad value."""
+    env = os.environ if env is None else env
+    path = config_file if config_file is not None else env.get(ev.TRADETRACE_CONFIG) or None
+    tracing = _read_file(Path(path)) if path else {}
+    where = str(path) if path else "defaults"
+
+    def pick(arg: Any, env_name: str | None, key: str) -> tuple[Any, str]:
+        if arg is not None:
+            return arg, key
+        if env_name and env.get(env_name):
+            return env[env_name], env_name
+        if key in tracing:
+            return tracing[key], f"tracing.{key}"
+        return None, key
+
+    raw_level, level_path = pick(level, ev.TRADETRACE_LEVEL, "level")
+    resolved_level = _parse_level(raw_level, level_path) if raw_level is not None else None
+    if _truthy(env.get(ev.OTEL_SDK_DISABLED, "")):
+        resolved_level = TraceLevel.NONE
+
+    overrides = _parse_overrides(tracing.get("overrides"))
+    storage = _mapping(tracing.get("storage", {}), "tracing.storage")
+    _check_keys(storage, "tracing.storage", ("backend", "path", "rotation"))
+
+    raw_backend = backend or env.get(ev.TRADETRACE_STORAGE) or storage.get("backend")
+    backend_path = "tracing.storage.backend" if backend is None else "backend"
+    if raw_backend is None:
+        otlp_set = env.get(ev.OTEL_EXPORTER_OTLP_ENDPOINT) or env.get(
+            ev.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+        )
+        raw_backend = "otlp" if otlp_set else "file"
+    if raw_backend not in BACKENDS:
+        raise ConfigError(backend_path, raw_backend, ", ".join(BACKENDS))
+
+    raw_output = output or env.get(ev.TRADETRACE_OUTPUT) or storage.get("path") or "traces"
+    if output is None and not env.get(ev.TRADETRACE_OUTPUT) and "path" in storage and not (
+        isinstance(storage["path"], str) and storage["path"]
+    ):
+        raise ConfigError("tracing.storage.path", storage["path"], "a folder path")
+
+    raw_profile, _ = pick(profile, ev.TRADETRACE_PROFILE, "profile")
+    if raw_profile is not None and not isinstance(raw_profile, (str, Mapping)):
+        raise ConfigError("tracing.profile", raw_profile, "a profile name, a YAML path or a mapping")
+
+    name, _ = pick(service_name, ev.OTEL_SERVICE_NAME, "service_name")
+    rid, _ = pick(run_id, ev.TRADETRACE_RUN_ID, "run_id")
+    flush = tracing.get("flush_timeout_seconds", 5.0)
+    if not isinstance(flush, (int, float)) or isinstance(flush, bool) or flush <= 0:
+        raise ConfigError("tracing.flush_timeout_seconds", flush, "a positive number of seconds")
+    _check_keys(
+        tracing,
+        "tracing",
+        ("level", "overrides", "storage", "profile", "service_name", "run_id",
+         "flush_timeout_seconds"),
+    )
+    return TracingConfig(
+        level=resolved_level if resolved_level is not None else TraceLevel.NORMAL,
+        overrides=overrides,
+        profile=raw_profile,
+        service_name=str(name) if name else "trading",
+        run_id=str(rid) if rid else new_run_id(),
+        backend=raw_backend,
+        output=Path(raw_output),
+        rotation=_parse_rotation(storage.get("rotation", {})),
+        flush_timeout_seconds=float(flush),
+        source=where,
+    )
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: ``run_20240102T093000_1a2b3c``."""
+    return "run_" + time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "_" + secrets.token_hex(3)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), str(path), "a readable YAML file", exc.strerror or "") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ConfigError(str(path), f"invalid YAML at {where}", "a YAML mapping") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or "tracing" not in data:
+        raise ConfigError(str(path), type(data).__name__, "a YAML mapping with a 'tracing' key")
+    return _mapping(data["tracing"], "tracing")
+
+
+def _mapping(value: Any, path: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(path, value, "a mapping")
+    return value
+
+
+def _check_keys(data: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None:
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(f"{path}.{key}", key, "one of " + ", ".join(allowed), "unknown key")
+
+
+def _parse_level(value: Any, path: str) -> TraceLevel:
+    try:
+        return TraceLevel.parse(value)
+    except ValueError:
+        raise ConfigError(path, value, LEVEL_NAMES) from None
+
+
+def _parse_overrides(raw: Any) -> tuple[ContainerOverride, ...]:
+    overrides: list[ContainerOverride] = []
+    for pattern, body in _mapping(raw, "tracing.overrides").items():
+        path = f"tracing.overrides[{pattern!r}]"
+        _check_glob(pattern, path)
+        body = _mapping(body, path)
+        _check_keys(body, path, ("level", "max_events", "events"))
+        cap = body.get("max_events")
+        if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
+            raise ConfigError(f"{path}.max_events", cap, "a whole number >= 1")
+        events = body.get("events")
+        if events is not None:
+            if not isinstance(events, list) or not all(
+                isinstance(e, str) and _EVENT_TYPE.match(e) for e in events
+            ):
+                raise ConfigError(f"{path}.events", events, "a list of event type names")
+            events = frozenset(e.upper() for e in events)
+        lvl = _parse_level(body["level"], f"{path}.level") if "level" in body else None
+        overrides.append(ContainerOverride(pattern, lvl, cap, events))
+    return tuple(overrides)
+
+
+def _check_glob(pattern: Any, path: str) -> None:
+    if not isinstance(pattern, str) or not pattern:
+        raise ConfigError(path, pattern, _GLOB_ALLOWED, "a container glob must be a non-empty string")
+    if not _GLOB_CHARS.match(pattern):
+        raise ConfigError(path, pattern, _GLOB_ALLOWED, "unexpected character")
+    depth = 0
+    for char in pattern:
+        if char == "[":
+            if depth:
+                raise ConfigError(path, pattern, _GLOB_ALLOWED, "nested '['")
+            depth = 1
+        elif char == "]" and depth:
+            depth = 0
+    if depth:
+        raise ConfigError(path, pattern, _GLOB_ALLOWED, "unclosed '['")
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def _parse_rotation(raw: Any) -> Rotation:
+    data = _mapping(raw, "tracing.storage.rotation")
+    _check_keys(data, "tracing.storage.rotation", ("max_megabytes", "max_files"))
+    size = data.get("max_megabytes", 100.0)
+    if not isinstance(size, (int, float)) or isinstance(size, bool) or size <= 0:
+        raise ConfigError("tracing.storage.rotation.max_megabytes", size, "a positive number")
+    files = data.get("max_files", 0)
+    if not isinstance(files, int) or isinstance(files, bool) or files < 0:
+        raise ConfigError("tracing.storage.rotation.max_files", files, "a whole number >= 0")
+    return Rotation(float(size), files)
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,1 @@
+"""Decide: which events of which container become spans (levels, overrides, sampler)."""

@@ -1,0 +1,28 @@
+"""Environment variables read by tradetrace (standard ``OTEL_*`` ones keep their meaning)."""
+
+from __future__ import annotations
+
+TRADETRACE_LEVEL = "TRADETRACE_LEVEL"
+"""Global trace level: ``none``, ``minimal``, ``normal`` or ``debug``."""
+
+TRADETRACE_CONFIG = "TRADETRACE_CONFIG"
+"""Path of a YAML file with a top-level ``tracing:`` mapping."""
+
+TRADETRACE_PROFILE = "TRADETRACE_PROFILE"
+"""Instrumentation profile: ``admf``, ``demo`` or the path of a YAML profile."""
+
+TRADETRACE_OUTPUT = "TRADETRACE_OUTPUT"
+"""Folder for local trace files (the ``file`` storage backend)."""
+
+TRADETRACE_STORAGE = "TRADETRACE_STORAGE"
+"""Storage backend: ``file``, ``otlp``, ``memory`` or ``none``."""
+
+TRADETRACE_RUN_ID = "TRADETRACE_RUN_ID"
+"""Run id put on the resource of every span (generated when unset)."""
+
+OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
+OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
+OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"

@@ -1,0 +1,134 @@
+"""The export worker: drains the buffers, builds spans and hands them to the sink.
+
+One daemon thread, woken by a full buffer or every ``interval`` seconds. Building and
+encoding happen here, not on the publishing thread. Failures are counted and logged
+once per kind; they never propagate. ``flush`` exports everything pending on the
+caller's thread within a deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from ..capture.record import Record
+from ..retain.buffer import ContainerBuffer, Retention
+from .sinks import SpanSink
+from .spans import SpanBuilder, SpanData
+
+logger = logging.getLogger(__name__)
+
+BATCH_SPANS = 256  #: spans per exported batch (one JSON line per batch)
+
+
+class ExportStats:
+    def __init__(self) -> None:
+        self.spans_exported = 0
+        self.batches_exported = 0
+        self.build_errors = 0
+        self.export_errors = 0
+        self.spans_lost = 0  #: built but not delivered (sink failure) or cut by a deadline
+        self._logged: set[str] = set()
+
+    def failure(self, kind: str, exc: BaseException) -> None:
+        if kind not in self._logged:
+            self._logged.add(kind)
+            logger.error("tradetrace: %s failed (logged once, counted from now on): %r", kind, exc)
+
+
+class ExportWorker:
+    def __init__(
+        self,
+        retention: Retention,
+        builder: SpanBuilder,
+        sink: SpanSink,
+        interval: float = 0.5,
+    ) -> None:
+        self.retention = retention
+        self.builder = builder
+        self.sink = sink
+        self.interval = interval
+        self.stats = ExportStats()
+        self._lock = threading.Lock()  # one exporting thread at a time
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        retention.wake = self._wake.set
+        retention.export_inline = self._export_buffer
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="tradetrace-export", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stopping:
+                break
+            try:
+                with self._lock:
+                    self._export(self.retention.take_all())
+            except Exception as exc:  # keep the worker alive whatever happens
+                self.stats.failure("export loop", exc)
+
+    def _export_buffer(self, buffer: ContainerBuffer) -> None:
+        """A publishing thread whose buffer is at twice its cap exports it itself."""
+        with self._lock:
+            self._export(buffer.take())
+
+    def _export(self, records: Sequence[Record], deadline: float | None = None) -> None:
+        if not records:
+            return
+        spans: list[SpanData] = []
+        build = self.builder.build
+        for record in records:
+            try:
+                spans.append(build(record))
+            except Exception as exc:
+                self.stats.build_errors += 1
+                self.stats.failure("building a span", exc)
+        for start in range(0, len(spans), BATCH_SPANS):
+            batch = spans[start : start + BATCH_SPANS]
+            if deadline is not None and time.monotonic() > deadline:
+                self.stats.spans_lost += len(spans) - start
+                logger.warning("tradetrace: flush deadline passed, %d spans not written",
+                               len(spans) - start)
+                return
+            try:
+                self.sink.export(batch)
+                self.stats.spans_exported += len(batch)
+                self.stats.batches_exported += 1
+            except Exception as exc:
+                self.stats.export_errors += 1
+                self.stats.spans_lost += len(batch)
+                self.stats.failure("exporting spans", exc)
+
+    def flush(self, timeout: float) -> bool:
+        """Export everything buffered now; False if the deadline passed first."""
+        deadline = time.monotonic() + timeout
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        try:
+            self._export(self.retention.take_all(), deadline)
+            try:
+                self.sink.flush()
+            except Exception as exc:
+                self.stats.failure("flushing the sink", exc)
+        finally:
+            self._lock.release()
+        return time.monotonic() <= deadline
+
+    def shutdown(self, timeout: float) -> bool:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        done = self.flush(max(timeout, 0.1))
+        try:
+            self.sink.shutdown()
+        except Exception as exc:
+            self.stats.failure("shutting the sink down", exc)
+        return done

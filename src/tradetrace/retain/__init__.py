@@ -1,0 +1,1 @@
+"""Retain: finished records wait here, bounded per container, until they are exported."""

@@ -1,0 +1,86 @@
+"""Per-container buffers of finished records.
+
+``max_events`` caps how many records a container holds in memory at once, never how many
+are written: reaching the cap wakes the export worker, and if the worker still falls
+behind (twice the cap) the publishing thread exports the buffer itself. A backtest then
+slows down a little rather than lose spans or grow without bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from ..capture.record import Record
+
+logger = logging.getLogger(__name__)
+
+
+class ContainerBuffer:
+    """Finished records of one container, oldest first."""
+
+    __slots__ = ("container", "cap", "records", "_retention")
+
+    def __init__(self, container: str, cap: int, retention: Retention) -> None:
+        self.container = container
+        self.cap = cap
+        self.records: deque[Record] = deque()
+        self._retention = retention
+
+    def full(self) -> None:
+        """Called by the publish path when ``len(records) >= cap``; never raises."""
+        try:
+            self._retention.on_full(self)
+        except Exception:  # telemetry must never break trading
+            logger.exception("tradetrace: handling a full buffer failed")
+
+    def take(self) -> list[Record]:
+        """Remove and return what is buffered now (safe against concurrent appends)."""
+        out: list[Record] = []
+        pop = self.records.popleft
+        try:
+            for _ in range(len(self.records)):
+                out.append(pop())
+        except IndexError:  # another thread drained it meanwhile
+            pass
+        return out
+
+
+class Retention:
+    """All buffers of a tracing session, and the policy for a full one."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, ContainerBuffer] = {}
+        self._lock = threading.Lock()
+        self.wake: Callable[[], None] = lambda: None
+        self.export_inline: Callable[[ContainerBuffer], None] = lambda buffer: None
+        self.inline_exports = 0  #: times a publishing thread had to export itself
+
+    def buffer_for(self, container: str, cap: int) -> ContainerBuffer:
+        with self._lock:
+            buffer = self._buffers.get(container)
+            if buffer is None:
+                buffer = self._buffers[container] = ContainerBuffer(container, cap, self)
+            return buffer
+
+    def buffers(self) -> list[ContainerBuffer]:
+        with self._lock:
+            return list(self._buffers.values())
+
+    def take_all(self) -> list[Record]:
+        out: list[Record] = []
+        for buffer in self.buffers():
+            out.extend(buffer.take())
+        return out
+
+    def pending(self) -> int:
+        return sum(len(b.records) for b in self.buffers())
+
+    def on_full(self, buffer: ContainerBuffer) -> None:
+        if len(buffer.records) >= 2 * buffer.cap:
+            self.inline_exports += 1
+            self.export_inline(buffer)
+        else:
+            self.wake()

@@ -1,0 +1,248 @@
+"""A tracing session: the whole pipeline, wired once from a resolved config.
+
+capture (patches) -> decide (table) -> retain (buffers) -> export (worker -> sink).
+
+At level NONE (or ``OTEL_SDK_DISABLED=true``) a session patches nothing and starts no
+thread: the traced program runs exactly as without tradetrace.
+"""
+
+from __future__ import annotations
+
+import atexit
+import inspect
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from . import conventions as conv
+from ._version import __version__
+from .capture.lifecycle import lifecycle_wrapper, run_wrapper
+from .capture.patcher import Patcher, function_wrapper, subscribe_wrapper
+from .capture.profile import EVENT_FIELDS, Profile, resolve_profiles
+from .capture.publish import traced_publish
+from .capture.record import KIND, LIFECYCLE, RUN, Record, dispatch, new_record
+from .config import TracingConfig
+from .decide.levels import TraceLevel
+from .decide.table import DecisionTable
+from .export.files import RotatingTraceFile
+from .export.otlp_json import OtlpJsonEncoder
+from .export.sinks import JsonFileSink, NullSink, SdkSink, SpanSink, otlp_exporter
+from .export.spans import SpanBuilder
+from .export.worker import ExportWorker
+from .retain.buffer import Retention
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_BUFFER = "tradetrace.system"  #: lifecycle and run records
+_CACHED_KEYS = (
+    conv.EVENT_TYPE, conv.CONTAINER_ID, conv.SOURCE_ID, conv.SYMBOL, conv.SIDE, conv.STRATEGY_ID,
+    conv.STATUS, conv.EXIT_TYPE, conv.EXIT_REASON, conv.CORRELATION_ID, conv.HANDLER_NAME,
+    conv.TARGET_CONTAINER, conv.LINK_RELATION,
+)
+
+
+class TracingSession:
+    """One configured pipeline. Create it with :func:`tradetrace.configure`."""
+
+    def __init__(
+        self,
+        config: TracingConfig,
+        *,
+        exporter: SpanExporter | None = None,
+        search_paths: Iterable[str] = (),
+    ) -> None:
+        self.config = config
+        self.active = config.level is not TraceLevel.NONE
+        self.profiles: tuple[Profile, ...] = ()
+        self.explicit_profile = False
+        self.exporter = exporter
+        self.sink: SpanSink = NullSink()
+        self.resource = Resource.create(
+            {"service.name": config.service_name, conv.RUN_ID: config.run_id}
+        )
+        self.scope = InstrumentationScope("tradetrace", __version__)
+        self.retention = Retention()
+        self._system = self.retention.buffer_for(SYSTEM_BUFFER, 10_000)
+        self._worker: ExportWorker | None = None
+        self._patcher: Patcher | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        if self.active:
+            # Explicit profiles are validated here: ConfigError now, never while trading.
+            self.profiles, self.explicit_profile = resolve_profiles(config.profile, search_paths)
+
+    # setup -----------------------------------------------------------------------------
+    def start(self) -> TracingSession:
+        if not self.active:
+            logger.info("tradetrace: level NONE, nothing patched")
+            return self
+        fields = self.profiles[0].event_fields if len(self.profiles) == 1 else EVENT_FIELDS
+        self.table = DecisionTable(
+            self.config,
+            self.retention,
+            (fields["container_id"], fields["source_id"], fields["event_type"]),
+        )
+        self._payload_field = fields["payload"]
+        builder = SpanBuilder(self.config.run_id, fields)
+        self.sink = self._make_sink()
+        self._worker = ExportWorker(self.retention, builder, self.sink)
+        self._worker.start()
+        self._patcher = Patcher(self._replacement)
+        self._patcher.arm(self.profiles)
+        _sessions.add(self)
+        return self
+
+    def _make_sink(self) -> SpanSink:
+        if self.exporter is not None:
+            return SdkSink(self.exporter, self.resource, self.scope)
+        backend = self.config.backend
+        if backend == "file":
+            rotation = self.config.rotation
+            file = RotatingTraceFile(
+                self.config.output,
+                self.config.run_id,
+                int(rotation.max_megabytes * 1024 * 1024),
+                rotation.max_files,
+            )
+            encoder = OtlpJsonEncoder(
+                sorted(self.resource.attributes.items()), self.scope.name,
+                self.scope.version or "", _CACHED_KEYS,
+            )
+            return JsonFileSink(encoder, file)
+        if backend == "otlp":
+            self.exporter = otlp_exporter()
+            return SdkSink(self.exporter, self.resource, self.scope)
+        if backend == "memory":
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+                InMemorySpanExporter,
+            )
+
+            self.exporter = InMemorySpanExporter()
+            return SdkSink(self.exporter, self.resource, self.scope)
+        return NullSink()
+
+    def _replacement(self, role: str, original: Any, profile: Profile) -> Any:
+        if role == "publish":
+            call = original
+            if not inspect.isfunction(original):  # any other descriptor: bind per call
+                def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+                    return original.__get__(self, type(self))(*args, **kwargs)
+            return traced_publish(call, self.table, self._payload_field)
+        if role == "subscribe":
+            # Handlers are wrapped only when some container may get handler spans.
+            return function_wrapper(original, subscribe_wrapper) if self.config.any_handler_spans else None
+        if role == "lifecycle":
+            return function_wrapper(original, lifecycle_wrapper(self, profile.container_id_attribute))
+        return function_wrapper(original, run_wrapper(self))
+
+    # records from the cold paths (never raise) -----------------------------------------
+    def begin_lifecycle(self, phase: str, container: Any, id_attribute: str) -> Record | None:
+        try:
+            container_id = getattr(container, id_attribute, None)
+            if not isinstance(container_id, str) or self._closed:
+                return None
+            if self.config.policy_for(container_id).level < TraceLevel.NORMAL:
+                return None
+            stack = dispatch.stack
+            route = (
+                f"container.{phase}",
+                ((conv.CONTAINER_ID, container_id), (conv.LIFECYCLE_PHASE, phase)),
+            )
+            return new_record(LIFECYCLE, route, container, stack[-1] if stack else None,
+                              time.time_ns())
+        except Exception:
+            logger.debug("tradetrace: lifecycle record failed", exc_info=True)
+            return None
+
+    def begin_run(self, method: str, instance: Any, args: Any, kwargs: Any) -> Record | None:
+        try:
+            if self._closed:
+                return None
+            attrs: list[tuple[str, Any]] = []
+            topology = args[0] if args and isinstance(args[0], str) else kwargs.get("topology_name")
+            if isinstance(topology, str):
+                attrs.append((conv.TOPOLOGY, topology))
+            execution = kwargs.get("execution_id") or kwargs.get("workflow_id")
+            if isinstance(execution, str):
+                attrs.append((conv.EXECUTION_ID, execution))
+            name = f"{type(instance).__name__}.{method}"
+            stack = dispatch.stack
+            return new_record(RUN, (name, tuple(attrs)), instance, stack[-1] if stack else None,
+                              time.time_ns())
+        except Exception:
+            logger.debug("tradetrace: run record failed", exc_info=True)
+            return None
+
+    def end_record(self, record: Record) -> None:
+        try:
+            self._system.records.append(record)
+            if record[KIND] is RUN and not any(r[KIND] is RUN for r in dispatch.stack):
+                self.flush()  # the outermost run ended: its spans are on disk now
+        except Exception:
+            logger.debug("tradetrace: ending a record failed", exc_info=True)
+
+    # control ---------------------------------------------------------------------------
+    def flush(self, timeout: float | None = None) -> bool:
+        """Export everything recorded so far; False if ``timeout`` passed first."""
+        if self._worker is None:
+            return True
+        return self._worker.flush(self.config.flush_timeout_seconds if timeout is None else timeout)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Remove every patch, export what is pending and close the sink. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+        if self._patcher is not None:
+            self._patcher.unpatch()
+        done = True
+        if self._worker is not None:
+            done = self._worker.shutdown(
+                self.config.flush_timeout_seconds if timeout is None else timeout
+            )
+        _sessions.discard(self)
+        return done
+
+    @property
+    def patched(self) -> list[str]:
+        return self._patcher.patched if self._patcher is not None else []
+
+    def stats(self) -> dict[str, Any]:
+        from .capture.publish import PublishStats
+        from .export.attributes import ConversionStats
+
+        worker = self._worker.stats if self._worker is not None else None
+        return {
+            "level": self.config.level.name.lower(),
+            "run_id": self.config.run_id,
+            "patched": len(self.patched),
+            "spans_exported": worker.spans_exported if worker else 0,
+            "spans_lost": worker.spans_lost if worker else 0,
+            "export_errors": worker.export_errors if worker else 0,
+            "build_errors": worker.build_errors if worker else 0,
+            "pending": self.retention.pending(),
+            "inline_exports": self.retention.inline_exports,
+            "payload_values_skipped": ConversionStats.skipped,
+            "undecidable_events": PublishStats.undecidable,
+            "trace_files": [str(p) for p in getattr(getattr(self.sink, "file", None), "paths", [])],
+        }
+
+
+_sessions: weakref.WeakSet[TracingSession] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for session in list(_sessions):
+        try:
+            session.shutdown()
+        except Exception:  # never turn a clean exit into a traceback
+            logger.debug("tradetrace: shutdown at exit failed", exc_info=True)

@@ -1,0 +1,1 @@
+"""Fake ADMF-PC package root (see tests/fake_admf/README.md)."""

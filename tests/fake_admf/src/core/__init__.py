@@ -1,0 +1,1 @@
+"""Fake ADMF-PC core."""

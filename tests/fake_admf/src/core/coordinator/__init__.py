@@ -1,0 +1,1 @@
+"""Coordinator, sequencer and topology builder."""
