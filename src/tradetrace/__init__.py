@@ -70,8 +70,13 @@ def configure(
     """
     global _current
     config = load_config(
-        level=level, config_file=config_file, profile=profile, output=output,
-        backend=backend, service_name=service_name, run_id=run_id,
+        level=level,
+        config_file=config_file,
+        profile=profile,
+        output=output,
+        backend=backend,
+        service_name=service_name,
+        run_id=run_id,
     )
     session = TracingSession(config, exporter=exporter, search_paths=search_paths)
     with _lock:

@@ -94,6 +94,15 @@ class TracingConfig:
         level = best.level if best.level is not None else self.level
         return preset(level, container_id, max_events=best.max_events, events=best.events)
 
+    def may_trace(self, event_type: str) -> bool:
+        """Whether any container could trace this event type (else: skip it at once)."""
+        policies = [preset(self.level, "")]
+        policies += [
+            preset(o.level if o.level is not None else self.level, o.pattern, events=o.events)
+            for o in self.overrides
+        ]
+        return any(p.traces(event_type) for p in policies)
+
     @property
     def any_handler_spans(self) -> bool:
         """Whether some container may get handler spans (handlers are wrapped only then)."""
@@ -147,14 +156,19 @@ def load_config(
         raise ConfigError(backend_path, raw_backend, ", ".join(BACKENDS))
 
     raw_output = output or env.get(ev.TRADETRACE_OUTPUT) or storage.get("path") or "traces"
-    if output is None and not env.get(ev.TRADETRACE_OUTPUT) and "path" in storage and not (
-        isinstance(storage["path"], str) and storage["path"]
+    if (
+        output is None
+        and not env.get(ev.TRADETRACE_OUTPUT)
+        and "path" in storage
+        and not (isinstance(storage["path"], str) and storage["path"])
     ):
         raise ConfigError("tracing.storage.path", storage["path"], "a folder path")
 
     raw_profile, _ = pick(profile, ev.TRADETRACE_PROFILE, "profile")
     if raw_profile is not None and not isinstance(raw_profile, (str, Mapping)):
-        raise ConfigError("tracing.profile", raw_profile, "a profile name, a YAML path or a mapping")
+        raise ConfigError(
+            "tracing.profile", raw_profile, "a profile name, a YAML path or a mapping"
+        )
 
     name, _ = pick(service_name, ev.OTEL_SERVICE_NAME, "service_name")
     rid, _ = pick(run_id, ev.TRADETRACE_RUN_ID, "run_id")
@@ -164,8 +178,15 @@ def load_config(
     _check_keys(
         tracing,
         "tracing",
-        ("level", "overrides", "storage", "profile", "service_name", "run_id",
-         "flush_timeout_seconds"),
+        (
+            "level",
+            "overrides",
+            "storage",
+            "profile",
+            "service_name",
+            "run_id",
+            "flush_timeout_seconds",
+        ),
     )
     return TracingConfig(
         level=resolved_level if resolved_level is not None else TraceLevel.NORMAL,
@@ -190,7 +211,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(str(path), str(path), "a readable YAML file", exc.strerror or "") from None
+        raise ConfigError(
+            str(path), str(path), "a readable YAML file", exc.strerror or ""
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -249,7 +272,9 @@ def _parse_overrides(raw: Any) -> tuple[ContainerOverride, ...]:
 
 def _check_glob(pattern: Any, path: str) -> None:
     if not isinstance(pattern, str) or not pattern:
-        raise ConfigError(path, pattern, _GLOB_ALLOWED, "a container glob must be a non-empty string")
+        raise ConfigError(
+            path, pattern, _GLOB_ALLOWED, "a container glob must be a non-empty string"
+        )
     if not _GLOB_CHARS.match(pattern):
         raise ConfigError(path, pattern, _GLOB_ALLOWED, "unexpected character")
     depth = 0

@@ -32,20 +32,15 @@ from .config import TracingConfig
 from .decide.levels import TraceLevel
 from .decide.table import DecisionTable
 from .export.files import RotatingTraceFile
-from .export.otlp_json import OtlpJsonEncoder
+from .export.otlp_json import RequestWriter
 from .export.sinks import JsonFileSink, NullSink, SdkSink, SpanSink, otlp_exporter
-from .export.spans import SpanBuilder
+from .export.spans import SpanEncoder
 from .export.worker import ExportWorker
 from .retain.buffer import Retention
 
 logger = logging.getLogger(__name__)
 
 SYSTEM_BUFFER = "tradetrace.system"  #: lifecycle and run records
-_CACHED_KEYS = (
-    conv.EVENT_TYPE, conv.CONTAINER_ID, conv.SOURCE_ID, conv.SYMBOL, conv.SIDE, conv.STRATEGY_ID,
-    conv.STATUS, conv.EXIT_TYPE, conv.EXIT_REASON, conv.CORRELATION_ID, conv.HANDLER_NAME,
-    conv.TARGET_CONTAINER, conv.LINK_RELATION,
-)
 
 
 class TracingSession:
@@ -87,12 +82,15 @@ class TracingSession:
         self.table = DecisionTable(
             self.config,
             self.retention,
-            (fields["container_id"], fields["source_id"], fields["event_type"]),
+            (fields["event_type"], fields["container_id"], fields["source_id"]),
         )
-        self._payload_field = fields["payload"]
-        builder = SpanBuilder(self.config.run_id, fields)
+        self._fields = dict(fields)
+        encoder = SpanEncoder(self.config.run_id, fields)
+        request = RequestWriter(
+            sorted(self.resource.attributes.items()), self.scope.name, self.scope.version or ""
+        )
         self.sink = self._make_sink()
-        self._worker = ExportWorker(self.retention, builder, self.sink)
+        self._worker = ExportWorker(self.retention, encoder, request, self.sink)
         self._worker.start()
         self._patcher = Patcher(self._replacement)
         self._patcher.arm(self.profiles)
@@ -111,11 +109,7 @@ class TracingSession:
                 int(rotation.max_megabytes * 1024 * 1024),
                 rotation.max_files,
             )
-            encoder = OtlpJsonEncoder(
-                sorted(self.resource.attributes.items()), self.scope.name,
-                self.scope.version or "", _CACHED_KEYS,
-            )
-            return JsonFileSink(encoder, file)
+            return JsonFileSink(file)
         if backend == "otlp":
             self.exporter = otlp_exporter()
             return SdkSink(self.exporter, self.resource, self.scope)
@@ -132,14 +126,22 @@ class TracingSession:
         if role == "publish":
             call = original
             if not inspect.isfunction(original):  # any other descriptor: bind per call
+
                 def call(self: Any, *args: Any, **kwargs: Any) -> Any:
                     return original.__get__(self, type(self))(*args, **kwargs)
-            return traced_publish(call, self.table, self._payload_field)
+
+            return traced_publish(call, self.table, self._fields)
         if role == "subscribe":
             # Handlers are wrapped only when some container may get handler spans.
-            return function_wrapper(original, subscribe_wrapper) if self.config.any_handler_spans else None
+            return (
+                function_wrapper(original, subscribe_wrapper)
+                if self.config.any_handler_spans
+                else None
+            )
         if role == "lifecycle":
-            return function_wrapper(original, lifecycle_wrapper(self, profile.container_id_attribute))
+            return function_wrapper(
+                original, lifecycle_wrapper(self, profile.container_id_attribute)
+            )
         return function_wrapper(original, run_wrapper(self))
 
     # records from the cold paths (never raise) -----------------------------------------
@@ -155,8 +157,9 @@ class TracingSession:
                 f"container.{phase}",
                 ((conv.CONTAINER_ID, container_id), (conv.LIFECYCLE_PHASE, phase)),
             )
-            return new_record(LIFECYCLE, route, container, stack[-1] if stack else None,
-                              time.time_ns())
+            return new_record(
+                LIFECYCLE, route, container, stack[-1] if stack else None, time.time_ns()
+            )
         except Exception:
             logger.debug("tradetrace: lifecycle record failed", exc_info=True)
             return None
@@ -174,8 +177,9 @@ class TracingSession:
                 attrs.append((conv.EXECUTION_ID, execution))
             name = f"{type(instance).__name__}.{method}"
             stack = dispatch.stack
-            return new_record(RUN, (name, tuple(attrs)), instance, stack[-1] if stack else None,
-                              time.time_ns())
+            return new_record(
+                RUN, (name, tuple(attrs)), instance, stack[-1] if stack else None, time.time_ns()
+            )
         except Exception:
             logger.debug("tradetrace: run record failed", exc_info=True)
             return None

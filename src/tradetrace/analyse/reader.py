@@ -14,32 +14,13 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
+
+from ..export.otlp_json import BadSpan, Span, decode_request
 
 logger = logging.getLogger(__name__)
 
 _SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
-
-
-@dataclass
-class Span:
-    """A span read back from a file (times in ns since the epoch)."""
-
-    trace_id: str
-    span_id: str
-    parent_id: str
-    name: str
-    start: int
-    end: int
-    attributes: dict[str, Any]
-    resource: dict[str, Any]
-    links: list[dict[str, Any]] = field(default_factory=list)
-    status_code: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def duration_ns(self) -> int:
-        return self.end - self.start
 
 
 @dataclass
@@ -93,77 +74,20 @@ def _read_lines(path: Path, lines: IO[str], stats: ReadStats) -> Iterator[Span]:
             continue
         stats.lines += 1
         try:
-            request = json.loads(line)
-            batches = request["resourceSpans"]
-        except (ValueError, KeyError, TypeError) as exc:
+            spans = list(decode_request(json.loads(line)))
+        except (ValueError, BadSpan) as exc:
             stats.bad_lines += 1
             if not reported:
                 reported = True
-                stats.problem(f"{path}:{number}: not an OTLP JSON line ({type(exc).__name__}); "
-                              "skipped (further bad lines in this file are only counted)")
+                stats.problem(f"{path}:{number}: not an OTLP JSON line ({exc}); skipped "
+                              "(further bad lines in this file are only counted)")
             continue
-        for span in _spans_of(batches, stats):
-            stats.spans += 1
-            yield span
-
-
-def _spans_of(batches: Any, stats: ReadStats) -> Iterator[Span]:
-    for batch in batches if isinstance(batches, list) else ():
-        try:
-            resource = attributes(batch.get("resource", {}).get("attributes", []))
-            scopes = batch.get("scopeSpans") or batch.get("instrumentationLibrarySpans") or []
-        except AttributeError:
-            stats.bad_spans += 1
-            continue
-        for scope in scopes:
-            for raw in scope.get("spans", []) if isinstance(scope, dict) else ():
-                try:
-                    yield Span(
-                        trace_id=raw["traceId"].lower(),
-                        span_id=raw["spanId"].lower(),
-                        parent_id=(raw.get("parentSpanId") or "").lower(),
-                        name=raw.get("name", ""),
-                        start=int(raw["startTimeUnixNano"]),
-                        end=int(raw["endTimeUnixNano"]),
-                        attributes=attributes(raw.get("attributes", [])),
-                        resource=resource,
-                        links=[
-                            {
-                                "trace_id": link["traceId"].lower(),
-                                "span_id": link["spanId"].lower(),
-                                "attributes": attributes(link.get("attributes", [])),
-                            }
-                            for link in raw.get("links", [])
-                        ],
-                        status_code=int((raw.get("status") or {}).get("code", 0)),
-                        events=raw.get("events", []),
-                    )
-                except (KeyError, TypeError, ValueError, AttributeError):
-                    stats.bad_spans += 1
-
-
-def attributes(items: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items if isinstance(items, list) else ():
-        if isinstance(item, dict) and "key" in item:
-            out[item["key"]] = any_value(item.get("value") or {})
-    return out
-
-
-def any_value(value: dict[str, Any]) -> Any:
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
-        return int(value["intValue"])
-    if "doubleValue" in value:
-        return float(value["doubleValue"])
-    if "boolValue" in value:
-        return bool(value["boolValue"])
-    if "arrayValue" in value:
-        return [any_value(v) for v in value["arrayValue"].get("values", [])]
-    if "kvlistValue" in value:
-        return attributes(value["kvlistValue"].get("values", []))
-    return None
+        for span in spans:
+            if isinstance(span, BadSpan):
+                stats.bad_spans += 1
+            else:
+                stats.spans += 1
+                yield span
 
 
 def _is_trace(path: Path) -> bool:

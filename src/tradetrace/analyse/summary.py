@@ -59,10 +59,15 @@ def _latency(groups: dict[str, list[int]]) -> list[LatencyRow]:
     rows = []
     for name, durations in groups.items():
         durations.sort()
-        rows.append(LatencyRow(
-            name, len(durations), percentile(durations, 50) / 1e3,
-            percentile(durations, 99) / 1e3, durations[-1] / 1e3,
-        ))
+        rows.append(
+            LatencyRow(
+                name,
+                len(durations),
+                percentile(durations, 50) / 1e3,
+                percentile(durations, 99) / 1e3,
+                durations[-1] / 1e3,
+            )
+        )
     return sorted(rows, key=lambda r: -r.p99_us)
 
 
@@ -117,8 +122,9 @@ def render(summary: Summary) -> str:
         f"runs: {', '.join(summary.runs) or '-'}",
     ]
     if summary.skipped_lines or summary.skipped_spans:
-        out.append(f"skipped: {summary.skipped_lines} bad line(s), "
-                   f"{summary.skipped_spans} bad span(s)")
+        out.append(
+            f"skipped: {summary.skipped_lines} bad line(s), {summary.skipped_spans} bad span(s)"
+        )
     out += ["", _table(["event type", "spans"], summary.events_by_type.items())]
     out += ["", _table(["container", "spans"], summary.events_by_container.items())]
     out += ["", "publish latency (the publish call, all handlers included)"]

@@ -69,7 +69,9 @@ class Patcher:
 
     @property
     def patched(self) -> list[str]:
-        return [f"{owner.__module__}:{owner.__qualname__}.{name}" for owner, name, _ in self._applied]
+        return [
+            f"{owner.__module__}:{owner.__qualname__}.{name}" for owner, name, _ in self._applied
+        ]
 
     def _patch_module(self, profile: Profile, module: ModuleType) -> None:
         with self._lock:

@@ -36,7 +36,9 @@ import yaml
 from ..errors import ConfigError
 
 ROLES = ("publish", "subscribe", "lifecycle", "run")
-_TARGET = re.compile(r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<cls>[A-Za-z_]\w*)\.(?P<method>[A-Za-z_]\w*)$")
+_TARGET = re.compile(
+    r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<cls>[A-Za-z_]\w*)\.(?P<method>[A-Za-z_]\w*)$"
+)
 _TARGET_FORM = "'package.module:Class.method'"
 
 #: Event attributes a profile may rename, with their default names (ADMF-PC's).
@@ -154,9 +156,13 @@ def load_profile(path: Path) -> Profile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError("tracing.profile", str(path), "a readable YAML profile", str(exc)) from None
+        raise ConfigError(
+            "tracing.profile", str(path), "a readable YAML profile", str(exc)
+        ) from None
     except yaml.YAMLError:
-        raise ConfigError("tracing.profile", str(path), "a valid YAML profile", "bad YAML") from None
+        raise ConfigError(
+            "tracing.profile", str(path), "a valid YAML profile", "bad YAML"
+        ) from None
     return parse_profile(data, f"tracing.profile ({path})")
 
 

@@ -1,7 +1,7 @@
 """``tradetrace``: run a program traced, or summarise trace files.
 
-    tradetrace run --level normal --output traces/ -- python examples/backtest.py --bars 5000
-    tradetrace summary traces/
+tradetrace run --level normal --output traces/ -- python examples/backtest.py --bars 5000
+tradetrace summary traces/
 """
 
 from __future__ import annotations
@@ -63,9 +63,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"tradetrace: {exc}", file=sys.stderr)
         return 2
     env[ACTIVE] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(BOOTSTRAP), env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BOOTSTRAP), env.get("PYTHONPATH", "")) if p)
     try:
         os.execvpe(program[0], program, env)
     except OSError as exc:

@@ -37,8 +37,16 @@ LEVEL_NAMES = ", ".join(level.name.lower() for level in TraceLevel)
 
 #: Events that make up an order's life; the only ones traced at MINIMAL.
 ORDER_LIFECYCLE: frozenset[str] = frozenset(
-    {"ORDER_REQUEST", "ORDER", "FILL", "POSITION_OPEN", "POSITION_CLOSE", "POSITION_UPDATE",
-     "RISK_BREACH", "ERROR"}
+    {
+        "ORDER_REQUEST",
+        "ORDER",
+        "FILL",
+        "POSITION_OPEN",
+        "POSITION_CLOSE",
+        "POSITION_UPDATE",
+        "RISK_BREACH",
+        "ERROR",
+    }
 )
 
 #: MINIMAL's own container rules, applied before the user's overrides.

@@ -1,9 +1,10 @@
 """The compiled decision table the publish path asks before touching anything else.
 
-The key is what the event object already holds, read with one ``attrgetter`` call:
-``(container_id, source_id, event_type)``. A miss resolves the policy once (normalising
-Enum or str event types, falling back from container to source) and caches the answer,
-so an event that is not traced costs one tuple and one dict lookup.
+Two levels, both plain dicts keyed by what the event object already holds:
+``by_type[event.event_type]`` is None when no container traces that type (MINIMAL's BAR
+and SIGNAL stop here, after one lookup), else a dict ``container_id -> Route | None``.
+A miss resolves the policy once (normalising Enum or str event types, falling back from
+container to source id) and caches the answer.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Callable
-from operator import attrgetter
 from typing import Any
 
 from ..config import TracingConfig
@@ -51,46 +50,63 @@ def event_type_name(raw: Any) -> str:
 
 
 class DecisionTable:
-    """``lookup(key)`` -> Route (traced), None (not traced) or MISS (ask ``resolve``)."""
-
     MISS: Any = object()
 
     def __init__(
         self,
         config: TracingConfig,
         retention: Retention,
-        fields: tuple[str, str, str] = ("container_id", "source_id", "event_type"),
+        fields: tuple[str, str, str] = ("event_type", "container_id", "source_id"),
     ) -> None:
         self._config = config
         self._retention = retention
-        self._routes: dict[tuple[Any, ...], Route | None] = {}
+        self._type_field, self._container_field, self._source_field = fields
+        self.by_type: dict[Any, dict[Any, Route | None] | None] = {}
+        self._by_source: dict[tuple[Any, Any], Route | None] = {}
+        self._size = 0
         self._lock = threading.Lock()
-        self.key_of: Callable[[Any], tuple[Any, ...]] = attrgetter(*fields)
-        self.lookup = self._routes.get
         self._overflow_logged = False
 
-    def resolve(self, key: tuple[Any, ...]) -> Route | None:
-        """The miss path: decide once for this key and remember it."""
-        container_raw, source_raw, type_raw = key
-        container = container_raw or source_raw or UNKNOWN_CONTAINER
-        if not isinstance(container, str):
-            container = str(container)
+    def resolve(self, event: Any) -> Route | None:
+        """The miss path: decide once for this (type, container) and remember it."""
+        type_raw = getattr(event, self._type_field)
         event_type = event_type_name(type_raw)
+        if not self._config.may_trace(event_type.upper()):
+            self._remember(lambda: self.by_type.__setitem__(type_raw, None))
+            return None
+        container_raw = getattr(event, self._container_field, None)
+        source_raw = getattr(event, self._source_field, None)
+        container = container_raw or source_raw or UNKNOWN_CONTAINER
+        container = container if isinstance(container, str) else str(container)
         policy = self._config.policy_for(container)
         route: Route | None = None
         if policy.traces(event_type.upper()):
             buffer = self._retention.buffer_for(container, policy.max_events)
             route = Route(container, event_type, buffer, policy.handler_spans)
+        if container_raw is None:  # decided by the source id: cache by (type, source)
+            self._remember(lambda: self._by_source.__setitem__((type_raw, source_raw), route))
+        else:
+            self._remember(lambda: self.by_type.setdefault(type_raw, {}).__setitem__(  # type: ignore[union-attr]
+                container_raw, route))
+        return route
+
+    def resolve_by_source(self, event: Any) -> Route | None:
+        """Events without a container id (rare): looked up by (type, source) each time."""
+        key = (getattr(event, self._type_field), getattr(event, self._source_field, None))
+        route = self._by_source.get(key, self.MISS)
+        return self.resolve(event) if route is self.MISS else route
+
+    def _remember(self, store: Any) -> None:
         with self._lock:
-            if len(self._routes) < MAX_ROUTES:
-                self._routes[key] = route
+            if self._size < MAX_ROUTES:
+                self._size += 1
+                store()
             elif not self._overflow_logged:
                 self._overflow_logged = True
                 logger.warning(
-                    "tradetrace: more than %d distinct (container, event type) keys; "
+                    "tradetrace: more than %d distinct (event type, container) keys; "
                     "new ones are decided on every publish", MAX_ROUTES,
                 )
-        return route
 
     def __len__(self) -> int:
-        return len(self._routes)
+        return self._size

@@ -1,105 +1,35 @@
-"""OTLP JSON: one ``ExportTraceServiceRequest`` per line, as the Collector's file exporter
-writes and its ``otlpjsonfile`` receiver reads.
+"""OTLP JSON, written by hand: one ``ExportTraceServiceRequest`` per line, as the
+Collector's file exporter writes and its ``otlpjsonfile`` receiver reads.
 
-Encoded by hand rather than through protobuf's ``json_format``: the stock path costs
-tens of microseconds per span, this one a few. Field names and value forms follow the
-OTLP/JSON mapping: lowerCamelCase names, hex trace and span ids, 64-bit integers as
-decimal strings, enums as integers.
+This is tradetrace's canonical span form: the mapping (``spans.py``) writes it directly,
+the file sink stores it, and the SDK sink parses it back for OTLP exporters. The stock
+protobuf path costs tens of microseconds per span; this one a few. Field names and
+value forms follow the OTLP/JSON mapping: lowerCamelCase names, hex trace and span ids,
+64-bit integers as decimal strings, enums as integers.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from .spans import STATUS_UNSET, SpanData
+escape = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
-_escape = json.encoder.encode_basestring  # type: ignore[attr-defined]
+#: Entries kept in the cache of encoded low-cardinality attributes before it is reset.
+CACHE_LIMIT = 50_000
 
-#: Attributes whose string values repeat (container ids, symbols...): cache their encoding.
-_CACHE_LIMIT = 50_000
-
-
-class OtlpJsonEncoder:
-    """Encodes batches of spans of one resource and scope into single JSON lines."""
-
-    def __init__(
-        self,
-        resource_attributes: Sequence[tuple[str, Any]],
-        scope_name: str,
-        scope_version: str,
-        cached_keys: Iterable[str] = (),
-    ) -> None:
-        self._prefix: dict[str, str] = {}
-        self._cached = frozenset(cached_keys)
-        self._cache: dict[tuple[str, str], str] = {}
-        resource = ",".join(self.attribute(k, v) for k, v in resource_attributes)
-        self._head = (
-            '{"resourceSpans":[{"resource":{"attributes":[' + resource + ']},'
-            '"scopeSpans":[{"scope":{"name":' + _escape(scope_name)
-            + ',"version":' + _escape(scope_version) + '},"spans":['
-        )
-        self._tail = "]}]}]}"
-
-    def encode(self, spans: Iterable[SpanData]) -> str:
-        """One line (without the newline) holding every span given."""
-        return self._head + ",".join(map(self.span, spans)) + self._tail
-
-    def span(self, s: SpanData) -> str:
-        attribute = self.attribute
-        parts = [
-            f'{{"traceId":"{s.trace_id:032x}","spanId":"{s.span_id:016x}",',
-            f'"parentSpanId":"{s.parent_id:016x}",' if s.parent_id else "",
-            f'"name":{_escape(s.name)},"kind":{s.kind.value + 1},',
-            f'"startTimeUnixNano":"{s.start}","endTimeUnixNano":"{s.end}","attributes":[',
-            ",".join([attribute(k, v) for k, v in s.attributes]),
-            "]",
-        ]
-        if s.links:
-            parts.append(',"links":[' + ",".join(
-                f'{{"traceId":"{t:032x}","spanId":"{i:016x}","attributes":['
-                + ",".join([attribute(k, v) for k, v in attrs]) + "]}"
-                for t, i, attrs in s.links
-            ) + "]")
-        if s.events:
-            parts.append(',"events":[' + ",".join(
-                f'{{"timeUnixNano":"{when}","name":{_escape(name)},"attributes":['
-                + ",".join([attribute(k, v) for k, v in attrs]) + "]}"
-                for name, when, attrs in s.events
-            ) + "]")
-        if s.status != STATUS_UNSET:
-            message = f',"message":{_escape(s.status_message)}' if s.status_message else ""
-            parts.append(f',"status":{{"code":{s.status}{message}}}')
-        parts.append("}")
-        return "".join(parts)
-
-    def attribute(self, key: str, value: Any) -> str:
-        cls = value.__class__
-        if cls is str and key in self._cached:
-            cached = self._cache.get((key, value))
-            if cached is None:
-                if len(self._cache) >= _CACHE_LIMIT:
-                    self._cache.clear()
-                cached = self._cache[(key, value)] = (
-                    self._key(key) + '{"stringValue":' + _escape(value) + "}}"
-                )
-            return cached
-        return self._key(key) + any_value(value) + "}"
-
-    def _key(self, key: str) -> str:
-        prefix = self._prefix.get(key)
-        if prefix is None:
-            prefix = self._prefix[key] = '{"key":' + _escape(key) + ',"value":'
-        return prefix
+KIND_INTERNAL = 1  #: SPAN_KIND_INTERNAL in OTLP's enum
+STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
 
 
 def any_value(value: Any) -> str:
-    """An OTLP ``AnyValue`` as JSON."""
+    """An OTLP ``AnyValue`` as JSON (value already converted to an attribute type)."""
     cls = value.__class__
     if cls is str:
-        return '{"stringValue":' + _escape(value) + "}"
+        return '{"stringValue":' + escape(value) + "}"
     if cls is bool:
         return '{"boolValue":true}' if value else '{"boolValue":false}'
     if cls is int:
@@ -107,7 +37,227 @@ def any_value(value: Any) -> str:
     if cls is float:
         if math.isfinite(value):
             return f'{{"doubleValue":{value!r}}}'
-        return '{"doubleValue":"' + ("NaN" if value != value else "Infinity" if value > 0 else "-Infinity") + '"}'
+        word = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        return f'{{"doubleValue":"{word}"}}'
     if cls is tuple or cls is list:
         return '{"arrayValue":{"values":[' + ",".join(map(any_value, value)) + "]}}"
-    return '{"stringValue":' + _escape(str(value)) + "}"
+    return '{"stringValue":' + escape(str(value)) + "}"
+
+
+class _Prefixes(dict):  # type: ignore[type-arg]
+    """key -> the JSON text before an attribute's value, computed once per key."""
+
+    def __init__(self, value_kind: str) -> None:
+        super().__init__()
+        self._kind = value_kind
+
+    def __missing__(self, key: str) -> str:
+        prefix = self[key] = '{"key":' + escape(key) + ',"value":' + self._kind
+        return prefix
+
+
+class Attributes:
+    """Encodes ``{"key":..,"value":..}`` objects, caching what repeats.
+
+    Keys are few, so their prefix is always cached. String values are cached only for
+    keys declared low-cardinality (symbols, containers, strategies...): caching unique
+    ids would only churn memory.
+    """
+
+    def __init__(self, cached_keys: Iterable[str] = ()) -> None:
+        prefix = _Prefixes("")
+        text = _Prefixes('{"stringValue":')
+        caches: dict[str, dict[str, str]] = {key: {} for key in cached_keys}
+        get_cache = caches.get
+
+        def encode(key: str, value: Any) -> str:
+            if value.__class__ is str:
+                cache = get_cache(key)
+                if cache is None:
+                    return text[key] + escape(value) + "}}"
+                cached = cache.get(value)
+                if cached is None:
+                    if len(cache) >= CACHE_LIMIT:
+                        cache.clear()
+                    cached = cache[value] = text[key] + escape(value) + "}}"
+                return cached
+            return prefix[key] + any_value(value) + "}"
+
+        self.encode = encode
+
+    def __call__(self, key: str, value: Any) -> str:
+        return self.encode(key, value)
+
+    def many(self, items: Iterable[tuple[str, Any]]) -> str:
+        encode = self.encode
+        return ",".join([encode(k, v) for k, v in items])
+
+
+def span_json(
+    trace_id: str,
+    span_id: str,
+    parent_id: str,
+    name: str,
+    start: int,
+    end: int,
+    attributes: Sequence[str],
+    links: Sequence[str] = (),
+    events: Sequence[str] = (),
+    status: int = STATUS_UNSET,
+    status_message: str = "",
+) -> str:
+    """One span object from already-encoded attribute, link and event objects."""
+    parts = [
+        '{"traceId":"', trace_id, '","spanId":"', span_id,
+        '","parentSpanId":"' + parent_id if parent_id else "",
+        '","name":', escape(name), ',"kind":1,"startTimeUnixNano":"', str(start),
+        '","endTimeUnixNano":"', str(end), '","attributes":[', ",".join(attributes), "]",
+    ]
+    if links:
+        parts.append(',"links":[' + ",".join(links) + "]")
+    if events:
+        parts.append(',"events":[' + ",".join(events) + "]")
+    if status:
+        message = f',"message":{escape(status_message)}' if status_message else ""
+        parts.append(f',"status":{{"code":{status}{message}}}')
+    parts.append("}")
+    return "".join(parts)
+
+
+def link_json(trace_id: str, span_id: str, attributes: str) -> str:
+    return f'{{"traceId":"{trace_id}","spanId":"{span_id}","attributes":[{attributes}]}}'
+
+
+def event_json(name: str, time_ns: int, attributes: str) -> str:
+    return f'{{"timeUnixNano":"{time_ns}","name":{escape(name)},"attributes":[{attributes}]}}'
+
+
+class RequestWriter:
+    """Wraps span objects of one resource and scope into one request line."""
+
+    def __init__(
+        self, resource: Sequence[tuple[str, Any]], scope_name: str, scope_version: str
+    ) -> None:
+        attrs = Attributes().many(resource)
+        self._head = (
+            '{"resourceSpans":[{"resource":{"attributes":[' + attrs + "]},"
+            '"scopeSpans":[{"scope":{"name":' + escape(scope_name)
+            + ',"version":' + escape(scope_version) + '},"spans":['
+        )
+
+    def line(self, spans: Iterable[str]) -> str:
+        return self._head + ",".join(spans) + "]}]}]}"
+
+
+# -- decoding (the SDK sink and the analysis side read the same format) ----------------
+
+
+@dataclass
+class Span:
+    """A span read back from OTLP JSON (times in ns since the epoch, ids in hex)."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str
+    name: str
+    start: int
+    end: int
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    links: list[dict[str, Any]] = field(default_factory=list)
+    status_code: int = 0
+    status_message: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    kind: int = KIND_INTERNAL
+    scope: str = ""
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end - self.start
+
+
+class BadSpan(ValueError):
+    """A span object without the fields every span has."""
+
+
+def decode_request(request: Any) -> Iterator[Span | BadSpan]:
+    """Spans of a parsed ``ExportTraceServiceRequest``; malformed ones as BadSpan."""
+    batches = request.get("resourceSpans") if isinstance(request, dict) else None
+    if not isinstance(batches, list):
+        raise BadSpan("no resourceSpans list")
+    for batch in batches:
+        if not isinstance(batch, dict):
+            yield BadSpan("resourceSpans entry is not an object")
+            continue
+        resource = decode_attributes((batch.get("resource") or {}).get("attributes"))
+        scopes = batch.get("scopeSpans") or batch.get("instrumentationLibrarySpans") or []
+        for scope in scopes if isinstance(scopes, list) else ():
+            if not isinstance(scope, dict):
+                yield BadSpan("scopeSpans entry is not an object")
+                continue
+            scope_name = str((scope.get("scope") or {}).get("name", ""))
+            for raw in scope.get("spans") or ():
+                try:
+                    yield _decode_span(raw, resource, scope_name)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    yield BadSpan(f"{type(exc).__name__}: {exc}")
+
+
+def _decode_span(raw: dict[str, Any], resource: dict[str, Any], scope: str) -> Span:
+    status = raw.get("status") or {}
+    return Span(
+        trace_id=raw["traceId"].lower(),
+        span_id=raw["spanId"].lower(),
+        parent_id=(raw.get("parentSpanId") or "").lower(),
+        name=str(raw.get("name", "")),
+        start=int(raw["startTimeUnixNano"]),
+        end=int(raw["endTimeUnixNano"]),
+        attributes=decode_attributes(raw.get("attributes")),
+        resource=resource,
+        links=[
+            {
+                "trace_id": link["traceId"].lower(),
+                "span_id": link["spanId"].lower(),
+                "attributes": decode_attributes(link.get("attributes")),
+            }
+            for link in raw.get("links") or ()
+        ],
+        status_code=int(status.get("code", 0)),
+        status_message=str(status.get("message", "")),
+        events=[
+            {
+                "name": str(event.get("name", "")),
+                "time": int(event.get("timeUnixNano", 0)),
+                "attributes": decode_attributes(event.get("attributes")),
+            }
+            for event in raw.get("events") or ()
+        ],
+        kind=int(raw.get("kind", KIND_INTERNAL)),
+        scope=scope,
+    )
+
+
+def decode_attributes(items: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict) and isinstance(item.get("key"), str):
+            out[item["key"]] = decode_value(item.get("value") or {})
+    return out
+
+
+def decode_value(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return None
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "intValue" in value:
+        return int(value["intValue"])
+    if "doubleValue" in value:
+        return float(value["doubleValue"])
+    if "boolValue" in value:
+        return bool(value["boolValue"])
+    if "arrayValue" in value:
+        return [decode_value(v) for v in (value["arrayValue"] or {}).get("values", [])]
+    if "kvlistValue" in value:
+        return decode_attributes((value["kvlistValue"] or {}).get("values"))
+    return None

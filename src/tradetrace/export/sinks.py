@@ -1,23 +1,28 @@
-"""Where built spans go: local OTLP JSON files, or any OpenTelemetry SDK span exporter
-(OTLP over gRPC or HTTP, the in-memory exporter for tests, the console)."""
+"""Where encoded spans go: one OTLP JSON request line at a time.
+
+- :class:`JsonFileSink`: the embedded default, rotated local files;
+- :class:`SdkSink`: any OpenTelemetry SDK ``SpanExporter`` (OTLP over gRPC or HTTP, the
+  in-memory exporter for tests), fed ``ReadableSpan`` objects decoded from the line.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from .. import environment_variables as ev
+from ..errors import ConfigError
 from .files import RotatingTraceFile
-from .otlp_json import OtlpJsonEncoder
-from .spans import STATUS_ERROR, STATUS_OK, SpanData
+from .otlp_json import STATUS_ERROR, STATUS_OK, BadSpan, Span, decode_request
 
 logger = logging.getLogger(__name__)
 
@@ -26,20 +31,19 @@ _STATUS = {STATUS_OK: StatusCode.OK, STATUS_ERROR: StatusCode.ERROR}
 
 
 class SpanSink(Protocol):
-    def export(self, spans: Sequence[SpanData]) -> None: ...
+    def write(self, line: str) -> None: ...
     def flush(self) -> None: ...
     def shutdown(self) -> None: ...
 
 
 class JsonFileSink:
-    """The embedded default: OTLP JSON lines in rotated local files."""
+    """OTLP JSON lines in rotated local files."""
 
-    def __init__(self, encoder: OtlpJsonEncoder, file: RotatingTraceFile) -> None:
-        self.encoder = encoder
+    def __init__(self, file: RotatingTraceFile) -> None:
         self.file = file
 
-    def export(self, spans: Sequence[SpanData]) -> None:
-        self.file.write_line(self.encoder.encode(spans))
+    def write(self, line: str) -> None:
+        self.file.write_line(line)
 
     def flush(self) -> None:
         self.file.flush()
@@ -55,12 +59,12 @@ class SdkSink:
         self.exporter = exporter
         self.resource = resource
         self.scope = scope
-        self.failed_batches = 0
 
-    def export(self, spans: Sequence[SpanData]) -> None:
-        result = self.exporter.export([self.readable(s) for s in spans])
+    def write(self, line: str) -> None:
+        spans = [self.readable(s) for s in decode_request(json.loads(line))
+                 if not isinstance(s, BadSpan)]
+        result = self.exporter.export(spans)
         if result is not SpanExportResult.SUCCESS:
-            self.failed_batches += 1
             raise RuntimeError(f"{type(self.exporter).__name__} returned {result.name}")
 
     def flush(self) -> None:
@@ -69,31 +73,26 @@ class SdkSink:
     def shutdown(self) -> None:
         self.exporter.shutdown()
 
-    def readable(self, s: SpanData) -> ReadableSpan:
-        context = SpanContext(s.trace_id, s.span_id, is_remote=False, trace_flags=_SAMPLED)
-        parent = (
-            SpanContext(s.trace_id, s.parent_id, is_remote=False, trace_flags=_SAMPLED)
-            if s.parent_id
-            else None
-        )
-        links = [
-            Link(SpanContext(t, i, is_remote=False, trace_flags=_SAMPLED), dict(attrs))
-            for t, i, attrs in s.links
-        ]
-        events = [Event(name, dict(attrs), when) for name, when, attrs in s.events]
-        status = (
-            Status(_STATUS[s.status], s.status_message or None) if s.status in _STATUS else Status()
-        )
+    def readable(self, s: Span) -> ReadableSpan:
+        trace_id = int(s.trace_id, 16)
+
+        def context(span_id: str, trace: int = trace_id) -> SpanContext:
+            return SpanContext(trace, int(span_id, 16), is_remote=False, trace_flags=_SAMPLED)
+
+        status = _STATUS.get(s.status_code)
         return ReadableSpan(
             name=s.name,
-            context=context,
-            parent=parent,
+            context=context(s.span_id),
+            parent=context(s.parent_id) if s.parent_id else None,
             resource=self.resource,
-            attributes=dict(s.attributes),
-            events=events,
-            links=links,
-            kind=s.kind,
-            status=status,
+            attributes=s.attributes,
+            events=[Event(e["name"], e["attributes"], e["time"]) for e in s.events],
+            links=[
+                Link(context(link["span_id"], int(link["trace_id"], 16)), link["attributes"])
+                for link in s.links
+            ],
+            kind=SpanKind(max(s.kind - 1, 0)),
+            status=Status(status, s.status_message or None) if status else Status(),
             start_time=s.start,
             end_time=s.end,
             instrumentation_scope=self.scope,
@@ -101,7 +100,7 @@ class SdkSink:
 
 
 class NullSink:
-    def export(self, spans: Sequence[SpanData]) -> None:
+    def write(self, line: str) -> None:
         pass
 
     def flush(self) -> None:
@@ -111,7 +110,7 @@ class NullSink:
         pass
 
 
-def otlp_exporter(env: Any = None) -> SpanExporter:
+def otlp_exporter(env: Mapping[str, str] | None = None) -> SpanExporter:
     """The stock OTLP exporter for ``OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`` (default
     ``http/protobuf``, as the OTLP specification says); endpoint, headers, timeout and
     compression come from the standard ``OTEL_EXPORTER_OTLP_*`` variables."""
@@ -123,12 +122,12 @@ def otlp_exporter(env: Any = None) -> SpanExporter:
     ).strip()
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    elif protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
-            OTLPSpanExporter,
-        )
-    else:
-        from ..errors import ConfigError
 
-        raise ConfigError(ev.OTEL_EXPORTER_OTLP_PROTOCOL, protocol, "grpc, http/protobuf")
-    return OTLPSpanExporter()
+        return OTLPSpanExporter()
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpExporter,
+        )
+
+        return HttpExporter()
+    raise ConfigError(ev.OTEL_EXPORTER_OTLP_PROTOCOL, protocol, "grpc, http/protobuf")

@@ -1,16 +1,16 @@
 """Records become spans: the event -> span mapping (our trading conventions).
 
-Runs on the export worker, never on the publishing thread. For each record it assigns
-ids (lazily: a child may be built before its parent finishes), reads the event's fields
-and the payload snapshot, and produces a :class:`SpanData` that the encoders turn into
-OTLP JSON or SDK ``ReadableSpan`` objects. ``docs/conventions.md`` documents the result.
+Runs on the export worker, never on the publishing thread. For each finished record it
+assigns ids (lazily: a child may be encoded before its parent finishes), reads the
+event's fields and the payload snapshot, and writes the span as OTLP JSON in one pass.
+``docs/conventions.md`` documents the result.
 
 Trace shape:
-- an event published while another traced event is dispatched is its child (causation
-  from dispatch nesting); an event with no traced cause starts a trace of its own;
+- an event published while another traced event is being dispatched is its child
+  (causation from dispatch nesting); an event with no traced cause starts a new trace;
 - that root event links to the run span it happened in (correlation: the run);
-- an event whose explicit ``causation_id`` names an event other than its parent links to
-  it (causation across traces);
+- an event whose explicit ``causation_id`` names an event other than its parent links
+  to that event's span (causation across traces);
 - handler spans (DEBUG) are children of their event; lifecycle steps are children of
   the run (or of the enclosing lifecycle step).
 """
@@ -22,110 +22,87 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.trace import SpanKind
-
 from .. import conventions as conv
 from ..capture.profile import EVENT_FIELDS
 from ..capture.record import (
-    END,
-    ERROR,
-    EVENT,
-    HANDLER,
-    IDS,
-    KIND,
-    LIFECYCLE,
-    PARENT,
-    ROUTE,
-    RUN,
-    SNAPSHOT,
-    START,
-    SUBJECT,
+    END, ERROR, EVENT, HANDLER, IDS, KIND, PARENT, ROUTE, RUN, SNAPSHOT, START, SUBJECT,
     Record,
 )
 from .attributes import SKIP, flatten, to_attribute
+from .otlp_json import STATUS_ERROR, Attributes, event_json, link_json, span_json
 
-STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
+#: Payload key -> span attribute.
+PAYLOAD_ATTRIBUTES: dict[str, str] = {
+    "symbol": conv.SYMBOL,
+    "side": conv.SIDE,
+    "quantity": conv.QUANTITY,
+    "qty": conv.QUANTITY,
+    "price": conv.PRICE,
+    "fill_price": conv.PRICE,
+    "close": conv.PRICE,
+    "order_id": conv.ORDER_ID,
+    "fill_id": conv.FILL_ID,
+    "strategy_id": conv.STRATEGY_ID,
+    "direction": conv.DIRECTION,
+    "status": conv.STATUS,
+    "entry_price": conv.ENTRY_PRICE,
+    "exit_price": conv.EXIT_PRICE,
+    "realized_pnl": conv.REALIZED_PNL,
+    "exit_type": conv.EXIT_TYPE,
+    "exit_reason": conv.EXIT_REASON,
+}
+#: An alias is used only when none of the keys before it holds a value.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "qty": ("quantity",),
+    "fill_price": ("price",),
+    "close": ("price", "fill_price"),
+}
 
-#: Span attribute <- the first payload key present (dotted keys look into nested dicts).
-PAYLOAD_ATTRIBUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (conv.SYMBOL, ("symbol",)),
-    (conv.SIDE, ("side",)),
-    (conv.QUANTITY, ("quantity", "qty")),
-    (conv.PRICE, ("price", "fill_price", "close")),
-    (conv.ORDER_ID, ("order_id",)),
-    (conv.FILL_ID, ("fill_id",)),
-    (conv.STRATEGY_ID, ("strategy_id", "metadata.strategy_id")),
-    (conv.DIRECTION, ("direction",)),
-    (conv.STATUS, ("status",)),
-    (conv.ENTRY_PRICE, ("entry_price",)),
-    (conv.EXIT_PRICE, ("exit_price",)),
-    (conv.REALIZED_PNL, ("realized_pnl",)),
-    (conv.EXIT_TYPE, ("exit_type",)),
-    (conv.EXIT_REASON, ("exit_reason",)),
+#: Attributes whose values repeat: their encoding is cached.
+LOW_CARDINALITY = (
+    conv.EVENT_TYPE, conv.CONTAINER_ID, conv.SOURCE_ID, conv.SYMBOL, conv.SIDE,
+    conv.STRATEGY_ID, conv.STATUS, conv.EXIT_TYPE, conv.EXIT_REASON, conv.DIRECTION,
+    conv.CORRELATION_ID, conv.HANDLER_NAME, conv.TARGET_CONTAINER, conv.LINK_RELATION,
+    conv.CAUSATION_DERIVED, conv.LIFECYCLE_PHASE, conv.TOPOLOGY,
 )
 
-#: Explicit causation ids are rare (ADMF-PC never sets them): index recent events only
-#: once one has been seen, and keep at most this many.
+#: Explicit causation ids are rare (ADMF-PC never sets them): recent events are indexed
+#: only once one has been seen, and at most this many.
 CAUSATION_INDEX_SIZE = 65536
 
-
-class SpanData:
-    """One finished span, independent of any SDK or wire format."""
-
-    __slots__ = (
-        "name", "trace_id", "span_id", "parent_id", "start", "end", "kind",
-        "attributes", "links", "events", "status", "status_message",
-    )
-
-    def __init__(
-        self,
-        name: str,
-        trace_id: int,
-        span_id: int,
-        parent_id: int,
-        start: int,
-        end: int,
-        attributes: list[tuple[str, Any]],
-        links: list[tuple[int, int, list[tuple[str, Any]]]] | None = None,
-        events: list[tuple[str, int, list[tuple[str, Any]]]] | None = None,
-        status: int = STATUS_UNSET,
-        status_message: str = "",
-        kind: SpanKind = SpanKind.INTERNAL,
-    ) -> None:
-        self.name = name
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.parent_id = parent_id
-        self.start = start
-        self.end = end
-        self.kind = kind
-        self.attributes = attributes
-        self.links = links or []
-        self.events = events or []
-        self.status = status
-        self.status_message = status_message
-
-    def attribute(self, key: str, default: Any = None) -> Any:
-        for k, v in self.attributes:
-            if k == key:
-                return v
-        return default
+_PLAIN = frozenset({str, int, float, bool})
 
 
-class SpanBuilder:
-    """Turns finished records into :class:`SpanData` (export worker only)."""
+class SpanEncoder:
+    """Turns finished records into OTLP JSON span objects (export worker only)."""
 
     def __init__(self, run_id: str, event_fields: Mapping[str, str] = EVENT_FIELDS) -> None:
         self.run_id = run_id
-        self._field = {name: event_fields.get(name, name) for name in EVENT_FIELDS}
+        fields = {name: event_fields.get(name, name) for name in EVENT_FIELDS}
+        self._event_id = fields["event_id"]
+        self._timestamp = fields["timestamp"]
+        self._metadata = fields["metadata"]
+        self._causation = fields["causation_id"]
+        self._correlation = fields["correlation_id"]
+        self._source = fields["source_id"]
+        self._target = fields["target_container"]
+        self._sequence = fields["sequence_number"]
+        self.attr = attr = Attributes(LOW_CARDINALITY)
+        self._derived = attr(conv.CAUSATION_DERIVED, True)
+        self._run_link = attr.many([
+            (conv.LINK_RELATION, conv.RELATION_CORRELATION), (conv.CORRELATION_ID, run_id),
+        ])
+        self._heads: dict[tuple[Any, Any], str] = {}
+        self._times: dict[Any, str] = {}
+        self._plans: dict[tuple[Any, ...], tuple[tuple[Any, str], ...]] = {}
         self._rand = random.Random()
-        self._causation_index: dict[str, tuple[int, int]] | None = None
+        self._causation_index: dict[str, tuple[str, str]] | None = None
 
     def reseed(self) -> None:
         """After ``fork`` the child must not repeat the parent's ids."""
         self._rand = random.Random()
 
-    def build(self, record: Record) -> SpanData:
+    def encode(self, record: Record) -> str:
         kind = record[KIND]
         if kind is EVENT:
             return self._event(record)
@@ -133,152 +110,189 @@ class SpanBuilder:
             return self._handler(record)
         return self._step(record)
 
-    # ids -----------------------------------------------------------------------------
-    def ids(self, record: Record) -> tuple[int, int]:
+    # ids: hex strings, formatted once (a trace id is shared by the whole cascade) ------
+    def ids(self, record: Record) -> tuple[str, str]:
         ids = record[IDS]
         if ids is None:
             parent = record[PARENT]
-            span_id = self._rand.getrandbits(64) or 1
+            span_id = "%016x" % (self._rand.getrandbits(64) or 1)
             if parent is not None and (record[KIND] is not EVENT or parent[KIND] is EVENT):
                 trace_id = self.ids(parent)[0]
             else:
-                trace_id = self._rand.getrandbits(128) or 1
+                trace_id = "%032x" % (self._rand.getrandbits(128) or 1)
             ids = record[IDS] = (trace_id, span_id)
         return ids
 
-    def _parent_id(self, record: Record) -> int:
+    def _parent_id(self, record: Record) -> str:
         parent = record[PARENT]
         if parent is None or (record[KIND] is EVENT and parent[KIND] is not EVENT):
-            return 0
+            return ""
         return self.ids(parent)[1]
 
     # spans ---------------------------------------------------------------------------
-    def _event(self, record: Record) -> SpanData:
+    def _event(self, record: Record) -> str:
         route = record[ROUTE]
         event = record[SUBJECT]
-        field = self._field
-        payload = record[SNAPSHOT]
-        if not isinstance(payload, Mapping):
-            payload = {}
-        trace_id, span_id = self.ids(record)
-        attrs: list[tuple[str, Any]] = [
-            (conv.EVENT_TYPE, route.event_type),
-            (conv.CONTAINER_ID, route.container),
-        ]
-        add = attrs.append
-        event_id = _read(event, field["event_id"])
+        attr = self.attr.encode
+        source = getattr(event, self._source, None)
+        head = self._heads.get((route, source))
+        if head is None:  # type, container and source repeat: encode them once
+            items = [(conv.EVENT_TYPE, route.event_type), (conv.CONTAINER_ID, route.container)]
+            if source is not None:
+                items.append((conv.SOURCE_ID, _plain(source)))
+            if len(self._heads) >= 4096:
+                self._heads.clear()
+            head = self._heads[(route, source)] = self.attr.many(items)
+        parts = [head]
+        add = parts.append
+
+        event_id = getattr(event, self._event_id, None)
         if event_id is not None:
-            add((conv.EVENT_ID, event_id))
-        for key, name in (
-            (conv.SOURCE_ID, "source_id"),
-            (conv.EVENT_SEQUENCE, "sequence_number"),
-            (conv.TARGET_CONTAINER, "target_container"),
-        ):
-            value = _read(event, field[name])
-            if value is not None:
-                add((key, value))
-        metadata = _read(event, field["metadata"])
-        if isinstance(metadata, Mapping) and metadata.get("event_id") is not None:
-            add((conv.EVENT_BUS_ID, metadata["event_id"]))
-        when = _read(event, field["timestamp"])
+            add(attr(conv.EVENT_ID, event_id))
+        target = getattr(event, self._target, None)
+        if target is not None:
+            add(attr(conv.TARGET_CONTAINER, target))
+        if route.payload_snapshot:  # DEBUG: the bus's own ids too
+            self._bus_ids(event, add)
+
+        payload = record[SNAPSHOT]
+        if payload.__class__ is not dict and not isinstance(payload, Mapping):
+            payload = {}
+        when = getattr(event, self._timestamp, None)
         if when is None:
             when = payload.get("timestamp")
         if when is not None:
-            add((conv.SIM_TIME, when))
+            add(self._sim_time(when))
+        keys = tuple(payload)
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = self._plan(keys)
+        for key, name in plan:
+            value = payload[key]
+            if value is None:
+                continue
+            if value.__class__ not in _PLAIN:
+                value = to_attribute(value)
+                if value is SKIP:
+                    continue
+            add(attr(name, value))
+        if "strategy_id" not in payload and "metadata" in payload:
+            nested = payload["metadata"]
+            if isinstance(nested, Mapping) and nested.get("strategy_id") is not None:
+                add(attr(conv.STRATEGY_ID, _plain(nested["strategy_id"])))
 
-        for attr, keys in PAYLOAD_ATTRIBUTES:
-            for key in keys:
-                value = _lookup(payload, key)
-                if value is not None:
-                    add((attr, value))
-                    break
-
-        links: list[tuple[int, int, list[tuple[str, Any]]]] = []
+        trace_id, span_id = self.ids(record)
+        links: list[str] = []
         parent = record[PARENT]
         parent_event = parent[SUBJECT] if parent is not None and parent[KIND] is EVENT else None
-        parent_event_id = _read(parent_event, field["event_id"]) if parent_event is not None else None
-        explicit = _read(event, field["causation_id"])
+        cause = getattr(parent_event, self._event_id, None) if parent_event is not None else None
+        explicit = getattr(event, self._causation, None)
         if explicit is not None:
-            add((conv.CAUSATION_ID, explicit))
-            self._link_cause(explicit, parent_event_id, links)
-        elif parent_event_id is not None:
-            add((conv.CAUSATION_ID, parent_event_id))
-            add((conv.CAUSATION_DERIVED, True))
+            add(attr(conv.CAUSATION_ID, explicit))
+            if explicit != cause:
+                self._link_cause(explicit, links)
+        elif cause is not None:
+            add(attr(conv.CAUSATION_ID, cause))
+            add(self._derived)
         if self._causation_index is not None and isinstance(event_id, str):
             self._remember(event_id, (trace_id, span_id))
-        correlation = _read(event, field["correlation_id"])
-        add((conv.CORRELATION_ID, correlation if correlation is not None else self.run_id))
-
+        correlation = getattr(event, self._correlation, None)
+        if correlation is not None:  # else the run: on the resource, and linked below
+            add(attr(conv.CORRELATION_ID, correlation))
         if parent_event is None:
             run = _enclosing_run(record)
             if run is not None:
-                run_trace, run_span = self.ids(run)
-                links.append((run_trace, run_span, [(conv.LINK_RELATION, conv.RELATION_CORRELATION),
-                                                    (conv.CORRELATION_ID, self.run_id)]))
+                links.append(link_json(*self.ids(run), self._run_link))
         if route.payload_snapshot and payload:
-            attrs.extend(flatten(conv.PAYLOAD_PREFIX, payload))
-        return self._finish(route.event_type, record, trace_id, span_id, attrs, links)
+            parts.extend(attr(k, v) for k, v in flatten(conv.PAYLOAD_PREFIX, payload))
+        return self._span(route.event_type, record, trace_id, span_id, parts, links)
 
-    def _handler(self, record: Record) -> SpanData:
+    def _bus_ids(self, event: Any, add: Any) -> None:
+        sequence = getattr(event, self._sequence, None)
+        if sequence is not None:
+            add(self.attr(conv.EVENT_SEQUENCE, _plain(sequence)))
+        metadata = getattr(event, self._metadata, None)
+        if isinstance(metadata, Mapping) and metadata.get("event_id") is not None:
+            add(self.attr(conv.EVENT_BUS_ID, _plain(metadata["event_id"])))
+
+    def _plan(self, keys: tuple[Any, ...]) -> tuple[tuple[Any, str], ...]:
+        """Which payload keys become which attributes, for one shape of payload.
+
+        An alias (``qty``, ``fill_price``, ``close``) is used only when the keys it
+        stands in for are absent from this shape.
+        """
+        present = set(keys)
+        plan = tuple(
+            (key, PAYLOAD_ATTRIBUTES[key])
+            for key in keys
+            if key in PAYLOAD_ATTRIBUTES and not present.intersection(ALIASES.get(key, ()))
+        )
+        if len(self._plans) >= 1024:
+            self._plans.clear()
+        self._plans[keys] = plan
+        return plan
+
+    def _sim_time(self, when: Any) -> str:
+        """Bar times repeat across a cascade (BAR, SIGNAL, ORDER...): cache their text."""
+        try:
+            cached = self._times.get(when)
+        except TypeError:  # unhashable
+            cached = None
+        if cached is None:
+            value = to_attribute(when)
+            cached = self.attr(conv.SIM_TIME, value if value is not SKIP else str(when))
+            if len(self._times) >= 1024:
+                self._times.clear()
+            try:
+                self._times[when] = cached
+            except TypeError:
+                pass
+        return cached
+
+    def _handler(self, record: Record) -> str:
         route = record[ROUTE]
-        handler = record[SUBJECT]
-        name = _qualname(handler)
-        trace_id, span_id = self.ids(record)
-        parent_event = record[PARENT][SUBJECT]
-        attrs: list[tuple[str, Any]] = [
+        name = _qualname(record[SUBJECT])
+        event_id = getattr(record[PARENT][SUBJECT], self._event_id, None)
+        attrs = [
             (conv.HANDLER_NAME, name),
             (conv.EVENT_TYPE, route.event_type),
             (conv.CONTAINER_ID, route.container),
         ]
-        event_id = _read(parent_event, self._field["event_id"])
         if event_id is not None:
-            attrs.append((conv.EVENT_ID, event_id))
-        return self._finish(name, record, trace_id, span_id, attrs, [])
+            attrs.append((conv.EVENT_ID, _plain(event_id)))
+        trace_id, span_id = self.ids(record)
+        return self._span(name, record, trace_id, span_id, [self.attr.many(attrs)], [])
 
-    def _step(self, record: Record) -> SpanData:
+    def _step(self, record: Record) -> str:
         name, attrs = record[ROUTE]
         trace_id, span_id = self.ids(record)
-        return self._finish(name, record, trace_id, span_id, list(attrs), [])
+        return self._span(name, record, trace_id, span_id, [self.attr.many(attrs)], [])
 
-    def _finish(
-        self,
-        name: str,
-        record: Record,
-        trace_id: int,
-        span_id: int,
-        attrs: list[tuple[str, Any]],
-        links: list[tuple[int, int, list[tuple[str, Any]]]],
-    ) -> SpanData:
-        clean = []
-        for key, value in attrs:
-            value = to_attribute(value)
-            if value is not SKIP:
-                clean.append((key, value))
-        status, message, events = STATUS_UNSET, "", []
+    def _span(
+        self, name: str, record: Record, trace_id: str, span_id: str,
+        attrs: list[str], links: list[str],
+    ) -> str:
         error = record[ERROR]
-        if error is not None:
-            status = STATUS_ERROR
-            message = f"{type(error).__name__}: {error}"
-            events.append(("exception", record[END], _exception_attributes(error)))
-        return SpanData(
-            name, trace_id, span_id, self._parent_id(record), record[START], record[END],
-            clean, links, events, status, message,
+        if error is None:
+            return span_json(trace_id, span_id, self._parent_id(record), name,
+                             record[START], record[END], attrs, links)
+        exception = event_json("exception", record[END], self.attr.many(_exception(error)))
+        return span_json(
+            trace_id, span_id, self._parent_id(record), name, record[START], record[END],
+            attrs, links, [exception], STATUS_ERROR, f"{type(error).__name__}: {error}",
         )
 
-    def _link_cause(
-        self, cause: Any, parent_event_id: Any, links: list[tuple[int, int, list[tuple[str, Any]]]]
-    ) -> None:
-        if cause == parent_event_id:
-            return
+    def _link_cause(self, cause: Any, links: list[str]) -> None:
         if self._causation_index is None:
-            self._causation_index = {}
+            self._causation_index = {}  # from now on, events are indexed
             return
         target = self._causation_index.get(cause) if isinstance(cause, str) else None
         if target is not None:
-            links.append((target[0], target[1], [(conv.LINK_RELATION, conv.RELATION_CAUSATION),
-                                                 (conv.CAUSATION_ID, cause)]))
+            links.append(link_json(*target, self.attr.many([
+                (conv.LINK_RELATION, conv.RELATION_CAUSATION), (conv.CAUSATION_ID, cause),
+            ])))
 
-    def _remember(self, event_id: str, ids: tuple[int, int]) -> None:
+    def _remember(self, event_id: str, ids: tuple[str, str]) -> None:
         index = self._causation_index
         assert index is not None
         if len(index) >= CAUSATION_INDEX_SIZE:
@@ -287,19 +301,12 @@ class SpanBuilder:
         index[event_id] = ids
 
 
-def _read(obj: Any, name: str) -> Any:
-    try:
-        return getattr(obj, name, None)
-    except Exception:  # a property of the traced code that raises
-        return None
-
-
-def _lookup(payload: Mapping[str, Any], key: str) -> Any:
-    if "." not in key:
-        return payload.get(key)
-    outer, inner = key.split(".", 1)
-    nested = payload.get(outer)
-    return nested.get(inner) if isinstance(nested, Mapping) else None
+def _plain(value: Any) -> Any:
+    """Ids and the like as attribute values: kept if plain, else converted or stringified."""
+    if value.__class__ in _PLAIN:
+        return value
+    converted = to_attribute(value)
+    return str(value) if converted is SKIP else converted
 
 
 def _enclosing_run(record: Record) -> Record | None:
@@ -313,19 +320,16 @@ def _enclosing_run(record: Record) -> Record | None:
 
 def _qualname(handler: Any) -> str:
     name = getattr(handler, "__qualname__", None)
-    if isinstance(name, str):
-        return name
-    return type(handler).__qualname__
+    return name if isinstance(name, str) else type(handler).__qualname__
 
 
-def _exception_attributes(error: BaseException) -> list[tuple[str, Any]]:
+def _exception(error: BaseException) -> list[tuple[str, Any]]:
     cls = type(error)
-    qualified = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    module = cls.__module__
+    qualified = cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+    stack = "".join(traceback.format_exception(cls, error, error.__traceback__))
     return [
         ("exception.type", qualified),
         ("exception.message", str(error)),
-        ("exception.stacktrace", "".join(traceback.format_exception(cls, error, error.__traceback__))),
+        ("exception.stacktrace", stack),
     ]
-
-
-__all__ = ["SpanBuilder", "SpanData", "LIFECYCLE", "RUN"]

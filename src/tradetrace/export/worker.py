@@ -15,12 +15,13 @@ from collections.abc import Sequence
 
 from ..capture.record import Record
 from ..retain.buffer import ContainerBuffer, Retention
+from .otlp_json import RequestWriter
 from .sinks import SpanSink
-from .spans import SpanBuilder, SpanData
+from .spans import SpanEncoder
 
 logger = logging.getLogger(__name__)
 
-BATCH_SPANS = 256  #: spans per exported batch (one JSON line per batch)
+BATCH_SPANS = 256  #: spans per request line (the Collector reads lines up to 1 MiB)
 
 
 class ExportStats:
@@ -42,12 +43,14 @@ class ExportWorker:
     def __init__(
         self,
         retention: Retention,
-        builder: SpanBuilder,
+        encoder: SpanEncoder,
+        request: RequestWriter,
         sink: SpanSink,
         interval: float = 0.5,
     ) -> None:
         self.retention = retention
-        self.builder = builder
+        self.encoder = encoder
+        self.request = request
         self.sink = sink
         self.interval = interval
         self.stats = ExportStats()
@@ -82,23 +85,24 @@ class ExportWorker:
     def _export(self, records: Sequence[Record], deadline: float | None = None) -> None:
         if not records:
             return
-        spans: list[SpanData] = []
-        build = self.builder.build
+        spans: list[str] = []
+        encode = self.encoder.encode
         for record in records:
             try:
-                spans.append(build(record))
+                spans.append(encode(record))
             except Exception as exc:
                 self.stats.build_errors += 1
-                self.stats.failure("building a span", exc)
+                self.stats.failure("encoding a span", exc)
         for start in range(0, len(spans), BATCH_SPANS):
             batch = spans[start : start + BATCH_SPANS]
             if deadline is not None and time.monotonic() > deadline:
                 self.stats.spans_lost += len(spans) - start
-                logger.warning("tradetrace: flush deadline passed, %d spans not written",
-                               len(spans) - start)
+                logger.warning(
+                    "tradetrace: flush deadline passed, %d spans not written", len(spans) - start
+                )
                 return
             try:
-                self.sink.export(batch)
+                self.sink.write(self.request.line(batch))
                 self.stats.spans_exported += len(batch)
                 self.stats.batches_exported += 1
             except Exception as exc:

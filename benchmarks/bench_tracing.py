@@ -1,0 +1,215 @@
+"""Tracing cost against the budgets of ../shared/PERFORMANCE.md, as ratios from one run.
+
+Two parts:
+
+1. publish path: a synchronous publish of a small event to 3 trivial handlers, bare and
+   patched by tradetrace (an event the level does not trace; one traced at NORMAL,
+   capture only: the export worker is not running). Budgets: +0.3 us and +2 us.
+2. end to end: the demo backtest bare, at each level writing local trace files, and with
+   naive OpenTelemetry instrumentation (one SDK span per publish through
+   ``start_as_current_span``, BatchSpanProcessor, the stock OTLP protobuf encoder writing
+   to a file). Budget: NORMAL at least 10x cheaper per event than naive.
+
+    python benchmarks/bench_tracing.py [--bars 20000] [--rounds 5] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import timeit
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+
+import demo_engine  # noqa: E402
+from naive_otel import NaiveInstrumentation  # noqa: E402
+
+import tradetrace  # noqa: E402
+from tradetrace.capture.profile import EVENT_FIELDS  # noqa: E402
+from tradetrace.capture.publish import traced_publish  # noqa: E402
+from tradetrace.config import load_config  # noqa: E402
+from tradetrace.decide.table import DecisionTable  # noqa: E402
+from tradetrace.retain.buffer import Retention  # noqa: E402
+
+# -- part 1: the publish path ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MicroEvent:
+    event_type: str
+    payload: dict[str, Any]
+    container_id: str | None = None
+    source_id: str | None = None
+
+
+class MicroBus:
+    def __init__(self) -> None:
+        self.handlers = [lambda e: None, lambda e: None, lambda e: None]
+
+    def publish(self, event: MicroEvent) -> None:
+        for handler in self.handlers:
+            handler(event)
+
+
+def micro(number: int, repeat: int) -> dict[str, float]:
+    """ns per publish: bare, untraced event, traced event (NORMAL capture)."""
+    payload = {"symbol": "SPY", "side": "BUY", "quantity": 100, "price": 451.2}
+    untraced = MicroEvent("BAR", payload, container_id="data_1a2b3c4d")  # MINIMAL: not traced
+    traced = MicroEvent("FILL", payload, container_id="portfolio_1a2b3c4d")
+    retention = Retention()
+    config = load_config(
+        level="normal", env={}, run_id="bench",
+    )
+    config_minimal = load_config(level="minimal", env={}, run_id="bench")
+
+    class Patched(MicroBus):
+        pass
+
+    class PatchedMinimal(MicroBus):
+        pass
+
+    fields = dict(EVENT_FIELDS)
+    Patched.publish = traced_publish(  # type: ignore[method-assign]
+        MicroBus.publish, DecisionTable(config, retention), fields
+    )
+    PatchedMinimal.publish = traced_publish(  # type: ignore[method-assign]
+        MicroBus.publish, DecisionTable(config_minimal, retention), fields
+    )
+    for buffer_owner in (Patched(), PatchedMinimal()):
+        buffer_owner.publish(traced)  # resolve the routes once
+    for buffer in retention.buffers():
+        buffer.cap = 1 << 62  # capture only: never wake an exporter
+    buses = {"bare": (MicroBus(), traced), "untraced": (PatchedMinimal(), untraced),
+             "traced": (Patched(), traced)}
+    results: dict[str, list[float]] = {name: [] for name in buses}
+    order = list(buses)
+    for _ in range(repeat):
+        random.shuffle(order)
+        for name in order:
+            bus, event = buses[name]
+            publish = bus.publish
+            gc.collect()
+            seconds = timeit.timeit(lambda: publish(event), number=number)
+            results[name].append(seconds / number * 1e9)
+            retention.take_all()
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+# -- part 2: end to end ------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    name: str
+    seconds: list[float] = field(default_factory=list)
+    spans: int = 0
+    bytes: int = 0
+
+
+def run_case(name: str, bars: int, seed: int, out: Path) -> tuple[float, int, int]:
+    """One backtest; returns (seconds, spans written, bytes written)."""
+    folder = out / f"{name}-{time.perf_counter_ns()}"
+    naive = None
+    if name == "naive_otel":
+        naive = NaiveInstrumentation(demo_engine.EventBus, folder / "naive.otlp")
+    elif name != "bare":
+        tradetrace.configure(name, profile="demo", output=folder, backend="file", run_id="bench")
+    gc.collect()
+    start = time.perf_counter()
+    demo_engine.run_backtest(bars=bars, seed=seed)
+    if naive is not None:
+        naive.flush()
+    else:
+        tradetrace.flush()
+    seconds = time.perf_counter() - start
+    spans = written = 0
+    if naive is not None:
+        spans, written = naive.spans, naive.bytes
+        naive.uninstrument()
+    elif name != "bare":
+        session = tradetrace.get_session()
+        assert session is not None
+        stats = session.stats()
+        spans = stats["spans_exported"]
+        written = sum(p.stat().st_size for p in folder.glob("*.jsonl"))
+        tradetrace.shutdown()
+    return seconds, spans, written
+
+
+def end_to_end(bars: int, rounds: int, seed: int) -> tuple[int, dict[str, Case]]:
+    events = sum(demo_engine.run_backtest(bars=bars, seed=seed)["events_by_type"].values())
+    cases = {n: Case(n) for n in ("bare", "none", "minimal", "normal", "debug", "naive_otel")}
+    order = list(cases)
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(rounds):
+            random.shuffle(order)
+            for name in order:
+                seconds, spans, written = run_case(name, bars, seed, Path(tmp))
+                case = cases[name]
+                case.seconds.append(seconds)
+                case.spans, case.bytes = spans, written
+    return events, cases
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bars", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--number", type=int, default=100_000, help="publishes per micro round")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    ns = micro(args.number, max(args.rounds * 3, 9))
+    added_untraced = ns["untraced"] - ns["bare"]
+    added_traced = ns["traced"] - ns["bare"]
+    print("publish path (3 trivial handlers), median ns per publish")
+    print(f"  bare                 {ns['bare']:8.0f}   1.00x")
+    print(f"  untraced event       {ns['untraced']:8.0f}   {ns['untraced'] / ns['bare']:.2f}x"
+          f"   +{added_untraced:.0f} ns  (budget +300)  {_verdict(added_untraced <= 300)}")
+    print(f"  traced, NORMAL       {ns['traced']:8.0f}   {ns['traced'] / ns['bare']:.2f}x"
+          f"   +{added_traced:.0f} ns  (budget +2000) {_verdict(added_traced <= 2000)}")
+
+    events, cases = end_to_end(args.bars, args.rounds, args.seed)
+    bare = statistics.median(cases["bare"].seconds)
+    print(f"\nend to end: demo backtest, {args.bars} bars, {events} events, "
+          f"median of {args.rounds} shuffled rounds")
+    print(f"  {'case':12} {'seconds':>8} {'x bare':>7} {'us/event added':>15} {'spans':>8} "
+          f"{'bytes/span':>10}")
+    added: dict[str, float] = {}
+    for case in cases.values():
+        median = statistics.median(case.seconds)
+        added[case.name] = (median - bare) / events * 1e6
+        per_span = f"{case.bytes / case.spans:.0f}" if case.spans else "-"
+        print(f"  {case.name:12} {median:8.3f} {median / bare:7.2f} {added[case.name]:15.2f} "
+              f"{case.spans:8} {per_span:>10}")
+    ratio = added["naive_otel"] / max(added["normal"], 1e-9)
+    print(f"\n  NORMAL end to end is {ratio:.1f}x cheaper per event than naive OTel "
+          f"(budget >= 10x) {_verdict(ratio >= 10)}")
+    none_ratio = statistics.median(cases["none"].seconds) / bare
+    print(f"  NONE runs at {none_ratio:.2f}x bare (budget 1.00x: nothing patched)")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "micro_ns": ns, "events": events,
+            "seconds": {c.name: statistics.median(c.seconds) for c in cases.values()},
+            "added_us_per_event": added, "normal_vs_naive": ratio,
+        }, indent=2))
+    return 0
+
+
+def _verdict(ok: bool) -> str:
+    return "ok" if ok else "OVER BUDGET"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
