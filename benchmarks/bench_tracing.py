@@ -32,9 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
 import demo_engine  # noqa: E402
-from naive_otel import NaiveInstrumentation  # noqa: E402
-
 import tradetrace  # noqa: E402
+from naive_otel import NaiveInstrumentation  # noqa: E402
 from tradetrace.capture.profile import EVENT_FIELDS  # noqa: E402
 from tradetrace.capture.publish import traced_publish  # noqa: E402
 from tradetrace.config import load_config  # noqa: E402
@@ -99,7 +98,7 @@ def micro(number: int, repeat: int) -> dict[str, float]:
             bus, event = buses[name]
             publish = bus.publish
             gc.collect()
-            seconds = timeit.timeit(lambda: publish(event), number=number)
+            seconds = timeit.timeit(lambda p=publish, e=event: p(e), number=number)
             results[name].append(seconds / number * 1e9)
             retention.take_all()
     return {name: statistics.median(values) for name, values in results.items()}

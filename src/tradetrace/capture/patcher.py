@@ -95,7 +95,12 @@ class Patcher:
         if getattr(current, _MARK, False):
             return
         original = owner.__dict__.get(target.method, _ABSENT)
-        replacement = self._factory(role, current, profile)
+        try:
+            replacement = self._factory(role, current, profile)
+        except Exception:  # this can run inside the traced program's import statement
+            self.missing.append(str(target))
+            logger.exception("tradetrace: cannot patch %s; it runs untraced", target)
+            return
         if replacement is None:
             return
         setattr(owner, target.method, replacement)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import keyword
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -189,11 +190,11 @@ def parse_profile(data: Any, path: str) -> Profile:
     for key, value in raw_fields.items():
         if key not in EVENT_FIELDS:
             raise ConfigError(f"{path}.event_fields.{key}", key, ", ".join(EVENT_FIELDS))
-        if not isinstance(value, str) or not value.isidentifier():
+        if not isinstance(value, str) or not value.isidentifier() or keyword.iskeyword(value):
             raise ConfigError(f"{path}.event_fields.{key}", value, "an attribute name")
         fields[key] = value
     cid = data.get("container_id_attribute", "container_id")
-    if not isinstance(cid, str) or not cid.isidentifier():
+    if not isinstance(cid, str) or not cid.isidentifier() or keyword.iskeyword(cid):
         raise ConfigError(f"{path}.container_id_attribute", cid, "an attribute name")
     return Profile(
         name=str(data.get("name", "custom")),

@@ -25,7 +25,18 @@ from typing import Any
 from .. import conventions as conv
 from ..capture.profile import EVENT_FIELDS
 from ..capture.record import (
-    END, ERROR, EVENT, HANDLER, IDS, KIND, PARENT, ROUTE, RUN, SNAPSHOT, START, SUBJECT,
+    END,
+    ERROR,
+    EVENT,
+    HANDLER,
+    IDS,
+    KIND,
+    PARENT,
+    ROUTE,
+    RUN,
+    SNAPSHOT,
+    START,
+    SUBJECT,
     Record,
 )
 from .attributes import SKIP, flatten, to_attribute
@@ -67,7 +78,7 @@ LOW_CARDINALITY = (
 )
 
 #: Explicit causation ids are rare (ADMF-PC never sets them): recent events are indexed
-#: only once one has been seen, and at most this many.
+#: from the first batch that holds one, and at most this many.
 CAUSATION_INDEX_SIZE = 65536
 
 _PLAIN = frozenset({str, int, float, bool})
@@ -101,6 +112,17 @@ class SpanEncoder:
     def reseed(self) -> None:
         """After ``fork`` the child must not repeat the parent's ids."""
         self._rand = random.Random()
+
+    def encode_batch(self, records: list[Record]) -> None:
+        """Prepare a batch: encode it in publish order, so a cause named by an explicit
+        ``causation_id`` is indexed before the events that name it."""
+        records.sort(key=_start)
+        if self._causation_index is None:
+            causation = self._causation
+            for record in records:
+                if record[KIND] is EVENT and getattr(record[SUBJECT], causation, None) is not None:
+                    self._causation_index = {}
+                    break
 
     def encode(self, record: Record) -> str:
         kind = record[KIND]
@@ -283,10 +305,8 @@ class SpanEncoder:
         )
 
     def _link_cause(self, cause: Any, links: list[str]) -> None:
-        if self._causation_index is None:
-            self._causation_index = {}  # from now on, events are indexed
-            return
-        target = self._causation_index.get(cause) if isinstance(cause, str) else None
+        index = self._causation_index
+        target = index.get(cause) if index is not None and isinstance(cause, str) else None
         if target is not None:
             links.append(link_json(*target, self.attr.many([
                 (conv.LINK_RELATION, conv.RELATION_CAUSATION), (conv.CAUSATION_ID, cause),
@@ -299,6 +319,10 @@ class SpanEncoder:
             for stale in list(index)[: CAUSATION_INDEX_SIZE // 4]:
                 del index[stale]
         index[event_id] = ids
+
+
+def _start(record: Record) -> int:
+    return record[START]  # type: ignore[no-any-return]
 
 
 def _plain(value: Any) -> Any:

@@ -85,7 +85,12 @@ class ExportWorker:
     def _export(self, records: Sequence[Record], deadline: float | None = None) -> None:
         if not records:
             return
+        records = list(records)
         spans: list[str] = []
+        try:
+            self.encoder.encode_batch(records)
+        except Exception as exc:
+            self.stats.failure("ordering a batch", exc)
         encode = self.encoder.encode
         for record in records:
             try:

@@ -1,0 +1,197 @@
+"""Local OTLP JSON trace files: complete trade chains read back, valid OTLP, rotation,
+flush at run end and at exit, and max_events bounding memory but never what is written."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import tradetrace
+from tradetrace import conventions as conv
+from tradetrace.analyse.reader import ReadStats, read_spans, trace_files
+from tradetrace.analyse.summary import summarize
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _traced_demo(demo, tmp_path, level="normal", bars=400, **kwargs):
+    session = tradetrace.configure(level, profile="demo", output=tmp_path, backend="file",
+                                   **kwargs)
+    results = demo.run_backtest(bars=bars, seed=11)
+    # no explicit flush: the coordinator's run end flushes
+    files = trace_files([tmp_path])
+    return session, results, files
+
+
+def _chain(span, by_id):
+    chain = [span]
+    while chain[-1].parent_id:
+        chain.append(by_id[chain[-1].parent_id])
+    chain.reverse()
+    return [s.attributes[conv.EVENT_TYPE] for s in chain], chain
+
+
+def test_trade_chain_read_back_from_files(demo, tmp_path):
+    """A position's open and close each trace back BAR -> SIGNAL -> ORDER -> FILL -> POSITION_*,
+    with parents in one trace, for the same strategy and symbol."""
+    _, results, files = _traced_demo(demo, tmp_path)
+    assert files, "the run's end must have flushed spans to disk"
+    spans = [s for s in read_spans(files) if conv.EVENT_TYPE in s.attributes]
+    by_id = {s.span_id: s for s in spans}
+    closes = [s for s in spans if s.attributes[conv.EVENT_TYPE] == "POSITION_CLOSE"]
+    opens = [s for s in spans if s.attributes[conv.EVENT_TYPE] == "POSITION_OPEN"]
+    assert len(closes) == results["events_by_type"]["POSITION_CLOSE"] > 0
+    close = closes[0]
+    strategy = close.attributes[conv.STRATEGY_ID]
+    open_ = next(o for o in opens if o.attributes[conv.STRATEGY_ID] == strategy
+                 and o.end <= close.start)
+    for position, kind in ((open_, "POSITION_OPEN"), (close, "POSITION_CLOSE")):
+        types, chain = _chain(position, by_id)
+        assert types == ["BAR", "SIGNAL", "ORDER", "FILL", kind]
+        assert len({s.trace_id for s in chain}) == 1
+        assert {s.attributes.get(conv.SYMBOL) for s in chain} == {"SPY"}
+        order, fill = chain[2], chain[3]
+        assert fill.attributes[conv.ORDER_ID] == order.attributes[conv.ORDER_ID]
+        assert order.attributes[conv.STRATEGY_ID] == strategy
+        for parent, child in zip(chain, chain[1:]):
+            assert parent.start <= child.start <= child.end <= parent.end
+    assert isinstance(close.attributes[conv.REALIZED_PNL], float)
+    assert isinstance(close.attributes[conv.EXIT_PRICE], float)
+
+
+def test_files_are_valid_otlp_json(demo, tmp_path):
+    """Every line parses as an ExportTraceServiceRequest with OTLP's JSON mapping."""
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    _, results, files = _traced_demo(demo, tmp_path, level="debug", bars=60)
+    total = 0
+    for path in files:
+        for line in path.read_text().splitlines():
+            request = json.loads(line)
+            # OTLP/JSON ids are hex; protobuf's generic JSON mapping expects base64 bytes
+            for batch in request["resourceSpans"]:
+                for scope in batch["scopeSpans"]:
+                    assert scope["scope"]["name"] == "tradetrace"
+                    for span in scope["spans"]:
+                        for obj in [span, *span.get("links", [])]:
+                            for key in ("traceId", "spanId", "parentSpanId"):
+                                if key in obj:
+                                    obj[key] = base64.b64encode(bytes.fromhex(obj[key])).decode()
+            message = json_format.Parse(json.dumps(request), ExportTraceServiceRequest())
+            for batch in message.resource_spans:
+                for scope in batch.scope_spans:
+                    for span in scope.spans:
+                        assert len(span.trace_id) == 16 and len(span.span_id) == 8
+                        assert span.end_time_unix_nano >= span.start_time_unix_nano > 0
+                        total += 1
+    assert total >= sum(results["events_by_type"].values())
+
+
+def test_files_rotate_by_size_and_lose_nothing(demo, tmp_path):
+    """With a tiny size limit the run spreads over several files holding every span."""
+    config = tmp_path / "t.yaml"
+    config.write_text("tracing:\n  storage: {rotation: {max_megabytes: 0.05}}\n")
+    out = tmp_path / "traces"
+    session = tradetrace.configure("normal", profile="demo", output=out, config_file=config,
+                                   run_id="run_rot")
+    results = demo.run_backtest(bars=300, seed=4)
+    tradetrace.flush()
+    files = sorted(out.glob("*.jsonl"))
+    assert len(files) > 3
+    assert [f.name for f in files[:2]] == ["run_rot-0001.jsonl", "run_rot-0002.jsonl"]
+    limit = 0.05 * 1024 * 1024
+    for f in files:
+        lines = f.read_text().splitlines()
+        # a file passes the limit by at most the one line that crossed it
+        assert f.stat().st_size - len(lines[-1]) - 1 <= limit
+    stats = ReadStats()
+    events = [s for s in read_spans([out], stats) if conv.EVENT_TYPE in s.attributes]
+    assert stats.bad_lines == 0
+    assert len(events) == sum(results["events_by_type"].values())
+    assert session.stats()["spans_lost"] == 0
+
+
+def test_max_files_keeps_only_the_newest(demo, tmp_path):
+    """rotation.max_files bounds the disk used by one run."""
+    config = tmp_path / "t.yaml"
+    config.write_text("tracing:\n  storage: {rotation: {max_megabytes: 0.05, max_files: 2}}\n")
+    out = tmp_path / "traces"
+    tradetrace.configure("normal", profile="demo", output=out, config_file=config, run_id="r")
+    demo.run_backtest(bars=300, seed=4)
+    tradetrace.flush()
+    names = sorted(f.name for f in out.glob("*.jsonl"))
+    assert len(names) == 2
+    assert names[0] != "r-0001.jsonl"
+
+
+def test_max_events_bounds_memory_never_what_is_written(demo, tmp_path):
+    """With max_events=50, no container ever holds more than twice that, and every span
+    is still written."""
+    config = tmp_path / "t.yaml"
+    config.write_text("tracing:\n  overrides:\n    '*': {max_events: 50}\n")
+    session = tradetrace.configure("normal", profile="demo", output=tmp_path / "o",
+                                   config_file=config)
+    session._worker.interval = 3600  # only full buffers may trigger exports
+    peak = {"held": 0}
+    bus_class = demo.EventBus
+    original = bus_class.publish
+
+    def watching(self, event):
+        original(self, event)
+        held = max((len(b.records) for b in session.retention.buffers()
+                    if b.container != "tradetrace.system"), default=0)
+        peak["held"] = max(peak["held"], held)
+
+    bus_class.publish = watching
+    try:
+        results = demo.run_backtest(bars=400, seed=4)
+    finally:
+        bus_class.publish = original
+    tradetrace.flush()
+    events = [s for s in read_spans([tmp_path / "o"]) if conv.EVENT_TYPE in s.attributes]
+    assert len(events) == sum(results["events_by_type"].values())
+    assert 0 < peak["held"] <= 2 * 50
+
+
+def test_spans_are_flushed_at_process_exit(tmp_path):
+    """A program that never calls flush (and has no coordinator run) still gets its spans
+    written when it exits."""
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT / 'examples')!r})
+        import tradetrace
+        from demo_engine import EventBus, Event
+        tradetrace.configure("normal", profile="demo", output={str(tmp_path / 'out')!r})
+        bus = EventBus()
+        for i in range(25):
+            bus.publish(Event(event_type="ORDER", container_id="portfolio_1",
+                              payload={{"order_id": f"o{{i}}"}}))
+    """))
+    subprocess.run([sys.executable, str(script)], check=True, timeout=60)
+    orders = [s for s in read_spans([tmp_path / "out"])
+              if s.attributes.get(conv.EVENT_TYPE) == "ORDER"]
+    assert sorted(s.attributes[conv.ORDER_ID] for s in orders) == sorted(
+        f"o{i}" for i in range(25))
+
+
+def test_summary_of_a_demo_run(demo, tmp_path):
+    """summary counts spans per event type and container and reports latency per type."""
+    _, results, files = _traced_demo(demo, tmp_path, level="debug", bars=150)
+    summary = summarize([tmp_path])
+    assert summary.files == len(files)
+    assert summary.events_by_type == {k: v for k, v in results["events_by_type"].items()}
+    assert sum(summary.events_by_container.values()) == sum(results["events_by_type"].values())
+    assert summary.traces >= 150
+    assert {row.name for row in summary.publish_latency} == set(results["events_by_type"])
+    assert summary.handler_latency  # DEBUG: handler spans
+    for row in summary.publish_latency + summary.handler_latency:
+        assert 0 <= row.p50_us <= row.p99_us <= row.max_us
+    assert summary.skipped_lines == 0

@@ -1,0 +1,188 @@
+"""The event -> span mapping on the demo engine: names, parents, links, attributes."""
+
+from __future__ import annotations
+
+from opentelemetry.trace import SpanKind
+
+from tradetrace import conventions as conv
+from tradetrace.testing import recording
+
+CASCADE = ["BAR", "SIGNAL", "ORDER", "FILL"]
+
+
+def _type(span):
+    return span.attributes.get(conv.EVENT_TYPE)
+
+
+def test_every_published_event_becomes_one_span(demo):
+    """At NORMAL the span count per event type equals what the engine published."""
+    with recording("normal", profile="demo") as spans:
+        results = demo.run_backtest(bars=400, seed=3)
+        counts: dict[str, int] = {}
+        for span in spans.events():
+            counts[_type(span)] = counts.get(_type(span), 0) + 1
+    assert counts == results["events_by_type"]
+    assert counts["POSITION_OPEN"] > 0 and counts["POSITION_CLOSE"] > 0
+
+
+def test_causing_event_is_the_parent(demo):
+    """SIGNAL's parent is its BAR, ORDER's its SIGNAL, FILL's its ORDER, POSITION_* a FILL."""
+    expected = {"SIGNAL": "BAR", "ORDER": "SIGNAL", "FILL": "ORDER",
+                "POSITION_OPEN": "FILL", "POSITION_CLOSE": "FILL"}
+    with recording("normal", profile="demo") as spans:
+        demo.run_backtest(bars=400, seed=3)
+        by_id = spans.by_span_id()
+        for span in spans.events():
+            kind = _type(span)
+            if kind == "BAR":
+                assert span.parent is None
+                continue
+            parent = by_id[span.parent.span_id]
+            assert _type(parent) == expected[kind]
+            assert parent.context.trace_id == span.context.trace_id
+            # derived causation names the parent event
+            assert span.attributes[conv.CAUSATION_ID] == parent.attributes[conv.EVENT_ID]
+            assert span.attributes[conv.CAUSATION_DERIVED] is True
+
+
+def test_each_bar_starts_a_trace_linked_to_the_run(demo):
+    """A BAR has no traced cause: it roots its own trace and links to the run span."""
+    with recording("normal", profile="demo") as spans:
+        demo.run_backtest(bars=50, seed=3)
+        (run,) = spans.named("Coordinator.run_topology")
+        bars = spans.events("BAR")
+        assert len({b.context.trace_id for b in bars}) == len(bars) == 50
+        for bar in bars:
+            (link,) = bar.links
+            assert link.context.span_id == run.context.span_id
+            assert link.context.trace_id == run.context.trace_id
+            assert link.attributes[conv.LINK_RELATION] == conv.RELATION_CORRELATION
+            assert link.attributes[conv.CORRELATION_ID] == spans.session.config.run_id
+        # non-root events carry no links of their own
+        assert all(not s.links for s in spans.events() if _type(s) != "BAR")
+
+
+def test_event_attributes_are_exhaustive(demo):
+    """Each event type carries exactly the trading attributes its payload supports."""
+    common = {conv.EVENT_TYPE, conv.EVENT_ID, conv.CONTAINER_ID, conv.SOURCE_ID, conv.SIM_TIME}
+    caused = common | {conv.CAUSATION_ID, conv.CAUSATION_DERIVED}
+    expected = {
+        "BAR": common | {conv.SYMBOL, conv.PRICE},
+        "SIGNAL": caused | {conv.SYMBOL, conv.DIRECTION, conv.STRATEGY_ID, conv.PRICE},
+        "ORDER": caused | {conv.ORDER_ID, conv.SYMBOL, conv.SIDE, conv.QUANTITY, conv.PRICE,
+                           conv.STRATEGY_ID},
+        "FILL": caused | {conv.FILL_ID, conv.ORDER_ID, conv.SYMBOL, conv.SIDE, conv.QUANTITY,
+                          conv.PRICE, conv.STATUS, conv.STRATEGY_ID},
+        "POSITION_OPEN": caused | {conv.SYMBOL, conv.SIDE, conv.QUANTITY, conv.ENTRY_PRICE,
+                                   conv.STRATEGY_ID},
+        "POSITION_CLOSE": caused | {conv.SYMBOL, conv.SIDE, conv.QUANTITY, conv.ENTRY_PRICE,
+                                    conv.EXIT_PRICE, conv.REALIZED_PNL, conv.EXIT_TYPE,
+                                    conv.EXIT_REASON, conv.STRATEGY_ID},
+    }
+    with recording("normal", profile="demo") as spans:
+        demo.run_backtest(bars=300, seed=3)
+        seen = set()
+        for span in spans.events():
+            kind = _type(span)
+            assert set(span.attributes) == expected[kind], kind
+            assert span.name == kind
+            assert span.kind is SpanKind.INTERNAL
+            seen.add(kind)
+    assert seen == set(expected)
+
+
+def test_attribute_values_come_from_the_event_at_publish_time(demo):
+    """An ORDER span holds the order's own values; container and source ids are the publisher's."""
+    with recording("normal", profile="demo") as spans:
+        demo.run_backtest(bars=300, seed=3)
+        order = spans.events("ORDER")[0]
+        fill = next(f for f in spans.events("FILL")
+                    if f.attributes[conv.ORDER_ID] == order.attributes[conv.ORDER_ID])
+    a = order.attributes
+    assert a[conv.CONTAINER_ID].startswith("portfolio_")
+    assert a[conv.SIDE] in ("BUY", "SELL")
+    assert isinstance(a[conv.QUANTITY], int) and a[conv.QUANTITY] > 0
+    assert isinstance(a[conv.PRICE], float)
+    assert a[conv.STRATEGY_ID] in ("ma_5_20", "ma_10_40")
+    assert a[conv.SIM_TIME].startswith("2024-")  # bar time, ISO 8601
+    assert fill.attributes[conv.CONTAINER_ID].startswith("execution_")
+    assert fill.attributes[conv.STRATEGY_ID] == a[conv.STRATEGY_ID]
+
+
+def test_lifecycle_and_run_spans(demo):
+    """Container lifecycle steps are children of the run span, one per container and step."""
+    with recording("normal", profile="demo") as spans:
+        demo.run_backtest(bars=20, seed=3)
+        (run,) = spans.named("Coordinator.run_topology")
+        steps = [s for s in spans.spans() if s.name.startswith("container.")]
+    assert run.parent is None
+    assert run.attributes[conv.TOPOLOGY] == "backtest"
+    phases = {s.attributes[conv.LIFECYCLE_PHASE] for s in steps}
+    assert {"initialize", "start", "stop"} <= phases
+    for step in steps:
+        assert step.context.trace_id == run.context.trace_id
+        assert step.attributes[conv.CONTAINER_ID]
+        assert step.name == "container." + step.attributes[conv.LIFECYCLE_PHASE]
+
+
+def test_resource_names_the_service_and_the_run(demo):
+    """Every span's resource has service.name and trading.run.id."""
+    with recording("normal", profile="demo", service_name="bt-svc", run_id="run_test_1") as spans:
+        demo.run_backtest(bars=10, seed=3)
+        resources = {id(s.resource): s.resource for s in spans.spans()}
+    for resource in resources.values():
+        assert resource.attributes["service.name"] == "bt-svc"
+        assert resource.attributes[conv.RUN_ID] == "run_test_1"
+
+
+def test_debug_adds_handler_spans_and_payload_snapshots(demo):
+    """At DEBUG every handler call is a child span of its event, and payloads are recorded."""
+    with recording("debug", profile="demo") as spans:
+        demo.run_backtest(bars=60, seed=3)
+        by_id = spans.by_span_id()
+        handlers = [s for s in spans.spans() if conv.HANDLER_NAME in s.attributes]
+        bar = spans.events("BAR")[-1]
+    assert handlers
+    for span in handlers:
+        parent = by_id[span.parent.span_id]
+        assert parent.attributes[conv.EVENT_TYPE] == span.attributes[conv.EVENT_TYPE]
+        assert span.attributes[conv.EVENT_ID] == parent.attributes[conv.EVENT_ID]
+        assert span.name == span.attributes[conv.HANDLER_NAME]
+        assert parent.start_time <= span.start_time <= span.end_time <= parent.end_time
+    names = {s.attributes[conv.HANDLER_NAME] for s in handlers}
+    assert any("on_bar" in n or "Strategy" in n or "Crossover" in n for n in names), names
+    payload = {k for k in bar.attributes if k.startswith(conv.PAYLOAD_PREFIX)}
+    assert {conv.PAYLOAD_PREFIX + k for k in ("open", "high", "low", "close", "volume")} <= payload
+    assert conv.EVENT_BUS_ID in bar.attributes and conv.EVENT_SEQUENCE in bar.attributes
+
+
+def test_minimal_traces_only_the_order_lifecycle(demo):
+    """MINIMAL: no BAR or SIGNAL spans; ORDERs become roots of their own traces."""
+    with recording("minimal", profile="demo") as spans:
+        results = demo.run_backtest(bars=300, seed=3)
+        kinds = {_type(s) for s in spans.events()}
+        orders = spans.events("ORDER")
+    assert kinds == {"ORDER", "FILL", "POSITION_OPEN", "POSITION_CLOSE"}
+    assert len(orders) == results["events_by_type"]["ORDER"]
+    assert all(o.parent is None for o in orders)
+    assert all(conv.CAUSATION_ID not in o.attributes for o in orders)
+
+
+def test_overrides_apply_per_container(demo, tmp_path):
+    """A glob override turns one container family off and another to DEBUG."""
+    config = tmp_path / "tracing.yaml"
+    config.write_text(
+        "tracing:\n  level: normal\n  overrides:\n"
+        "    strategy_*: {level: none}\n    execution_*: {level: debug}\n"
+    )
+    with recording(profile="demo", config_file=config) as spans:
+        demo.run_backtest(bars=200, seed=3)
+        kinds = {_type(s) for s in spans.events()}
+        handlers = {s.attributes[conv.CONTAINER_ID].split("_")[0]
+                    for s in spans.spans() if conv.HANDLER_NAME in s.attributes}
+        orders = spans.events("ORDER")
+        by_id = spans.by_span_id()
+    assert "SIGNAL" not in kinds and {"BAR", "ORDER", "FILL"} <= kinds
+    assert handlers == {"execution"}  # handler spans only for execution's events
+    # with SIGNAL untraced, an ORDER's nearest traced cause is its BAR
+    assert all(_type(by_id[o.parent.span_id]) == "BAR" for o in orders)
