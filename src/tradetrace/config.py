@@ -145,8 +145,11 @@ def load_config(
     storage = _mapping(tracing.get("storage", {}), "tracing.storage")
     _check_keys(storage, "tracing.storage", ("backend", "path", "rotation"))
 
-    raw_backend = backend or env.get(ev.TRADETRACE_STORAGE) or storage.get("backend")
-    backend_path = "tracing.storage.backend" if backend is None else "backend"
+    raw_backend, backend_path = backend, "backend"
+    if raw_backend is None and env.get(ev.TRADETRACE_STORAGE):
+        raw_backend, backend_path = env[ev.TRADETRACE_STORAGE], ev.TRADETRACE_STORAGE
+    if raw_backend is None and "backend" in storage:
+        raw_backend, backend_path = storage["backend"], "tracing.storage.backend"
     if raw_backend is None:
         otlp_set = env.get(ev.OTEL_EXPORTER_OTLP_ENDPOINT) or env.get(
             ev.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT

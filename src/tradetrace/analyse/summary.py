@@ -51,7 +51,7 @@ def percentile(values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile of sorted ``values``."""
     if not values:
         return 0.0
-    rank = max(1, math.ceil(p / 100 * len(values)))
+    rank = max(1, math.ceil(p * len(values) / 100))  # p * n first: 7 / 100 * 100 > 7
     return values[rank - 1]
 
 

@@ -17,7 +17,7 @@ from .record import END, ERROR, EVENT, HANDLER, KIND, ROUTE, SUBJECT, dispatch
 _time_ns = time.time_ns
 
 
-class TracedHandler(wrapt.ObjectProxy):  # type: ignore[misc]
+class TracedHandler(wrapt.ObjectProxy):
     """A handler that becomes a child span of the event it handles."""
 
     __slots__ = ()

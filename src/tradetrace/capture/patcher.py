@@ -51,9 +51,7 @@ class Patcher:
                 if module_name in sys.modules:
                     self._patch_module(profile, sys.modules[module_name])
                 else:
-                    wrapt.register_post_import_hook(
-                        lambda module, p=profile: self._patch_module(p, module), module_name
-                    )
+                    wrapt.register_post_import_hook(self._hook(profile), module_name)
 
     def unpatch(self) -> None:
         """Restore every patched attribute; hooks still pending become no-ops."""
@@ -72,6 +70,12 @@ class Patcher:
         return [
             f"{owner.__module__}:{owner.__qualname__}.{name}" for owner, name, _ in self._applied
         ]
+
+    def _hook(self, profile: Profile) -> Callable[[ModuleType], None]:
+        def on_import(module: ModuleType) -> None:
+            self._patch_module(profile, module)
+
+        return on_import
 
     def _patch_module(self, profile: Profile, module: ModuleType) -> None:
         with self._lock:
@@ -116,7 +120,7 @@ def subscribe_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
     return wrapped(*args, **kwargs)
 
 
-class _Marked(wrapt.FunctionWrapper):  # type: ignore[misc]
+class _Marked(wrapt.FunctionWrapper):
     """A FunctionWrapper that carries our patch mark itself (not on the wrapped function)."""
 
     __tradetrace_patch__ = True

@@ -127,9 +127,9 @@ def traced_publish(
         "local": dispatch, "snapshot": snapshot, "time_ns": time.time_ns, "EVENT": EVENT,
     }
     exec(compile(source, f"<tradetrace publish of {_name(original)}>", "exec"), namespace)
-    publish = functools.wraps(original)(namespace["publish"])
+    publish: Any = functools.wraps(original)(namespace["publish"])
     publish.__tradetrace_patch__ = True
-    return publish  # type: ignore[no-any-return]
+    return publish
 
 
 def _single_parameter(function: Callable[..., Any]) -> str | None:

@@ -28,8 +28,11 @@ class TraceLevel(enum.IntEnum):
             return value
         if isinstance(value, str) and value.strip().upper() in cls.__members__:
             return cls[value.strip().upper()]
-        if isinstance(value, int) and not isinstance(value, bool) and value in iter(cls):
-            return cls(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            try:
+                return cls(value)
+            except ValueError:
+                pass
         raise ValueError(f"unknown trace level {value!r}")
 
 

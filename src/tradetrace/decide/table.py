@@ -41,12 +41,12 @@ class Route:
 
 def event_type_name(raw: Any) -> str:
     """Enum members and strings alike become the wire name (``EventType.BAR`` -> ``BAR``)."""
-    if isinstance(raw, str):
+    if raw.__class__ is str:
         return raw
-    if isinstance(raw, enum.Enum):
-        value = raw.value
-        return value if isinstance(value, str) else raw.name
-    return str(raw)
+    if isinstance(raw, enum.Enum):  # before str: `class EventType(str, Enum)` is both
+        raw = raw.value if isinstance(raw.value, str) else raw.name
+    # a plain str, never a subclass: the encoder writes plain strings as they are
+    return str.__str__(raw) if isinstance(raw, str) else str(raw)
 
 
 class DecisionTable:
@@ -86,9 +86,14 @@ class DecisionTable:
         if container_raw is None:  # decided by the source id: cache by (type, source)
             self._remember(lambda: self._by_source.__setitem__((type_raw, source_raw), route))
         else:
-            self._remember(lambda: self.by_type.setdefault(type_raw, {}).__setitem__(  # type: ignore[union-attr]
-                container_raw, route))
+            self._remember(lambda: self._containers_of(type_raw).__setitem__(container_raw, route))
         return route
+
+    def _containers_of(self, type_raw: Any) -> dict[Any, Route | None]:
+        containers = self.by_type.get(type_raw)
+        if containers is None:
+            containers = self.by_type[type_raw] = {}
+        return containers
 
     def resolve_by_source(self, event: Any) -> Route | None:
         """Events without a container id (rare): looked up by (type, source) each time."""

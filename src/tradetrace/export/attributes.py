@@ -57,6 +57,8 @@ def to_attribute(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        if value != value:  # pandas.NaT: a missing time, not a time
+            return ConversionStats.skip(value)
         return value.isoformat()  # pandas.Timestamp is a datetime
     if isinstance(value, dt.timedelta):
         return value.total_seconds()

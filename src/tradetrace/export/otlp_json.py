@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-escape = json.encoder.encode_basestring  # type: ignore[attr-defined]
+escape = json.encoder.encode_basestring
 
 #: Entries kept in the cache of encoded low-cardinality attributes before it is reset.
 CACHE_LIMIT = 50_000
@@ -44,7 +44,7 @@ def any_value(value: Any) -> str:
     return '{"stringValue":' + escape(str(value)) + "}"
 
 
-class _Prefixes(dict):  # type: ignore[type-arg]
+class _Prefixes(dict[str, str]):
     """key -> the JSON text before an attribute's value, computed once per key."""
 
     def __init__(self, value_kind: str) -> None:
@@ -189,18 +189,31 @@ def decode_request(request: Any) -> Iterator[Span | BadSpan]:
         if not isinstance(batch, dict):
             yield BadSpan("resourceSpans entry is not an object")
             continue
-        resource = decode_attributes((batch.get("resource") or {}).get("attributes"))
+        if not isinstance(batch.get("resource", {}), dict):
+            yield BadSpan("resource is not an object")  # counted; its spans are still read
+        resource = decode_attributes(_object(batch.get("resource")).get("attributes"))
         scopes = batch.get("scopeSpans") or batch.get("instrumentationLibrarySpans") or []
         for scope in scopes if isinstance(scopes, list) else ():
             if not isinstance(scope, dict):
                 yield BadSpan("scopeSpans entry is not an object")
                 continue
-            scope_name = str((scope.get("scope") or {}).get("name", ""))
-            for raw in scope.get("spans") or ():
+            if not isinstance(scope.get("scope", {}), dict):
+                yield BadSpan("scope is not an object")  # counted; its spans are still read
+            scope_name = str(_object(scope.get("scope")).get("name", ""))
+            spans = scope.get("spans") or []
+            if not isinstance(spans, list):
+                yield BadSpan("spans is not a list")
+                continue
+            for raw in spans:
                 try:
                     yield _decode_span(raw, resource, scope_name)
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     yield BadSpan(f"{type(exc).__name__}: {exc}")
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one in place of anything else (a malformed writer's)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _decode_span(raw: dict[str, Any], resource: dict[str, Any], scope: str) -> Span:

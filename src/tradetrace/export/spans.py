@@ -322,7 +322,7 @@ class SpanEncoder:
 
 
 def _start(record: Record) -> int:
-    return record[START]  # type: ignore[no-any-return]
+    return int(record[START])
 
 
 def _plain(value: Any) -> Any:
