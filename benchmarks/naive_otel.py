@@ -1,7 +1,7 @@
 """The comparison point: how most people would trace a bus with the stock OpenTelemetry SDK.
 
-One span per publish with ``start_as_current_span`` and the same trading attributes
-tradetrace records, a BatchSpanProcessor (queue large enough that nothing is dropped, so
+One span per publish with ``start_as_current_span`` carrying the attributes tradetrace
+records at NORMAL (so both produce equivalent spans), a BatchSpanProcessor (queue large enough that nothing is dropped, so
 the cost is not hidden by drops), and the stock OTLP protobuf encoder writing
 length-prefixed ``ExportTraceServiceRequest`` messages to a file.
 """
@@ -13,10 +13,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+
+#: payload key -> attribute, as tradetrace maps them (aliases aside)
+PAYLOAD_ATTRIBUTES = {
+    "symbol": "trading.symbol", "side": "trading.side", "quantity": "trading.quantity",
+    "price": "trading.price", "close": "trading.price", "order_id": "trading.order.id",
+    "fill_id": "trading.fill.id", "strategy_id": "trading.strategy.id",
+    "direction": "trading.signal.direction", "status": "trading.order.status",
+    "entry_price": "trading.position.entry_price", "exit_price": "trading.position.exit_price",
+    "realized_pnl": "trading.position.realized_pnl", "exit_type": "trading.position.exit_type",
+    "exit_reason": "trading.position.exit_reason",
+}
 
 
 class OtlpProtoFileExporter(SpanExporter):
@@ -51,16 +64,23 @@ class NaiveInstrumentation:
             if isinstance(event_type, enum.Enum):
                 event_type = event_type.value
             payload = event.payload
-            attributes = {
+            attributes: dict[str, Any] = {
                 "trading.event.type": event_type,
                 "trading.event.id": event.event_id,
                 "trading.container.id": event.container_id or "",
                 "trading.source.id": event.source_id or "",
             }
-            for key in ("symbol", "side", "quantity", "price"):
+            when = event.timestamp or payload.get("timestamp")
+            if when is not None:
+                attributes["trading.time.simulated"] = when.isoformat()
+            for key, name in PAYLOAD_ATTRIBUTES.items():
                 value = payload.get(key)
-                if value is not None:
-                    attributes["trading." + key] = value
+                if value is not None and name not in attributes:
+                    attributes[name] = value
+            parent = trace.get_current_span()
+            if parent.is_recording():
+                cause = parent.attributes.get("trading.event.id")  # type: ignore[attr-defined]
+                attributes["trading.causation.id"] = cause
             with tracer.start_as_current_span(event_type, attributes=attributes):
                 return original(bus, event)
 

@@ -84,6 +84,11 @@ class Attributes:
             return prefix[key] + any_value(value) + "}"
 
         self.encode = encode
+        self._prefix = prefix
+
+    def prefix(self, key: str) -> str:
+        """``{"key":"<key>","value":`` (the value and two closing braces follow)."""
+        return self._prefix[key]
 
     def __call__(self, key: str, value: Any) -> str:
         return self.encode(key, value)
@@ -93,11 +98,17 @@ class Attributes:
         return ",".join([encode(k, v) for k, v in items])
 
 
+_SPAN = (
+    '{"traceId":"%s","spanId":"%s",%s"name":%s,"kind":1,'
+    '"startTimeUnixNano":"%d","endTimeUnixNano":"%d","attributes":[%s]%s}'
+)
+
+
 def span_json(
     trace_id: str,
     span_id: str,
     parent_id: str,
-    name: str,
+    name_json: str,
     start: int,
     end: int,
     attributes: Sequence[str],
@@ -106,22 +117,17 @@ def span_json(
     status: int = STATUS_UNSET,
     status_message: str = "",
 ) -> str:
-    """One span object from already-encoded attribute, link and event objects."""
-    parts = [
-        '{"traceId":"', trace_id, '","spanId":"', span_id,
-        '","parentSpanId":"' + parent_id if parent_id else "",
-        '","name":', escape(name), ',"kind":1,"startTimeUnixNano":"', str(start),
-        '","endTimeUnixNano":"', str(end), '","attributes":[', ",".join(attributes), "]",
-    ]
+    """One span object from already-encoded parts (``name_json`` is ``escape(name)``)."""
+    parent = '"parentSpanId":"' + parent_id + '",' if parent_id else ""
+    tail = ""
     if links:
-        parts.append(',"links":[' + ",".join(links) + "]")
+        tail = ',"links":[' + ",".join(links) + "]"
     if events:
-        parts.append(',"events":[' + ",".join(events) + "]")
+        tail += ',"events":[' + ",".join(events) + "]"
     if status:
         message = f',"message":{escape(status_message)}' if status_message else ""
-        parts.append(f',"status":{{"code":{status}{message}}}')
-    parts.append("}")
-    return "".join(parts)
+        tail += f',"status":{{"code":{status}{message}}}'
+    return _SPAN % (trace_id, span_id, parent, name_json, start, end, ",".join(attributes), tail)
 
 
 def link_json(trace_id: str, span_id: str, attributes: str) -> str:

@@ -40,7 +40,7 @@ from ..capture.record import (
     Record,
 )
 from .attributes import SKIP, flatten, to_attribute
-from .otlp_json import STATUS_ERROR, Attributes, event_json, link_json, span_json
+from .otlp_json import STATUS_ERROR, Attributes, escape, event_json, link_json, span_json
 
 #: Payload key -> span attribute.
 PAYLOAD_ATTRIBUTES: dict[str, str] = {
@@ -105,7 +105,7 @@ class SpanEncoder:
         ])
         self._heads: dict[tuple[Any, Any], str] = {}
         self._times: dict[Any, str] = {}
-        self._plans: dict[tuple[Any, ...], tuple[tuple[Any, str], ...]] = {}
+        self._plans: dict[tuple[Any, ...], tuple[tuple[Any, str, str | None, str], ...]] = {}
         self._rand = random.Random()
         self._causation_index: dict[str, tuple[str, str]] | None = None
 
@@ -157,14 +157,15 @@ class SpanEncoder:
         event = record[SUBJECT]
         attr = self.attr.encode
         source = getattr(event, self._source, None)
-        head = self._heads.get((route, source))
-        if head is None:  # type, container and source repeat: encode them once
+        cached = self._heads.get((route, source))
+        if cached is None:  # type, container, source and name repeat: encode them once
             items = [(conv.EVENT_TYPE, route.event_type), (conv.CONTAINER_ID, route.container)]
             if source is not None:
                 items.append((conv.SOURCE_ID, _plain(source)))
             if len(self._heads) >= 4096:
                 self._heads.clear()
-            head = self._heads[(route, source)] = self.attr.many(items)
+            cached = self._heads[(route, source)] = (self.attr.many(items), escape(route.event_type))
+        head, name_json = cached
         parts = [head]
         add = parts.append
 
@@ -189,15 +190,19 @@ class SpanEncoder:
         plan = self._plans.get(keys)
         if plan is None:
             plan = self._plan(keys)
-        for key, name in plan:
+        for key, name, text, number in plan:
             value = payload[key]
-            if value is None:
-                continue
-            if value.__class__ not in _PLAIN:
-                value = to_attribute(value)
-                if value is SKIP:
-                    continue
-            add(attr(name, value))
+            cls = value.__class__
+            if cls is float and value - value == 0.0:  # finite: most prices and quantities
+                add(number + repr(value) + "}}")
+            elif cls is str and text is not None:  # an id: unique, so not worth caching
+                add(text + escape(value) + "}}")
+            elif value is not None:
+                if cls not in _PLAIN:
+                    value = to_attribute(value)
+                    if value is SKIP:
+                        continue
+                add(attr(name, value))
         if "strategy_id" not in payload and "metadata" in payload:
             nested = payload["metadata"]
             if isinstance(nested, Mapping) and nested.get("strategy_id") is not None:
@@ -227,7 +232,7 @@ class SpanEncoder:
                 links.append(link_json(*self.ids(run), self._run_link))
         if route.payload_snapshot and payload:
             parts.extend(attr(k, v) for k, v in flatten(conv.PAYLOAD_PREFIX, payload))
-        return self._span(route.event_type, record, trace_id, span_id, parts, links)
+        return self._span(name_json, record, trace_id, span_id, parts, links)
 
     def _bus_ids(self, event: Any, add: Any) -> None:
         sequence = getattr(event, self._sequence, None)
@@ -237,7 +242,7 @@ class SpanEncoder:
         if isinstance(metadata, Mapping) and metadata.get("event_id") is not None:
             add(self.attr(conv.EVENT_BUS_ID, _plain(metadata["event_id"])))
 
-    def _plan(self, keys: tuple[Any, ...]) -> tuple[tuple[Any, str], ...]:
+    def _plan(self, keys: tuple[Any, ...]) -> tuple[tuple[Any, str, str | None, str], ...]:
         """Which payload keys become which attributes, for one shape of payload.
 
         An alias (``qty``, ``fill_price``, ``close``) is used only when the keys it
@@ -245,9 +250,15 @@ class SpanEncoder:
         """
         present = set(keys)
         plan = tuple(
-            (key, PAYLOAD_ATTRIBUTES[key])
+            (
+                key,
+                name,
+                None if name in LOW_CARDINALITY else self.attr.prefix(name) + '{"stringValue":',
+                self.attr.prefix(name) + '{"doubleValue":',
+            )
             for key in keys
-            if key in PAYLOAD_ATTRIBUTES and not present.intersection(ALIASES.get(key, ()))
+            if (name := PAYLOAD_ATTRIBUTES.get(key)) is not None
+            and not present.intersection(ALIASES.get(key, ()))
         )
         if len(self._plans) >= 1024:
             self._plans.clear()
@@ -283,24 +294,24 @@ class SpanEncoder:
         if event_id is not None:
             attrs.append((conv.EVENT_ID, _plain(event_id)))
         trace_id, span_id = self.ids(record)
-        return self._span(name, record, trace_id, span_id, [self.attr.many(attrs)], [])
+        return self._span(escape(name), record, trace_id, span_id, [self.attr.many(attrs)], [])
 
     def _step(self, record: Record) -> str:
         name, attrs = record[ROUTE]
         trace_id, span_id = self.ids(record)
-        return self._span(name, record, trace_id, span_id, [self.attr.many(attrs)], [])
+        return self._span(escape(name), record, trace_id, span_id, [self.attr.many(attrs)], [])
 
     def _span(
-        self, name: str, record: Record, trace_id: str, span_id: str,
+        self, name_json: str, record: Record, trace_id: str, span_id: str,
         attrs: list[str], links: list[str],
     ) -> str:
         error = record[ERROR]
         if error is None:
-            return span_json(trace_id, span_id, self._parent_id(record), name,
+            return span_json(trace_id, span_id, self._parent_id(record), name_json,
                              record[START], record[END], attrs, links)
         exception = event_json("exception", record[END], self.attr.many(_exception(error)))
         return span_json(
-            trace_id, span_id, self._parent_id(record), name, record[START], record[END],
+            trace_id, span_id, self._parent_id(record), name_json, record[START], record[END],
             attrs, links, [exception], STATUS_ERROR, f"{type(error).__name__}: {error}",
         )
 
