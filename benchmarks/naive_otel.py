@@ -1,8 +1,9 @@
 """The comparison point: how most people would trace a bus with the stock OpenTelemetry SDK.
 
 One span per publish with ``start_as_current_span`` carrying the attributes tradetrace
-records at NORMAL (so both produce equivalent spans), a BatchSpanProcessor (queue large enough that nothing is dropped, so
-the cost is not hidden by drops), and the stock OTLP protobuf encoder writing
+records at NORMAL (so both produce equivalent spans), a BatchSpanProcessor (queue large
+enough that nothing is dropped, so the cost is not hidden by drops), and the stock OTLP
+protobuf encoder writing
 length-prefixed ``ExportTraceServiceRequest`` messages to a file.
 """
 
@@ -18,7 +19,6 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
 
 #: payload key -> attribute, as tradetrace maps them (aliases aside)
 PAYLOAD_ATTRIBUTES = {

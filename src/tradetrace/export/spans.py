@@ -103,7 +103,7 @@ class SpanEncoder:
         self._run_link = attr.many([
             (conv.LINK_RELATION, conv.RELATION_CORRELATION), (conv.CORRELATION_ID, run_id),
         ])
-        self._heads: dict[tuple[Any, Any], str] = {}
+        self._heads: dict[tuple[Any, Any], tuple[str, str]] = {}
         self._times: dict[Any, str] = {}
         self._plans: dict[tuple[Any, ...], tuple[tuple[Any, str, str | None, str], ...]] = {}
         self._rand = random.Random()
@@ -164,7 +164,8 @@ class SpanEncoder:
                 items.append((conv.SOURCE_ID, _plain(source)))
             if len(self._heads) >= 4096:
                 self._heads.clear()
-            cached = self._heads[(route, source)] = (self.attr.many(items), escape(route.event_type))
+            cached = (self.attr.many(items), escape(route.event_type))
+            self._heads[(route, source)] = cached
         head, name_json = cached
         parts = [head]
         add = parts.append
