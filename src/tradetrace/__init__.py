@@ -82,6 +82,7 @@ def configure(
     with _lock:
         if _current is not None:
             _current.shutdown()
+            _current = None
         _current = session.start()
     return session
 

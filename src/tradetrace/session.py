@@ -70,8 +70,9 @@ class TracingSession:
         self._closed = False
         self._lock = threading.Lock()
         if self.active:
-            # Explicit profiles are validated here: ConfigError now, never while trading.
+            # Everything that can be a ConfigError happens here, before anything is patched.
             self.profiles, self.explicit_profile = resolve_profiles(config.profile, search_paths)
+            self.sink = self._make_sink()
 
     # setup -----------------------------------------------------------------------------
     def start(self) -> TracingSession:
@@ -89,7 +90,6 @@ class TracingSession:
         request = RequestWriter(
             sorted(self.resource.attributes.items()), self.scope.name, self.scope.version or ""
         )
-        self.sink = self._make_sink()
         self._worker = ExportWorker(self.retention, encoder, request, self.sink)
         self._worker.start()
         self._patcher = Patcher(self._replacement)
