@@ -65,10 +65,27 @@ def test_run_rejects_a_bad_level_before_starting_the_program(tmp_path):
                        env=_env())
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "tradetrace: TRADETRACE_LEVEL: 'verbose' is not valid; "
-        "allowed: none, minimal, normal, debug"
+        "tradetrace: --level: 'verbose' is not valid; allowed: none, minimal, normal, debug"
     ]
     assert not marker.exists()
+
+
+def test_run_rejects_a_profile_it_cannot_find_before_starting(tmp_path):
+    """A profile naming a module the program cannot import is caught before it starts."""
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: x\npublish: [nosuch_pkg.bus:Bus.publish]\n")
+    done = _tradetrace("run", "--profile", str(profile), "--", sys.executable, BACKTEST,
+                       env=_env())
+    assert done.returncode == 2
+    assert "nosuch_pkg.bus:Bus.publish" in done.stderr and "module not found" in done.stderr
+
+
+def test_run_finds_the_demo_profile_beside_the_script(tmp_path):
+    """An explicit `--profile demo` is valid: demo_engine sits beside examples/backtest.py."""
+    done = _tradetrace("run", "--profile", "demo", "--output", str(tmp_path / "t"), "--",
+                       sys.executable, BACKTEST, "--bars", "20", env=_env(), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert list((tmp_path / "t").glob("*.jsonl"))
 
 
 def test_bad_setting_inside_the_program_runs_it_untraced(tmp_path):

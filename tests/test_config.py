@@ -84,7 +84,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         file_key=("service_name",),
         values={"arg": "svc_arg", "env": "svc_env", "file": "svc_file"},
         read=lambda c: c.service_name,
-        expect={"arg": "svc_arg", "env": "svc_env", "file": "svc_file", "default": "trading"},
+        # unset, the SDK resource decides (OTEL_RESOURCE_ATTRIBUTES, else "trading")
+        expect={"arg": "svc_arg", "env": "svc_env", "file": "svc_file", "default": None},
     ),
     "run_id": dict(
         env="TRADETRACE_RUN_ID",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from opentelemetry.trace import SpanKind
 
+import tradetrace
 from tradetrace import conventions as conv
 from tradetrace.testing import recording
 
@@ -133,6 +134,32 @@ def test_resource_names_the_service_and_the_run(demo):
     for resource in resources.values():
         assert resource.attributes["service.name"] == "bt-svc"
         assert resource.attributes[conv.RUN_ID] == "run_test_1"
+
+
+def test_service_name_defaults_follow_the_sdk_resource(demo, monkeypatch):
+    """Unset, service.name comes from OTEL_RESOURCE_ATTRIBUTES, else it is "trading"."""
+    with recording("normal", profile="demo") as spans:
+        demo.run_backtest(bars=5, seed=3)
+        assert spans.spans()[0].resource.attributes["service.name"] == "trading"
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=desk-7,deployment=paper")
+    with recording("normal", profile="demo") as spans:
+        demo.run_backtest(bars=5, seed=3)
+        resource = spans.spans()[0].resource.attributes
+    assert resource["service.name"] == "desk-7" and resource["deployment"] == "paper"
+
+
+def test_global_none_with_an_override_traces_only_that_container(demo, tmp_path):
+    """`level: none` plus `portfolio_*: normal` patches and traces the portfolios only."""
+    config = tmp_path / "t.yaml"
+    config.write_text("tracing:\n  level: none\n  overrides:\n    portfolio_*: {level: normal}\n")
+    session = tradetrace.configure(profile="demo", config_file=config, backend="memory")
+    assert session.active
+    demo.run_backtest(bars=200, seed=3)
+    session.flush()
+    spans = session.exporter.get_finished_spans()
+    containers = {s.attributes[conv.CONTAINER_ID].split("_")[0]
+                  for s in spans if conv.EVENT_TYPE in s.attributes}
+    assert containers == {"portfolio"}
 
 
 def test_debug_adds_handler_spans_and_payload_snapshots(demo):

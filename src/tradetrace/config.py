@@ -73,13 +73,22 @@ class TracingConfig:
     level: TraceLevel = TraceLevel.NORMAL
     overrides: tuple[ContainerOverride, ...] = ()
     profile: str | Mapping[str, Any] | None = None
-    service_name: str = "trading"
+    service_name: str | None = None  #: None: OTEL_RESOURCE_ATTRIBUTES, else "trading"
     run_id: str = ""
     backend: str = "file"
     output: Path = Path("traces")
     rotation: Rotation = field(default_factory=Rotation)
     flush_timeout_seconds: float = 5.0
     source: str = "defaults"  #: where the file part came from, for messages
+    disabled: bool = False  #: OTEL_SDK_DISABLED: off whatever the levels say
+
+    @property
+    def enabled(self) -> bool:
+        """Whether anything at all may be traced (else nothing is patched)."""
+        if self.disabled:
+            return False
+        levels = [self.level] + [o.level for o in self.overrides if o.level is not None]
+        return any(level is not TraceLevel.NONE for level in levels)
 
     def policy_for(self, container_id: str) -> ContainerPolicy:
         """The policy of one container: global level, then the most specific override."""
@@ -138,7 +147,8 @@ def load_config(
 
     raw_level, level_path = pick(level, ev.TRADETRACE_LEVEL, "level")
     resolved_level = _parse_level(raw_level, level_path) if raw_level is not None else None
-    if _truthy(env.get(ev.OTEL_SDK_DISABLED, "")):
+    disabled = _truthy(env.get(ev.OTEL_SDK_DISABLED, ""))
+    if disabled:
         resolved_level = TraceLevel.NONE
 
     overrides = _parse_overrides(tracing.get("overrides"))
@@ -195,7 +205,8 @@ def load_config(
         level=resolved_level if resolved_level is not None else TraceLevel.NORMAL,
         overrides=overrides,
         profile=raw_profile,
-        service_name=str(name) if name else "trading",
+        service_name=str(name) if name else None,
+        disabled=disabled,
         run_id=str(rid) if rid else new_run_id(),
         backend=raw_backend,
         output=Path(raw_output),

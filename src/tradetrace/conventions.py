@@ -22,7 +22,6 @@ SIM_TIME = "trading.time.simulated"
 CAUSATION_ID = "trading.causation.id"
 CAUSATION_DERIVED = "trading.causation.derived"
 CORRELATION_ID = "trading.correlation.id"
-TRADE_ID = "trading.trade.id"
 
 # From the payload, when present
 SYMBOL = "trading.symbol"
@@ -42,7 +41,6 @@ EXIT_REASON = "trading.position.exit_reason"
 
 # DEBUG payload snapshots: one attribute per (flattened) payload key
 PAYLOAD_PREFIX = "trading.payload."
-PAYLOAD_SKIPPED = "trading.payload.skipped_values"
 
 # Handler spans (DEBUG)
 HANDLER_NAME = "trading.handler.name"
@@ -56,4 +54,3 @@ EXECUTION_ID = "trading.execution.id"
 LINK_RELATION = "trading.link.relation"
 RELATION_CAUSATION = "causation"
 RELATION_CORRELATION = "correlation"
-RELATION_RUN = "run"

@@ -54,14 +54,12 @@ class TracingSession:
         search_paths: Iterable[str] = (),
     ) -> None:
         self.config = config
-        self.active = config.level is not TraceLevel.NONE
+        self.active = config.enabled
         self.profiles: tuple[Profile, ...] = ()
         self.explicit_profile = False
         self.exporter = exporter
         self.sink: SpanSink = NullSink()
-        self.resource = Resource.create(
-            {"service.name": config.service_name, conv.RUN_ID: config.run_id}
-        )
+        self.resource = _resource(config)
         self.scope = InstrumentationScope("tradetrace", __version__)
         self.retention = Retention()
         self._system = self.retention.buffer_for(SYSTEM_BUFFER, 10_000)
@@ -77,7 +75,8 @@ class TracingSession:
     # setup -----------------------------------------------------------------------------
     def start(self) -> TracingSession:
         if not self.active:
-            logger.info("tradetrace: level NONE, nothing patched")
+            logger.info("tradetrace: nothing to trace (level none or OTEL_SDK_DISABLED), "
+                        "nothing patched")
             return self
         fields = self.profiles[0].event_fields if len(self.profiles) == 1 else EVENT_FIELDS
         self.table = DecisionTable(
@@ -173,6 +172,8 @@ class TracingSession:
             if isinstance(topology, str):
                 attrs.append((conv.TOPOLOGY, topology))
             execution = kwargs.get("execution_id") or kwargs.get("workflow_id")
+            if execution is None and len(args) >= 3:  # run_topology(name, config, exec_id)
+                execution = args[2]
             if isinstance(execution, str):
                 attrs.append((conv.EXECUTION_ID, execution))
             name = f"{type(instance).__name__}.{method}"
@@ -238,6 +239,17 @@ class TracingSession:
             "undecidable_events": PublishStats.undecidable,
             "trace_files": [str(p) for p in getattr(getattr(self.sink, "file", None), "paths", [])],
         }
+
+
+def _resource(config: TracingConfig) -> Resource:
+    """SDK resource: OTEL_RESOURCE_ATTRIBUTES, then our service name and run id on top."""
+    attributes: dict[str, Any] = {conv.RUN_ID: config.run_id}
+    if config.service_name is not None:
+        attributes["service.name"] = config.service_name
+    resource = Resource.create(attributes)
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": "trading"}))
+    return resource
 
 
 _sessions: weakref.WeakSet[TracingSession] = weakref.WeakSet()

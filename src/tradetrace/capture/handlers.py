@@ -22,6 +22,9 @@ class TracedHandler(wrapt.ObjectProxy):
 
     __slots__ = ()
 
+    def __repr__(self) -> str:  # logs and error messages name the handler, not us
+        return repr(self.__wrapped__)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         handler = self.__wrapped__
         stack = dispatch.stack

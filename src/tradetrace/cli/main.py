@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import environment_variables as ev
 from ..config import load_config
 from ..errors import ConfigError
+from ..session import TracingSession
 from .autostart import ACTIVE
 
 BOOTSTRAP = Path(__file__).parent / "bootstrap"
@@ -57,9 +58,17 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             env[name] = value
     if args.output is not None:
         env[ev.TRADETRACE_STORAGE] = "file"
-    try:
-        load_config(env=env)  # a bad setting is reported here, before the program starts
+    flags = {ev.TRADETRACE_LEVEL: args.level and "--level",
+             ev.TRADETRACE_CONFIG: args.config and "--config",
+             ev.TRADETRACE_OUTPUT: args.output and "--output",
+             ev.TRADETRACE_PROFILE: args.profile and "--profile"}
+    try:  # every bad setting is reported here, before the program starts
+        session = TracingSession(load_config(env=env), search_paths=[_script_folder(program)])
+        session.sink.shutdown()
     except ConfigError as exc:
+        flag = flags.get(exc.path)
+        if flag:
+            exc = ConfigError(flag, exc.value, exc.allowed, exc.reason)
         print(f"tradetrace: {exc}", file=sys.stderr)
         return 2
     env[ACTIVE] = "1"
@@ -69,6 +78,14 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except OSError as exc:
         print(f"tradetrace: cannot run {program[0]!r}: {exc.strerror}", file=sys.stderr)
         return 127
+
+
+def _script_folder(program: list[str]) -> str:
+    """Where `python SCRIPT ...` will find its own modules (the script's folder)."""
+    for arg in program[1:2]:
+        if arg.endswith(".py") and os.path.isfile(arg):
+            return os.path.dirname(os.path.abspath(arg))
+    return os.getcwd()
 
 
 def _summary(args: argparse.Namespace) -> int:

@@ -115,11 +115,12 @@ def otlp_exporter(env: Mapping[str, str] | None = None) -> SpanExporter:
     ``http/protobuf``, as the OTLP specification says); endpoint, headers, timeout and
     compression come from the standard ``OTEL_EXPORTER_OTLP_*`` variables."""
     env = os.environ if env is None else env
-    protocol = (
-        env.get(ev.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
-        or env.get(ev.OTEL_EXPORTER_OTLP_PROTOCOL)
-        or "http/protobuf"
-    ).strip()
+    variable = (
+        ev.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
+        if env.get(ev.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
+        else ev.OTEL_EXPORTER_OTLP_PROTOCOL
+    )
+    protocol = (env.get(variable) or "http/protobuf").strip()
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
@@ -130,4 +131,4 @@ def otlp_exporter(env: Mapping[str, str] | None = None) -> SpanExporter:
         )
 
         return HttpExporter()
-    raise ConfigError(ev.OTEL_EXPORTER_OTLP_PROTOCOL, protocol, "grpc, http/protobuf")
+    raise ConfigError(variable, protocol, "grpc, http/protobuf")

@@ -39,7 +39,7 @@ from ..capture.record import (
     SUBJECT,
     Record,
 )
-from .attributes import SKIP, flatten, to_attribute
+from .attributes import MAX_STRING, SKIP, ConversionStats, flatten, to_attribute
 from .otlp_json import STATUS_ERROR, Attributes, escape, event_json, link_json, span_json
 
 #: Payload key -> span attribute.
@@ -62,7 +62,7 @@ PAYLOAD_ATTRIBUTES: dict[str, str] = {
     "exit_type": conv.EXIT_TYPE,
     "exit_reason": conv.EXIT_REASON,
 }
-#: An alias is used only when none of the keys before it holds a value.
+#: An alias is used only when the payload has none of the keys it stands in for.
 ALIASES: dict[str, tuple[str, ...]] = {
     "qty": ("quantity",),
     "fill_price": ("price",),
@@ -186,7 +186,9 @@ class SpanEncoder:
         if when is None:
             when = payload.get("timestamp")
         if when is not None:
-            add(self._sim_time(when))
+            when = self._sim_time(when)
+            if when is not None:
+                add(when)
         keys = tuple(payload)
         plan = self._plans.get(keys)
         if plan is None:
@@ -197,8 +199,10 @@ class SpanEncoder:
             if cls is float and value - value == 0.0:  # finite: most prices and quantities
                 add(number + repr(value) + "}}")
             elif cls is str and text is not None:  # an id: unique, so not worth caching
-                add(text + escape(value) + "}}")
-            elif value is not None:
+                add(text + escape(value if len(value) <= MAX_STRING else value[:MAX_STRING]) + "}}")
+            elif value is None:
+                ConversionStats.skip(value)
+            else:
                 if cls not in _PLAIN:
                     value = to_attribute(value)
                     if value is SKIP:
@@ -266,7 +270,7 @@ class SpanEncoder:
         self._plans[keys] = plan
         return plan
 
-    def _sim_time(self, when: Any) -> str:
+    def _sim_time(self, when: Any) -> str | None:
         """Bar times repeat across a cascade (BAR, SIGNAL, ORDER...): cache their text."""
         try:
             cached = self._times.get(when)
@@ -274,7 +278,9 @@ class SpanEncoder:
             cached = None
         if cached is None:
             value = to_attribute(when)
-            cached = self.attr(conv.SIM_TIME, value if value is not SKIP else str(when))
+            if value is SKIP:  # NaT and the like: no time rather than a wrong one
+                return None
+            cached = self.attr(conv.SIM_TIME, value)
             if len(self._times) >= 1024:
                 self._times.clear()
             try:
