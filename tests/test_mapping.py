@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry.trace import SpanKind
 
 import tradetrace
@@ -26,11 +27,13 @@ def test_every_published_event_becomes_one_span(demo):
     assert counts["POSITION_OPEN"] > 0 and counts["POSITION_CLOSE"] > 0
 
 
-def test_causing_event_is_the_parent(demo):
-    """SIGNAL's parent is its BAR, ORDER's its SIGNAL, FILL's its ORDER, POSITION_* a FILL."""
+@pytest.mark.parametrize("level", ["normal", "debug"])
+def test_causing_event_is_the_parent(demo, level):
+    """SIGNAL's parent is its BAR, ORDER's its SIGNAL, FILL's its ORDER, POSITION_* a FILL,
+    at DEBUG too (where the handler that published an event also has a span)."""
     expected = {"SIGNAL": "BAR", "ORDER": "SIGNAL", "FILL": "ORDER",
                 "POSITION_OPEN": "FILL", "POSITION_CLOSE": "FILL"}
-    with recording("normal", profile="demo") as spans:
+    with recording(level, profile="demo") as spans:
         demo.run_backtest(bars=400, seed=3)
         by_id = spans.by_span_id()
         for span in spans.events():

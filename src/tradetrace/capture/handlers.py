@@ -12,7 +12,7 @@ from typing import Any
 
 import wrapt
 
-from .record import END, ERROR, EVENT, HANDLER, KIND, ROUTE, SUBJECT, dispatch
+from .record import EVENT, HANDLER, KIND, ROUTE, SUBJECT, call_recorded, dispatch
 
 _time_ns = time.time_ns
 
@@ -39,17 +39,8 @@ class TracedHandler(wrapt.ObjectProxy):
             return handler(*args, **kwargs)
         route = parent[ROUTE]
         record = [HANDLER, route, handler, None, parent, _time_ns(), 0, None, None]
-        try:
-            return handler(*args, **kwargs)
-        except BaseException as exc:  # recorded, then passed through unchanged
-            record[ERROR] = exc
-            raise
-        finally:
-            record[END] = _time_ns()
-            buffer = route.buffer
-            buffer.records.append(record)
-            if len(buffer.records) >= buffer.cap:
-                buffer.full()
+        # not pushed: events the handler publishes are caused by the event, not the call
+        return call_recorded(record, handler, args, kwargs, route.buffer.add, push=False)
 
 
 def wrap_handler_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .record import END, ERROR, Record, dispatch
+from .record import Record, call_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -20,35 +19,12 @@ class RecordSink(Protocol):
     def end_record(self, record: Record) -> None: ...
 
 
-def _call_recorded(
-    record: Record | None,
-    wrapped: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    done: Callable[[Record], None],
-) -> Any:
-    if record is None:
-        return wrapped(*args, **kwargs)
-    stack = dispatch.stack
-    stack.append(record)
-    try:
-        return wrapped(*args, **kwargs)
-    except BaseException as exc:  # recorded, then passed through unchanged
-        record[ERROR] = exc
-        raise
-    finally:
-        record[END] = time.time_ns()
-        if stack and stack[-1] is record:
-            stack.pop()
-        done(record)
-
-
 def lifecycle_wrapper(session: RecordSink, id_attribute: str) -> Callable[..., Any]:
     """wrapt wrapper for ``Container.<phase>``: one span per lifecycle step."""
 
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         record = session.begin_lifecycle(wrapped.__name__, instance, id_attribute)
-        return _call_recorded(record, wrapped, args, kwargs, session.end_record)
+        return call_recorded(record, wrapped, args, kwargs, session.end_record)
 
     return wrapper
 
@@ -58,6 +34,6 @@ def run_wrapper(session: RecordSink) -> Callable[..., Any]:
 
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         record = session.begin_run(wrapped.__name__, instance, args, kwargs)
-        return _call_recorded(record, wrapped, args, kwargs, session.end_record)
+        return call_recorded(record, wrapped, args, kwargs, session.end_record)
 
     return wrapper

@@ -9,6 +9,8 @@ reads them (after the record is finished) and fills ``IDS``.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 # Record kinds (compared by identity on the hot path)
@@ -48,3 +50,31 @@ dispatch = DispatchStack()
 def new_record(kind: str, route: Any, subject: Any, parent: Record | None, start: int) -> Record:
     """A record for the colder paths (lifecycle, run); the publish path inlines this."""
     return [kind, route, subject, None, parent, start, 0, None, None]
+
+
+def call_recorded(
+    record: Record | None,
+    wrapped: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    done: Callable[[Record], None],
+    push: bool = True,
+) -> Any:
+    """Call ``wrapped`` as ``record``: its error recorded and re-raised unchanged, its end
+    time set, then handed to ``done`` (which must not raise). ``push`` puts it on the
+    dispatch stack, as the parent of what happens inside the call."""
+    if record is None:
+        return wrapped(*args, **kwargs)
+    stack = dispatch.stack
+    if push:
+        stack.append(record)
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as exc:  # recorded, then passed through unchanged
+        record[ERROR] = exc
+        raise
+    finally:
+        record[END] = time.time_ns()
+        if stack and stack[-1] is record:
+            stack.pop()
+        done(record)

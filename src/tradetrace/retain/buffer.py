@@ -29,6 +29,12 @@ class ContainerBuffer:
         self.records: deque[Record] = deque()
         self._retention = retention
 
+    def add(self, record: Record) -> None:
+        """Append a finished record (the publish path inlines this for speed)."""
+        self.records.append(record)
+        if len(self.records) >= self.cap:
+            self.full()
+
     def full(self) -> None:
         """Called by the publish path when ``len(records) >= cap``; never raises."""
         try:
