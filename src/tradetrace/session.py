@@ -83,6 +83,7 @@ class TracingSession:
             self.config,
             self.retention,
             (fields["event_type"], fields["container_id"], fields["source_id"]),
+            fields,
         )
         self._fields = dict(fields)
         encoder = SpanEncoder(self.config.run_id, fields)

@@ -93,6 +93,10 @@ def publish(self, {params}):
     finally:
         record[6] = time_ns()
         stack.pop()
+        try:
+            record[2] = route.keep(event)
+        except Exception:  # an event without some field: the encoder reads it as it is
+            pass
         buffer = route.buffer
         records = buffer.records
         records.append(record)

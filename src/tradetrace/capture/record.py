@@ -22,7 +22,7 @@ RUN = "run"
 # Slots
 KIND = 0  #: one of the kinds above
 ROUTE = 1  #: EVENT/HANDLER: the Route the table chose; LIFECYCLE/RUN: (name, attributes)
-SUBJECT = 2  #: EVENT: the event object; HANDLER: the handler; LIFECYCLE: the container
+SUBJECT = 2  #: EVENT: the event while dispatched, then its KEPT fields; HANDLER: the handler
 SNAPSHOT = 3  #: EVENT: the payload as it was at publish time
 PARENT = 4  #: the record being dispatched when this one started (the cause), or None
 START = 5  #: wall clock, ns since the epoch
@@ -31,6 +31,19 @@ IDS = 7  #: (trace_id, span_id), assigned lazily by the export worker
 ERROR = 8  #: the exception that escaped, if any
 
 Record = list  # type alias for readers: list[Any] laid out as above
+
+#: What an EVENT record keeps of its event once published: a tuple of these fields
+#: replaces the event in SUBJECT, so the event (its __dict__, payload and metadata) is
+#: freed at once rather than aging through the garbage collector's generations.
+#: DEBUG keeps all of them; other levels the first six.
+KEPT_FIELDS = (
+    "event_id", "source_id", "timestamp", "causation_id", "correlation_id",
+    "target_container", "sequence_number", "metadata",
+)
+F_EVENT_ID, F_SOURCE, F_TIME, F_CAUSATION, F_CORRELATION, F_TARGET, F_SEQUENCE, F_METADATA = (
+    range(len(KEPT_FIELDS))
+)
+KEPT_AT_NORMAL = 6
 
 
 class DispatchStack(threading.local):

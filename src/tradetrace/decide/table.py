@@ -12,8 +12,12 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+from collections.abc import Callable, Mapping
+from operator import attrgetter
 from typing import Any
 
+from ..capture.profile import EVENT_FIELDS
+from ..capture.record import KEPT_AT_NORMAL, KEPT_FIELDS
 from ..config import TracingConfig
 from ..retain.buffer import ContainerBuffer, Retention
 
@@ -27,16 +31,24 @@ UNKNOWN_CONTAINER = "unknown"
 class Route:
     """Where a traced event goes and how much of it is recorded."""
 
-    __slots__ = ("container", "event_type", "buffer", "handler_spans", "payload_snapshot")
+    __slots__ = (
+        "container", "event_type", "buffer", "handler_spans", "payload_snapshot", "keep",
+    )
 
     def __init__(
-        self, container: str, event_type: str, buffer: ContainerBuffer, debug: bool
+        self,
+        container: str,
+        event_type: str,
+        buffer: ContainerBuffer,
+        debug: bool,
+        keep: Callable[[Any], tuple[Any, ...]],
     ) -> None:
         self.container = container
         self.event_type = event_type
         self.buffer = buffer
         self.handler_spans = debug
         self.payload_snapshot = debug
+        self.keep = keep  #: event -> the fields its record keeps (capture/record.py)
 
 
 def event_type_name(raw: Any) -> str:
@@ -57,10 +69,14 @@ class DecisionTable:
         config: TracingConfig,
         retention: Retention,
         fields: tuple[str, str, str] = ("event_type", "container_id", "source_id"),
+        event_fields: Mapping[str, str] = EVENT_FIELDS,
     ) -> None:
         self._config = config
         self._retention = retention
         self._type_field, self._container_field, self._source_field = fields
+        names = [event_fields.get(name, name) for name in KEPT_FIELDS]
+        self._keep_normal = attrgetter(*names[:KEPT_AT_NORMAL])
+        self._keep_debug = attrgetter(*names)
         self.by_type: dict[Any, dict[Any, Route | None] | None] = {}
         self._by_source: dict[tuple[Any, Any], Route | None] = {}
         self._size = 0
@@ -82,7 +98,9 @@ class DecisionTable:
         route: Route | None = None
         if policy.traces(event_type.upper()):
             buffer = self._retention.buffer_for(container, policy.max_events)
-            route = Route(container, event_type, buffer, policy.handler_spans)
+            debug = policy.handler_spans
+            keep = self._keep_debug if debug else self._keep_normal
+            route = Route(container, event_type, buffer, debug, keep)
         if container_raw is None:  # decided by the source id: cache by (type, source)
             self._remember(lambda: self._by_source.__setitem__((type_raw, source_raw), route))
         else:

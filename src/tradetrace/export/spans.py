@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import traceback
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 from .. import conventions as conv
@@ -28,8 +29,17 @@ from ..capture.record import (
     END,
     ERROR,
     EVENT,
+    F_CAUSATION,
+    F_CORRELATION,
+    F_EVENT_ID,
+    F_METADATA,
+    F_SEQUENCE,
+    F_SOURCE,
+    F_TARGET,
+    F_TIME,
     HANDLER,
     IDS,
+    KEPT_FIELDS,
     KIND,
     PARENT,
     ROUTE,
@@ -77,6 +87,14 @@ LOW_CARDINALITY = (
     conv.CAUSATION_DERIVED, conv.LIFECYCLE_PHASE, conv.TOPOLOGY,
 )
 
+_START_OF = itemgetter(START)
+
+#: span_json()'s output for a span without links, events or status (most event spans)
+_PLAIN_SPAN = (
+    '{"traceId":"%s","spanId":"%s",%s"name":%s,"kind":1,'
+    '"startTimeUnixNano":"%d","endTimeUnixNano":"%d","attributes":[%s]}'
+)
+
 #: Explicit causation ids are rare (ADMF-PC never sets them): recent events are indexed
 #: from the first batch that holds one, and at most this many.
 CAUSATION_INDEX_SIZE = 65536
@@ -89,22 +107,16 @@ class SpanEncoder:
 
     def __init__(self, run_id: str, event_fields: Mapping[str, str] = EVENT_FIELDS) -> None:
         self.run_id = run_id
-        fields = {name: event_fields.get(name, name) for name in EVENT_FIELDS}
-        self._event_id = fields["event_id"]
-        self._timestamp = fields["timestamp"]
-        self._metadata = fields["metadata"]
-        self._causation = fields["causation_id"]
-        self._correlation = fields["correlation_id"]
-        self._source = fields["source_id"]
-        self._target = fields["target_container"]
-        self._sequence = fields["sequence_number"]
+        self._kept_names = tuple(event_fields.get(name, name) for name in KEPT_FIELDS)
         self.attr = attr = Attributes(LOW_CARDINALITY)
         self._derived = attr(conv.CAUSATION_DERIVED, True)
+        self._event_id_prefix = attr.prefix(conv.EVENT_ID) + '{"stringValue":'
+        self._causation_prefix = attr.prefix(conv.CAUSATION_ID) + '{"stringValue":'
         self._run_link = attr.many([
             (conv.LINK_RELATION, conv.RELATION_CORRELATION), (conv.CORRELATION_ID, run_id),
         ])
         self._heads: dict[tuple[Any, Any], tuple[str, str]] = {}
-        self._times: dict[Any, str] = {}
+        self._times: dict[Any, str] = {}  #: simulated time -> its attribute ("" if none)
         self._plans: dict[tuple[Any, ...], tuple[tuple[Any, str, str | None, str], ...]] = {}
         self._rand = random.Random()
         self._causation_index: dict[str, tuple[str, str]] | None = None
@@ -116,11 +128,10 @@ class SpanEncoder:
     def encode_batch(self, records: list[Record]) -> None:
         """Prepare a batch: encode it in publish order, so a cause named by an explicit
         ``causation_id`` is indexed before the events that name it."""
-        records.sort(key=_start)
+        records.sort(key=_START_OF)
         if self._causation_index is None:
-            causation = self._causation
             for record in records:
-                if record[KIND] is EVENT and getattr(record[SUBJECT], causation, None) is not None:
+                if record[KIND] is EVENT and self.kept(record[SUBJECT])[F_CAUSATION] is not None:
                     self._causation_index = {}
                     break
 
@@ -131,6 +142,13 @@ class SpanEncoder:
         if kind is HANDLER:
             return self._handler(record)
         return self._step(record)
+
+    def kept(self, subject: Any) -> tuple[Any, ...]:
+        """An event record's kept fields (capture/record.py): the tuple the publish path
+        stored, or, for an event in flight or one lacking a field, read from the event."""
+        if subject.__class__ is tuple:
+            return subject
+        return tuple(getattr(subject, name, None) for name in self._kept_names)
 
     # ids: hex strings, formatted once (a trace id is shared by the whole cascade) ------
     def ids(self, record: Record) -> tuple[str, str]:
@@ -154,9 +172,11 @@ class SpanEncoder:
     # spans ---------------------------------------------------------------------------
     def _event(self, record: Record) -> str:
         route = record[ROUTE]
-        event = record[SUBJECT]
+        fields = record[SUBJECT]
+        if fields.__class__ is not tuple:
+            fields = self.kept(fields)
         attr = self.attr.encode
-        source = getattr(event, self._source, None)
+        source = fields[F_SOURCE]
         cached = self._heads.get((route, source))
         if cached is None:  # type, container, source and name repeat: encode them once
             items = [(conv.EVENT_TYPE, route.event_type), (conv.CONTAINER_ID, route.container)]
@@ -170,25 +190,29 @@ class SpanEncoder:
         parts = [head]
         add = parts.append
 
-        event_id = getattr(event, self._event_id, None)
-        if event_id is not None:
+        event_id = fields[F_EVENT_ID]
+        if event_id.__class__ is str:
+            add(self._event_id_prefix + escape(event_id) + "}}")
+        elif event_id is not None:
             add(attr(conv.EVENT_ID, event_id))
-        target = getattr(event, self._target, None)
+        target = fields[F_TARGET]
         if target is not None:
             add(attr(conv.TARGET_CONTAINER, target))
         if route.payload_snapshot:  # DEBUG: the bus's own ids too
-            self._bus_ids(event, add)
+            self._bus_ids(fields, add)
 
         payload = record[SNAPSHOT]
         if payload.__class__ is not dict and not isinstance(payload, Mapping):
             payload = {}
-        when = getattr(event, self._timestamp, None)
+        when = fields[F_TIME]
         if when is None:
             when = payload.get("timestamp")
         if when is not None:
-            when = self._sim_time(when)
-            if when is not None:
-                add(when)
+            text = self._times.get(when) if when.__hash__ is not None else None
+            if text is None:
+                text = self._sim_time(when)
+            if text:
+                add(text)
         keys = tuple(payload)
         plan = self._plans.get(keys)
         if plan is None:
@@ -213,37 +237,57 @@ class SpanEncoder:
             if isinstance(nested, Mapping) and nested.get("strategy_id") is not None:
                 add(attr(conv.STRATEGY_ID, _plain(nested["strategy_id"])))
 
-        trace_id, span_id = self.ids(record)
-        links: list[str] = []
         parent = record[PARENT]
-        parent_event = parent[SUBJECT] if parent is not None and parent[KIND] is EVENT else None
-        cause = getattr(parent_event, self._event_id, None) if parent_event is not None else None
-        explicit = getattr(event, self._causation, None)
+        caused = parent is not None and parent[KIND] is EVENT
+        ids = record[IDS]
+        if ids is None:  # the common case, inlined from ids()
+            span_id = "%016x" % (self._rand.getrandbits(64) or 1)
+            if caused:
+                parent_ids = parent[IDS] or self.ids(parent)
+                ids = record[IDS] = (parent_ids[0], span_id)
+            else:
+                ids = record[IDS] = ("%032x" % (self._rand.getrandbits(128) or 1), span_id)
+        trace_id, span_id = ids
+        links: list[str] = []
+        cause = None
+        if caused:
+            cause = parent[SUBJECT]
+            cause = (cause if cause.__class__ is tuple else self.kept(cause))[F_EVENT_ID]
+        explicit = fields[F_CAUSATION]
         if explicit is not None:
             add(attr(conv.CAUSATION_ID, explicit))
             if explicit != cause:
                 self._link_cause(explicit, links)
+        elif cause.__class__ is str:
+            add(self._causation_prefix + escape(cause) + "}}")
+            add(self._derived)
         elif cause is not None:
             add(attr(conv.CAUSATION_ID, cause))
             add(self._derived)
         if self._causation_index is not None and isinstance(event_id, str):
             self._remember(event_id, (trace_id, span_id))
-        correlation = getattr(event, self._correlation, None)
+        correlation = fields[F_CORRELATION]
         if correlation is not None:  # else the run: on the resource, and linked below
             add(attr(conv.CORRELATION_ID, correlation))
-        if parent_event is None:
+        if not caused:
             run = _enclosing_run(record)
             if run is not None:
                 links.append(link_json(*self.ids(run), self._run_link))
         if route.payload_snapshot and payload:
             parts.extend(attr(k, v) for k, v in flatten(conv.PAYLOAD_PREFIX, payload))
+        if record[ERROR] is None and not links:  # the common case, inlined from span_json()
+            return _PLAIN_SPAN % (
+                trace_id, span_id,
+                '"parentSpanId":"' + parent[IDS][1] + '",' if caused else "",
+                name_json, record[START], record[END], ",".join(parts),
+            )
         return self._span(name_json, record, trace_id, span_id, parts, links)
 
-    def _bus_ids(self, event: Any, add: Any) -> None:
-        sequence = getattr(event, self._sequence, None)
+    def _bus_ids(self, fields: tuple[Any, ...], add: Any) -> None:
+        sequence = fields[F_SEQUENCE]
         if sequence is not None:
             add(self.attr(conv.EVENT_SEQUENCE, _plain(sequence)))
-        metadata = getattr(event, self._metadata, None)
+        metadata = fields[F_METADATA]
         if isinstance(metadata, Mapping) and metadata.get("event_id") is not None:
             add(self.attr(conv.EVENT_BUS_ID, _plain(metadata["event_id"])))
 
@@ -270,29 +314,23 @@ class SpanEncoder:
         self._plans[keys] = plan
         return plan
 
-    def _sim_time(self, when: Any) -> str | None:
-        """Bar times repeat across a cascade (BAR, SIGNAL, ORDER...): cache their text."""
+    def _sim_time(self, when: Any) -> str:
+        """The attribute for a simulated time ("" for NaT and the like: no time rather than
+        a wrong one). Bar times repeat across a cascade (BAR, SIGNAL, ORDER...): cached."""
+        value = to_attribute(when)
+        text = "" if value is SKIP else self.attr(conv.SIM_TIME, value)
+        if len(self._times) >= 1024:
+            self._times.clear()
         try:
-            cached = self._times.get(when)
-        except TypeError:  # unhashable
-            cached = None
-        if cached is None:
-            value = to_attribute(when)
-            if value is SKIP:  # NaT and the like: no time rather than a wrong one
-                return None
-            cached = self.attr(conv.SIM_TIME, value)
-            if len(self._times) >= 1024:
-                self._times.clear()
-            try:
-                self._times[when] = cached
-            except TypeError:
-                pass
-        return cached
+            self._times[when] = text
+        except TypeError:  # unhashable after all
+            pass
+        return text
 
     def _handler(self, record: Record) -> str:
         route = record[ROUTE]
         name = _qualname(record[SUBJECT])
-        event_id = getattr(record[PARENT][SUBJECT], self._event_id, None)
+        event_id = self.kept(record[PARENT][SUBJECT])[F_EVENT_ID]
         attrs = [
             (conv.HANDLER_NAME, name),
             (conv.EVENT_TYPE, route.event_type),
@@ -337,10 +375,6 @@ class SpanEncoder:
             for stale in list(index)[: CAUSATION_INDEX_SIZE // 4]:
                 del index[stale]
         index[event_id] = ids
-
-
-def _start(record: Record) -> int:
-    return int(record[START])
 
 
 def _plain(value: Any) -> Any:
