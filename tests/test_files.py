@@ -195,3 +195,34 @@ def test_summary_of_a_demo_run(demo, tmp_path):
     for row in summary.publish_latency + summary.handler_latency:
         assert 0 <= row.p50_us <= row.p99_us <= row.max_us
     assert summary.skipped_lines == 0
+
+
+def test_compiled_span_shapes_encode_exactly_like_the_general_encoder(demo):
+    """The per-shape compiled encoder (export/shapes.py) and the general one produce the
+    same span JSON for every record of a run, including roots, causes and None values."""
+    from tradetrace.capture.record import IDS, KIND, SNAPSHOT
+    from tradetrace.retain.buffer import Retention
+
+    session = tradetrace.configure("normal", profile="demo", backend="none", run_id="r")
+    worker = session._worker
+    worker._stopping = True
+    worker._wake.set()
+    worker._thread.join()
+    session.retention.on_full = lambda buffer: None  # keep every record for the test
+    session.flush = lambda timeout=None: True
+    demo.run_backtest(bars=200, seed=5)
+    records = Retention.take_all(session.retention)
+    for record in records:  # a None payload value exercises the counted-skip branch
+        if record[KIND] == "event" and "exit_reason" in (record[SNAPSHOT] or {}):
+            record[SNAPSHOT]["exit_reason"] = None
+            break
+    encoder = worker.encoder
+    encoder.encode_batch(records)
+    compiled = [json.loads(encoder.encode(r)) for r in records]
+    assert encoder._compiled, "the compiled path was not taken"
+    ids = [r[IDS] for r in records]
+    encoder._shaped = lambda record, route, fields: None  # general encoder only
+    for record, kept in zip(records, ids):
+        record[IDS] = kept
+    general = [json.loads(encoder.encode(r)) for r in records]
+    assert compiled == general

@@ -51,6 +51,7 @@ from ..capture.record import (
 )
 from .attributes import MAX_STRING, SKIP, ConversionStats, flatten, to_attribute
 from .otlp_json import STATUS_ERROR, Attributes, escape, event_json, link_json, span_json
+from .shapes import compile_shape
 
 #: Payload key -> span attribute.
 PAYLOAD_ATTRIBUTES: dict[str, str] = {
@@ -117,6 +118,7 @@ class SpanEncoder:
         ])
         self._heads: dict[tuple[Any, Any], tuple[str, str]] = {}
         self._times: dict[Any, str] = {}  #: simulated time -> its attribute ("" if none)
+        self._compiled: dict[tuple[Any, ...], Any] = {}
         self._plans: dict[tuple[Any, ...], tuple[tuple[Any, str, str | None, str], ...]] = {}
         self._rand = random.Random()
         self._causation_index: dict[str, tuple[str, str]] | None = None
@@ -173,20 +175,24 @@ class SpanEncoder:
     def _event(self, record: Record) -> str:
         route = record[ROUTE]
         fields = record[SUBJECT]
+        if (  # the common shape: compiled (shapes.py)
+            fields.__class__ is tuple
+            and record[ERROR] is None
+            and record[SNAPSHOT].__class__ is dict
+            and not route.payload_snapshot
+            and fields[F_EVENT_ID].__class__ is str
+            and fields[F_CAUSATION] is None
+            and fields[F_CORRELATION] is None
+            and fields[F_TARGET] is None
+            and self._causation_index is None
+        ):
+            text = self._shaped(record, route, fields)
+            if text is not None:
+                return text
         if fields.__class__ is not tuple:
             fields = self.kept(fields)
         attr = self.attr.encode
-        source = fields[F_SOURCE]
-        cached = self._heads.get((route, source))
-        if cached is None:  # type, container, source and name repeat: encode them once
-            items = [(conv.EVENT_TYPE, route.event_type), (conv.CONTAINER_ID, route.container)]
-            if source is not None:
-                items.append((conv.SOURCE_ID, _plain(source)))
-            if len(self._heads) >= 4096:
-                self._heads.clear()
-            cached = (self.attr.many(items), escape(route.event_type))
-            self._heads[(route, source)] = cached
-        head, name_json = cached
+        head, name_json = self._head(route, fields[F_SOURCE])
         parts = [head]
         add = parts.append
 
@@ -282,6 +288,81 @@ class SpanEncoder:
                 name_json, record[START], record[END], ",".join(parts),
             )
         return self._span(name_json, record, trace_id, span_id, parts, links)
+
+    def _shaped(self, record: Record, route: Any, fields: tuple[Any, ...]) -> str | None:
+        """The compiled encoder's span, or None for the general encoder (shapes.py)."""
+        payload = record[SNAPSHOT]
+        when = fields[F_TIME]
+        if when is None:
+            when = payload.get("timestamp")
+        text: str | None = ""
+        if when is not None:
+            text = self._times.get(when) if when.__hash__ is not None else None
+            if text is None:
+                text = self._sim_time(when)
+        parent = record[PARENT]
+        caused = parent is not None and parent[KIND] is EVENT
+        source = fields[F_SOURCE]
+        keys = tuple(payload)
+        key = (route, source, caused, bool(text), keys)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compile(key, payload)
+        if compiled is False:
+            return None
+        encoder, getter = compiled
+        if caused:
+            cause = parent[SUBJECT]
+            last = (cause if cause.__class__ is tuple else self.kept(cause))[F_EVENT_ID]
+            if last.__class__ is not str:
+                return None
+            parent_ids = parent[IDS] or self.ids(parent)
+            trace_id, parent_id = parent_ids
+        else:
+            trace_id, parent_id = "%032x" % (self._rand.getrandbits(128) or 1), ""
+            run = _enclosing_run(record)
+            last = link_json(*self.ids(run), self._run_link) if run is not None else ""
+        span_id = "%016x" % (self._rand.getrandbits(64) or 1)
+        encoded = encoder(trace_id, span_id, parent_id, record[START], record[END],
+                          fields[F_EVENT_ID], text, getter(payload), last)
+        if encoded is not None:
+            record[IDS] = (trace_id, span_id)
+        return encoded
+
+    def _compile(self, key: tuple[Any, ...], payload: dict[Any, Any]) -> Any:
+        """(encoder, getter of the mapped payload values) for spans like this one, or
+        False where only the general encoder will do (a nested metadata.strategy_id, or
+        values of other types)."""
+        route, source, caused, timed, keys = key
+        compiled: Any = False
+        if "strategy_id" in keys or "metadata" not in keys:
+            plan = self._plans.get(keys) or self._plan(keys)
+            plan_keys = tuple(entry[0] for entry in plan)
+            getter = itemgetter(*plan_keys) if len(plan_keys) > 1 else (
+                lambda p, k=plan_keys: tuple(p[x] for x in k))
+            head, name_json = self._head(route, source)
+            encoder = compile_shape(
+                self.attr, self._derived, head, name_json,
+                tuple(entry[1] for entry in plan), getter(payload), caused, timed,
+            )
+            if encoder is not None:
+                compiled = (encoder, getter)
+        if len(self._compiled) >= 4096:
+            self._compiled.clear()
+        self._compiled[key] = compiled
+        return compiled
+
+    def _head(self, route: Any, source: Any) -> tuple[str, str]:
+        cached = self._heads.get((route, source))
+        if cached is None:  # type, container, source and name repeat: encode them once
+            items = [(conv.EVENT_TYPE, route.event_type), (conv.CONTAINER_ID, route.container)]
+            if source is not None:
+                items.append((conv.SOURCE_ID, _plain(source)))
+            if len(self._heads) >= 4096:
+                self._heads.clear()
+            cached = (self.attr.many(items), escape(route.event_type))
+            self._heads[(route, source)] = cached
+        return cached
 
     def _bus_ids(self, fields: tuple[Any, ...], add: Any) -> None:
         sequence = fields[F_SEQUENCE]
