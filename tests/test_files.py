@@ -226,3 +226,21 @@ def test_compiled_span_shapes_encode_exactly_like_the_general_encoder(demo):
         record[IDS] = kept
     general = [json.loads(encoder.encode(r)) for r in records]
     assert compiled == general
+
+
+def test_parents_resolve_when_batches_cut_through_cascades(demo, tmp_path):
+    """With tiny buffers a bar's cascade is exported in pieces, children before their
+    parents; every parent id still resolves to a span of the same trace."""
+    config = tmp_path / "t.yaml"
+    config.write_text("tracing:\n  overrides:\n    '*': {max_events: 3}\n")
+    tradetrace.configure("normal", profile="demo", output=tmp_path / "o", config_file=config)
+    results = demo.run_backtest(bars=300, seed=4)
+    tradetrace.flush()
+    spans = [s for s in read_spans([tmp_path / "o"]) if conv.EVENT_TYPE in s.attributes]
+    by_id = {s.span_id: s for s in spans}
+    assert len(spans) == sum(results["events_by_type"].values())
+    for span in spans:
+        if span.parent_id:
+            assert span.parent_id in by_id, span.name
+            assert by_id[span.parent_id].trace_id == span.trace_id
+    assert len({s.trace_id for s in spans}) == 300  # one trace per bar

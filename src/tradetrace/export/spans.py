@@ -316,18 +316,19 @@ class SpanEncoder:
             last = (cause if cause.__class__ is tuple else self.kept(cause))[F_EVENT_ID]
             if last.__class__ is not str:
                 return None
-            parent_ids = parent[IDS] or self.ids(parent)
-            trace_id, parent_id = parent_ids
+            trace_id, parent_id = parent[IDS] or self.ids(parent)
         else:
-            trace_id, parent_id = "%032x" % (self._rand.getrandbits(128) or 1), ""
+            trace_id, parent_id = "", ""
             run = _enclosing_run(record)
             last = link_json(*self.ids(run), self._run_link) if run is not None else ""
-        span_id = "%016x" % (self._rand.getrandbits(64) or 1)
-        encoded = encoder(trace_id, span_id, parent_id, record[START], record[END],
-                          fields[F_EVENT_ID], text, getter(payload), last)
-        if encoded is not None:
-            record[IDS] = (trace_id, span_id)
-        return encoded
+        ids = record[IDS]  # set already if a child was encoded first (parent in flight)
+        if ids is None:
+            if not caused:
+                trace_id = "%032x" % (self._rand.getrandbits(128) or 1)
+            ids = record[IDS] = (trace_id, "%016x" % (self._rand.getrandbits(64) or 1))
+        trace_id, span_id = ids
+        return encoder(trace_id, span_id, parent_id, record[START], record[END],
+                       fields[F_EVENT_ID], text, getter(payload), last)
 
     def _compile(self, key: tuple[Any, ...], payload: dict[Any, Any]) -> Any:
         """(encoder, getter of the mapped payload values) for spans like this one, or
