@@ -143,7 +143,7 @@ def test_summary_skips_corrupt_lines_and_counts_them(tmp_path, capsys):
     done = _tradetrace("run", "--output", str(out), "--", sys.executable, BACKTEST,
                        "--bars", "50", env=_env())
     assert done.returncode == 0, done.stderr
-    (path,) = out.glob("*.jsonl")
+    (path,) = out.glob("*-[0-9][0-9][0-9][0-9].jsonl")
     lines = path.read_text().splitlines()
     lines.insert(1, lines[0][: len(lines[0]) // 2])
     path.write_text("\n".join(lines) + "\n")

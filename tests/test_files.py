@@ -14,6 +14,7 @@ import tradetrace
 from tradetrace import conventions as conv
 from tradetrace.analyse.reader import ReadStats, read_spans, trace_files
 from tradetrace.analyse.summary import summarize
+from tradetrace.export.metrics import METRICS_SUFFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +24,7 @@ def _traced_demo(demo, tmp_path, level="normal", bars=400, **kwargs):
                                    **kwargs)
     results = demo.run_backtest(bars=bars, seed=11)
     # no explicit flush: the coordinator's run end flushes
-    files = trace_files([tmp_path])
+    files = [p for p in trace_files([tmp_path]) if not p.name.endswith(METRICS_SUFFIX)]
     return session, results, files
 
 
@@ -103,7 +104,7 @@ def test_files_rotate_by_size_and_lose_nothing(demo, tmp_path):
                                    run_id="run_rot")
     results = demo.run_backtest(bars=300, seed=4)
     tradetrace.flush()
-    files = sorted(out.glob("*.jsonl"))
+    files = sorted(out.glob("*-[0-9][0-9][0-9][0-9].jsonl"))
     assert len(files) > 3
     assert [f.name for f in files[:2]] == ["run_rot-0001.jsonl", "run_rot-0002.jsonl"]
     limit = 0.05 * 1024 * 1024
@@ -126,7 +127,7 @@ def test_max_files_keeps_only_the_newest(demo, tmp_path):
     tradetrace.configure("normal", profile="demo", output=out, config_file=config, run_id="r")
     demo.run_backtest(bars=300, seed=4)
     tradetrace.flush()
-    names = sorted(f.name for f in out.glob("*.jsonl"))
+    names = sorted(f.name for f in out.glob("*-[0-9][0-9][0-9][0-9].jsonl"))
     assert len(names) == 2
     assert names[0] != "r-0001.jsonl"
 
@@ -186,7 +187,7 @@ def test_summary_of_a_demo_run(demo, tmp_path):
     """summary counts spans per event type and container and reports latency per type."""
     _, results, files = _traced_demo(demo, tmp_path, level="debug", bars=150)
     summary = summarize([tmp_path])
-    assert summary.files == len(files)
+    assert summary.files == len(files) + 1  # and the metrics file beside them
     assert summary.events_by_type == {k: v for k, v in results["events_by_type"].items()}
     assert sum(summary.events_by_container.values()) == sum(results["events_by_type"].values())
     assert summary.traces >= 150

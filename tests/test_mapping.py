@@ -70,16 +70,17 @@ def test_event_attributes_are_exhaustive(demo):
     """Each event type carries exactly the trading attributes its payload supports."""
     common = {conv.EVENT_TYPE, conv.EVENT_ID, conv.CONTAINER_ID, conv.SOURCE_ID, conv.SIM_TIME}
     caused = common | {conv.CAUSATION_ID, conv.CAUSATION_DERIVED}
+    traded = caused | {conv.TRADE_ID}  # every order-lifecycle event belongs to a trade
     expected = {
         "BAR": common | {conv.SYMBOL, conv.PRICE},
         "SIGNAL": caused | {conv.SYMBOL, conv.DIRECTION, conv.STRATEGY_ID, conv.PRICE},
-        "ORDER": caused | {conv.ORDER_ID, conv.SYMBOL, conv.SIDE, conv.QUANTITY, conv.PRICE,
+        "ORDER": traded | {conv.ORDER_ID, conv.SYMBOL, conv.SIDE, conv.QUANTITY, conv.PRICE,
                            conv.STRATEGY_ID},
-        "FILL": caused | {conv.FILL_ID, conv.ORDER_ID, conv.SYMBOL, conv.SIDE, conv.QUANTITY,
+        "FILL": traded | {conv.FILL_ID, conv.ORDER_ID, conv.SYMBOL, conv.SIDE, conv.QUANTITY,
                           conv.PRICE, conv.STATUS, conv.STRATEGY_ID},
-        "POSITION_OPEN": caused | {conv.SYMBOL, conv.SIDE, conv.QUANTITY, conv.ENTRY_PRICE,
+        "POSITION_OPEN": traded | {conv.SYMBOL, conv.SIDE, conv.QUANTITY, conv.ENTRY_PRICE,
                                    conv.STRATEGY_ID},
-        "POSITION_CLOSE": caused | {conv.SYMBOL, conv.SIDE, conv.QUANTITY, conv.ENTRY_PRICE,
+        "POSITION_CLOSE": traded | {conv.SYMBOL, conv.SIDE, conv.QUANTITY, conv.ENTRY_PRICE,
                                     conv.EXIT_PRICE, conv.REALIZED_PNL, conv.EXIT_TYPE,
                                     conv.EXIT_REASON, conv.STRATEGY_ID},
     }
@@ -188,7 +189,7 @@ def test_debug_adds_handler_spans_and_payload_snapshots(demo):
 
 def test_minimal_traces_only_the_order_lifecycle(demo):
     """MINIMAL: no BAR or SIGNAL spans; ORDERs become roots of their own traces."""
-    with recording("minimal", profile="demo") as spans:
+    with recording("minimal", profile="demo", retention="always") as spans:
         results = demo.run_backtest(bars=300, seed=3)
         kinds = {_type(s) for s in spans.events()}
         orders = spans.events("ORDER")

@@ -440,7 +440,7 @@ def test_render_has_the_tables(tmp_path: Path) -> None:
         "p99 us",
         "max us",
         "Portfolio.on_fill",
-        "errors: 1; lifecycle/run/other spans: 1",
+        "errors: 1; trade spans: 0; lifecycle/run/other spans: 1",
     ):
         assert heading in text
     assert "Traceback" not in text

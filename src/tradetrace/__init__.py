@@ -60,12 +60,14 @@ def configure(
     service_name: str | None = None,
     run_id: str | None = None,
     search_paths: Iterable[str] = (),
+    retention: str | Mapping[str, Any] | None = None,
 ) -> TracingSession:
     """Resolve the configuration, patch the traced system and start exporting.
 
     Arguments win over ``TRADETRACE_*`` variables, which win over the config file.
     ``exporter`` sends spans to any OpenTelemetry ``SpanExporter`` instead of the
-    configured storage. A previous session is shut down first. Raises
+    configured storage. ``retention`` is a policy name (``always``, ``trade_complete``,
+    ``keep_if``, ``sliding_window``) or a mapping like the YAML ``tracing.retention``. A previous session is shut down first. Raises
     :class:`ConfigError` for any invalid setting; nothing is patched in that case.
     """
     global _current
@@ -77,6 +79,7 @@ def configure(
         backend=backend,
         service_name=service_name,
         run_id=run_id,
+        retention=retention,
     )
     session = TracingSession(config, exporter=exporter, search_paths=search_paths)
     with _lock:

@@ -14,6 +14,9 @@ Example file::
         portfolio_*: {level: normal}
         execution_*: {level: debug, max_events: 100000}
       storage: {backend: file, path: traces/, rotation: {max_megabytes: 100}}
+      retention:                     # trade-aware retention (docs/retention.md)
+        policy: keep_if
+        keep_if: {any: [{loss_above: 250}, {rejected: true}, {error: true}]}
 
 >>> cfg = load_config(level="minimal", env={})
 >>> cfg.policy_for("portfolio_1a2b").traces("FILL"), cfg.policy_for("data_9f").traced
@@ -37,6 +40,17 @@ import yaml
 from . import environment_variables as ev
 from .decide.levels import LEVEL_NAMES, ContainerPolicy, TraceLevel, preset
 from .errors import ConfigError
+from .retain.policy import (
+    ALWAYS,
+    LIMIT_KEYS,
+    POLICY_KEYS,
+    TRADE_COMPLETE,
+    RetentionLimits,
+    RetentionPolicy,
+    parse_limits,
+    parse_policy,
+)
+from .retain.trades import TradeRules
 
 BACKENDS = ("file", "otlp", "memory", "none")
 _GLOB_CHARS = re.compile(r"^[A-Za-z0-9_*?\[\]!.:\-]+$")
@@ -52,6 +66,7 @@ class ContainerOverride:
     level: TraceLevel | None = None
     max_events: int | None = None
     events: frozenset[str] | None = None
+    retention: RetentionPolicy | None = None
 
     @property
     def specificity(self) -> tuple[int, int]:
@@ -64,6 +79,17 @@ class ContainerOverride:
 class Rotation:
     max_megabytes: float = 100.0
     max_files: int = 0  #: keep at most this many files per run (0: keep all)
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    enabled: bool = True
+    interval_seconds: float = 10.0  #: how often metrics are exported while running
+
+
+#: Retention when neither the container's override nor ``tracing.retention`` names one.
+LEVEL_RETENTION = {TraceLevel.MINIMAL: RetentionPolicy(TRADE_COMPLETE)}
+DEFAULT_RETENTION = RetentionPolicy(ALWAYS)
 
 
 @dataclass(frozen=True)
@@ -81,6 +107,10 @@ class TracingConfig:
     flush_timeout_seconds: float = 5.0
     source: str = "defaults"  #: where the file part came from, for messages
     disabled: bool = False  #: OTEL_SDK_DISABLED: off whatever the levels say
+    retention: RetentionPolicy | None = None  #: None: by level (LEVEL_RETENTION)
+    limits: RetentionLimits = field(default_factory=RetentionLimits)
+    trade_rules: TradeRules | None = field(default_factory=TradeRules)  #: None: no trades
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def enabled(self) -> bool:
@@ -90,18 +120,32 @@ class TracingConfig:
         levels = [self.level] + [o.level for o in self.overrides if o.level is not None]
         return any(level is not TraceLevel.NONE for level in levels)
 
-    def policy_for(self, container_id: str) -> ContainerPolicy:
-        """The policy of one container: global level, then the most specific override."""
+    def _override_for(self, container_id: str) -> ContainerOverride | None:
         best: ContainerOverride | None = None
         for override in self.overrides:
             if fnmatch.fnmatchcase(container_id, override.pattern) and (
                 best is None or override.specificity > best.specificity
             ):
                 best = override
+        return best
+
+    def policy_for(self, container_id: str) -> ContainerPolicy:
+        """The policy of one container: global level, then the most specific override."""
+        best = self._override_for(container_id)
         if best is None:
             return preset(self.level, container_id)
         level = best.level if best.level is not None else self.level
         return preset(level, container_id, max_events=best.max_events, events=best.events)
+
+    def retention_for(self, container_id: str) -> RetentionPolicy:
+        """What a container does with its trades' spans: its override's retention, then
+        ``tracing.retention``, then its level's default (MINIMAL: trade_complete)."""
+        best = self._override_for(container_id)
+        if best is not None and best.retention is not None:
+            return best.retention
+        if self.retention is not None:
+            return self.retention
+        return LEVEL_RETENTION.get(self.policy_for(container_id).level, DEFAULT_RETENTION)
 
     def may_trace(self, event_type: str) -> bool:
         """Whether any container could trace this event type (else: skip it at once)."""
@@ -128,6 +172,7 @@ def load_config(
     backend: str | None = None,
     service_name: str | None = None,
     run_id: str | None = None,
+    retention: str | Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> TracingConfig:
     """Resolve the configuration; raise :class:`ConfigError` naming any bad value."""
@@ -199,8 +244,18 @@ def load_config(
             "service_name",
             "run_id",
             "flush_timeout_seconds",
+            "retention",
+            "trades",
+            "metrics",
         ),
     )
+    retention_raw = _mapping(tracing.get("retention"), "tracing.retention")
+    if retention is not None:  # the argument's keys win over the file's
+        given = {"policy": retention} if isinstance(retention, str) else retention
+        retention_raw = {**retention_raw, **_mapping(dict(given), "retention")}
+    _check_keys(retention_raw, "tracing.retention", POLICY_KEYS + LIMIT_KEYS)
+    trades_raw = tracing.get("trades")
+    rules = None if trades_raw is False else TradeRules.from_config(trades_raw)
     return TracingConfig(
         level=resolved_level if resolved_level is not None else TraceLevel.NORMAL,
         overrides=overrides,
@@ -213,6 +268,10 @@ def load_config(
         rotation=_parse_rotation(storage.get("rotation", {})),
         flush_timeout_seconds=float(flush),
         source=where,
+        retention=parse_policy(retention_raw, "tracing.retention"),
+        limits=parse_limits(retention_raw, "tracing.retention"),
+        trade_rules=rules,
+        metrics=_parse_metrics(tracing.get("metrics")),
     )
 
 
@@ -268,7 +327,10 @@ def _parse_overrides(raw: Any) -> tuple[ContainerOverride, ...]:
         path = f"tracing.overrides[{pattern!r}]"
         _check_glob(pattern, path)
         body = _mapping(body, path)
-        _check_keys(body, path, ("level", "max_events", "events"))
+        _check_keys(body, path, ("level", "max_events", "events", "retention"))
+        retention_raw = _mapping(body.get("retention"), f"{path}.retention")
+        _check_keys(retention_raw, f"{path}.retention", POLICY_KEYS)
+        retention = parse_policy(retention_raw, f"{path}.retention")
         cap = body.get("max_events")
         if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
             raise ConfigError(f"{path}.max_events", cap, "a whole number >= 1")
@@ -280,7 +342,7 @@ def _parse_overrides(raw: Any) -> tuple[ContainerOverride, ...]:
                 raise ConfigError(f"{path}.events", events, "a list of event type names")
             events = frozenset(e.upper() for e in events)
         lvl = _parse_level(body["level"], f"{path}.level") if "level" in body else None
-        overrides.append(ContainerOverride(pattern, lvl, cap, events))
+        overrides.append(ContainerOverride(pattern, lvl, cap, events, retention))
     return tuple(overrides)
 
 
@@ -317,6 +379,20 @@ def _parse_rotation(raw: Any) -> Rotation:
     if not isinstance(files, int) or isinstance(files, bool) or files < 0:
         raise ConfigError("tracing.storage.rotation.max_files", files, "a whole number >= 0")
     return Rotation(float(size), files)
+
+
+def _parse_metrics(raw: Any) -> MetricsSettings:
+    if raw is False:
+        return MetricsSettings(enabled=False)
+    data = _mapping(raw, "tracing.metrics")
+    _check_keys(data, "tracing.metrics", ("enabled", "interval_seconds"))
+    enabled = data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError("tracing.metrics.enabled", enabled, "true or false")
+    interval = data.get("interval_seconds", 10.0)
+    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval <= 0:
+        raise ConfigError("tracing.metrics.interval_seconds", interval, "a number > 0")
+    return MetricsSettings(enabled, float(interval))
 
 
 def _truthy(value: str) -> bool:

@@ -54,3 +54,34 @@ EXECUTION_ID = "trading.execution.id"
 LINK_RELATION = "trading.link.relation"
 RELATION_CAUSATION = "causation"
 RELATION_CORRELATION = "correlation"
+
+# Trades (retain/trades.py): on every span of a trade's events...
+TRADE_ID = "trading.trade.id"
+# ...and on the trade span, one per completed trade, linked to those spans
+TRADE_SPAN_NAME = "trade"
+TRADE_OUTCOME = "trading.trade.outcome"  # win, loss, flat, rejected, incomplete, expired
+TRADE_SIDE = "trading.trade.side"  # LONG or SHORT
+TRADE_QUANTITY = "trading.trade.quantity"
+TRADE_ENTRY_PRICE = "trading.trade.entry_price"
+TRADE_EXIT_PRICE = "trading.trade.exit_price"
+TRADE_PNL = "trading.trade.realized_pnl"
+TRADE_ENTRY_TIME = "trading.trade.entry_time"  # simulated (the traced system's) time
+TRADE_EXIT_TIME = "trading.trade.exit_time"
+TRADE_HOLDING = "trading.trade.holding_period_s"  # in simulated time
+TRADE_EXIT_TYPE = "trading.trade.exit_type"
+TRADE_ORDERS = "trading.trade.orders"
+TRADE_FILLS = "trading.trade.fills"
+TRADE_REJECTED = "trading.trade.rejected_orders"
+TRADE_ERRORS = "trading.trade.errors"
+TRADE_SPANS = "trading.trade.spans"
+TRADE_SPANS_DROPPED = "trading.trade.spans_dropped"  # past the per-trade cap
+TRADE_SPANS_EVICTED = "trading.trade.spans_evicted"  # summarised under a global cap
+TRADE_MAX_SLIPPAGE = "trading.trade.max_slippage_bps"
+TRADE_MAX_FILL_LATENCY = "trading.trade.max_fill_latency_ms"
+TRADE_KEPT_BY = "trading.trade.kept_by"  # the retention rule that kept it
+RELATION_TRADE_EVENT = "trade_event"  # link from a trade span to one of its events
+
+# Eviction summaries: a trade's held spans, turned into one span when a cap was hit
+EVICTION_SPAN_NAME = "trade.evicted"
+EVICTION_REASON = "trading.trade.evicted.reason"
+EVICTION_COUNT_PREFIX = "trading.trade.evicted.count."  # + event type

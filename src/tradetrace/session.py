@@ -1,6 +1,7 @@
 """A tracing session: the whole pipeline, wired once from a resolved config.
 
-capture (patches) -> decide (table) -> retain (buffers) -> export (worker -> sink).
+capture (patches) -> decide (table) -> retain (buffers; trades and policies on the
+worker) -> export (worker -> sink; metrics beside it).
 
 At level NONE (or ``OTEL_SDK_DISABLED=true``) a session patches nothing and starts no
 thread: the traced program runs exactly as without tradetrace.
@@ -37,6 +38,8 @@ from .export.sinks import JsonFileSink, NullSink, SdkSink, SpanSink, otlp_export
 from .export.spans import SpanEncoder
 from .export.worker import ExportWorker
 from .retain.buffer import Retention
+from .retain.tail import TailRetention
+from .retain.trades import TradeRules
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,9 @@ class TracingSession:
         self.retention = Retention()
         self._system = self.retention.buffer_for(SYSTEM_BUFFER, 10_000)
         self._worker: ExportWorker | None = None
+        self.tail: TailRetention | None = None
+        self.metrics: Any = None  #: export.metrics.TradingMetrics, when metrics are on
+        self.metrics_path: Any = None
         self._patcher: Patcher | None = None
         self._closed = False
         self._lock = threading.Lock()
@@ -90,7 +96,11 @@ class TracingSession:
         request = RequestWriter(
             sorted(self.resource.attributes.items()), self.scope.name, self.scope.version or ""
         )
-        self._worker = ExportWorker(self.retention, encoder, request, self.sink)
+        self.metrics = self._make_metrics()
+        self.tail = TailRetention(
+            self.config.trade_rules or TradeRules(), self.config.limits, self.metrics
+        )
+        self._worker = ExportWorker(self.retention, encoder, request, self.sink, tail=self.tail)
         self._worker.start()
         self._patcher = Patcher(self._replacement)
         self._patcher.arm(self.profiles)
@@ -121,6 +131,26 @@ class TracingSession:
             self.exporter = InMemorySpanExporter()
             return SdkSink(self.exporter, self.resource, self.scope)
         return NullSink()
+
+    def _make_metrics(self) -> Any:
+        settings = self.config.metrics
+        if not settings.enabled:
+            return None
+        try:
+            from .export.metrics import TradingMetrics, make_reader
+
+            backend = "memory" if self.exporter is not None else self.config.backend
+            reader, self.metrics_path = make_reader(
+                backend, self.config.output, self.config.run_id, settings.interval_seconds
+            )
+            if reader is None:
+                return None
+            return TradingMetrics(
+                reader, self.resource, lambda: self.table.routes, lambda: self.tail
+            )
+        except Exception:  # metrics are an extra: tracing goes on without them
+            logger.exception("tradetrace: metrics could not be set up; tracing without them")
+            return None
 
     def _replacement(self, role: str, original: Any, profile: Profile) -> Any:
         if role == "publish":
@@ -190,7 +220,7 @@ class TracingSession:
         try:
             self._system.records.append(record)
             if record[KIND] is RUN and not any(r[KIND] is RUN for r in dispatch.stack):
-                self.flush()  # the outermost run ended: its spans are on disk now
+                self.finish_run()  # the outermost run ended: its spans are on disk now
         except Exception:
             logger.debug("tradetrace: ending a record failed", exc_info=True)
 
@@ -200,6 +230,17 @@ class TracingSession:
         if self._worker is None:
             return True
         return self._worker.flush(self.config.flush_timeout_seconds if timeout is None else timeout)
+
+    def finish_run(self, timeout: float | None = None) -> bool:
+        """The run ended: trades still open end as incomplete (exported or dropped by
+        policy), sliding windows are exported, everything is flushed, metrics too."""
+        if self._worker is None:
+            return True
+        timeout = self.config.flush_timeout_seconds if timeout is None else timeout
+        done = self._worker.flush(timeout, finish=True)
+        if self.metrics is not None:
+            self.metrics.flush(timeout)
+        return done
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Remove every patch, export what is pending and close the sink. Idempotent."""
@@ -214,6 +255,8 @@ class TracingSession:
             done = self._worker.shutdown(
                 self.config.flush_timeout_seconds if timeout is None else timeout
             )
+        if self.metrics is not None:
+            self.metrics.shutdown(self.config.flush_timeout_seconds)
         _sessions.discard(self)
         return done
 
@@ -238,8 +281,27 @@ class TracingSession:
             "inline_exports": self.retention.inline_exports,
             "payload_values_skipped": ConversionStats.skipped,
             "undecidable_events": PublishStats.undecidable,
+            "retention": _retention_stats(self.tail),
+            "metrics_file": str(self.metrics_path) if self.metrics_path else None,
             "trace_files": [str(p) for p in getattr(getattr(self.sink, "file", None), "paths", [])],
         }
+
+
+def _retention_stats(tail: TailRetention | None) -> dict[str, Any]:
+    if tail is None:
+        return {}
+    stats = tail.stats
+    return {
+        "open_trades": tail.open_trades,
+        "trades_completed": dict(stats.trades_completed),
+        "trades_kept": stats.trades_kept,
+        "spans_exported": stats.spans_passed,
+        "spans_dropped": stats.spans_dropped,
+        "spans_evicted": stats.spans_evicted,
+        "spans_held": stats.spans_held,
+        "bytes_held": stats.bytes_held,
+        "anomalies": dict(tail.tracker.stats.anomalies),
+    }
 
 
 def _resource(config: TracingConfig) -> Resource:

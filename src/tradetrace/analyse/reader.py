@@ -1,5 +1,8 @@
 """Read OTLP JSON trace files: ours, or the Collector's file exporter output.
 
+Metric lines (``resourceMetrics``, our metrics files or the Collector's) are not
+spans: they are handed to ``on_metrics`` when given, and never counted as bad lines.
+
 Accepts files, folders (every ``*.json``, ``*.jsonl`` and their ``.gz`` forms inside,
 recursively) and globs. A line that is not valid OTLP JSON is skipped and counted, with
 its file and line number logged once per file; nothing else is lost.
@@ -11,7 +14,7 @@ import glob
 import gzip
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -30,6 +33,7 @@ class ReadStats:
     spans: int = 0
     bad_lines: int = 0
     bad_spans: int = 0
+    metric_lines: int = 0
     problems: list[str] = field(default_factory=list)
 
     def problem(self, message: str) -> None:
@@ -55,26 +59,45 @@ def trace_files(sources: Iterable[str | Path], stats: ReadStats | None = None) -
     return list(dict.fromkeys(found))
 
 
-def read_spans(sources: Iterable[str | Path], stats: ReadStats | None = None) -> Iterator[Span]:
+MetricsSink = Callable[[dict], None]
+
+
+def read_spans(
+    sources: Iterable[str | Path],
+    stats: ReadStats | None = None,
+    on_metrics: MetricsSink | None = None,
+) -> Iterator[Span]:
     stats = stats if stats is not None else ReadStats()
     for path in trace_files(sources, stats):
         stats.files += 1
         try:
             with _open(path) as lines:
-                yield from _read_lines(path, lines, stats)
+                yield from _read_lines(path, lines, stats, on_metrics)
         except (OSError, EOFError, UnicodeDecodeError) as exc:
             stats.bad_lines += 1
             stats.problem(f"{path}: unreadable ({exc}); rest of file skipped")
 
 
-def _read_lines(path: Path, lines: IO[str], stats: ReadStats) -> Iterator[Span]:
+def _read_lines(
+    path: Path, lines: IO[str], stats: ReadStats, on_metrics: MetricsSink | None
+) -> Iterator[Span]:
     reported = False
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         stats.lines += 1
         try:
-            spans = list(decode_request(json.loads(line)))
+            request = json.loads(line)
+            if (
+                isinstance(request, dict)
+                and "resourceMetrics" in request
+                and "resourceSpans" not in request
+            ):
+                stats.metric_lines += 1
+                if on_metrics is not None:
+                    on_metrics(request)
+                continue
+            spans = list(decode_request(request))
         except (ValueError, BadSpan) as exc:
             stats.bad_lines += 1
             if not reported:

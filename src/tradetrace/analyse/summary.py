@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import conventions as conv
+from .metrics import MetricsDigest
 from .reader import ReadStats, read_spans
 
 
@@ -25,6 +26,19 @@ class LatencyRow:
     p50_us: float
     p99_us: float
     max_us: float
+
+
+@dataclass
+class MetricsSummary:
+    """What the metric lines say (everything recorded, whether its spans were kept)."""
+
+    events_recorded: dict[str, int]  #: by event type
+    trades_completed: dict[str, int]  #: by outcome
+    trades_open: int
+    spans: dict[str, int]  #: exported, dropped, evicted
+    anomalies: dict[str, int]
+    fill_latency_ms: dict[str, float | None]  #: count, p50, p99 (bucket estimates), max
+    realized_pnl: dict[str, float | None]  #: count, sum (net), worst, best
 
 
 @dataclass
@@ -42,6 +56,8 @@ class Summary:
     skipped_lines: int
     skipped_spans: int
     problems: list[str] = field(default_factory=list)
+    trade_spans: int = 0  #: one per kept trade
+    metrics: MetricsSummary | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,8 +95,9 @@ def summarize(sources: Iterable[str | Path]) -> Summary:
     handlers: dict[str, list[int]] = defaultdict(list)
     traces: set[str] = set()
     runs: set[str] = set()
-    errors = other = 0
-    for span in read_spans(sources, stats):
+    errors = other = trades = 0
+    digest = MetricsDigest()
+    for span in read_spans(sources, stats, digest.add):
         traces.add(span.trace_id)
         run = span.resource.get(conv.RUN_ID)
         if isinstance(run, str):
@@ -92,6 +109,8 @@ def summarize(sources: Iterable[str | Path]) -> Summary:
         event_type = attrs.get(conv.EVENT_TYPE)
         if isinstance(handler, str):
             handlers[handler].append(span.duration_ns)
+        elif span.name == conv.TRADE_SPAN_NAME and conv.TRADE_OUTCOME in attrs:
+            trades += 1
         elif isinstance(event_type, str):
             by_type[event_type] += 1
             by_container[str(attrs.get(conv.CONTAINER_ID, "?"))] += 1
@@ -112,6 +131,38 @@ def summarize(sources: Iterable[str | Path]) -> Summary:
         skipped_lines=stats.bad_lines,
         skipped_spans=stats.bad_spans,
         problems=stats.problems,
+        trade_spans=trades,
+        metrics=_metrics(digest) if digest else None,
+    )
+
+
+def _metrics(digest: MetricsDigest) -> MetricsSummary:
+    def int_map(values: dict[str, int | float]) -> dict[str, int]:
+        return {k: int(v) for k, v in sorted(values.items(), key=lambda kv: -kv[1])}
+
+    fill = digest.histogram("trading.order.fill_latency")
+    wins = digest.histogram("trading.trade.pnl", {conv.TRADE_OUTCOME: "win"})
+    losses = digest.histogram("trading.trade.pnl", {conv.TRADE_OUTCOME: "loss"})
+    every = digest.histogram("trading.trade.pnl")
+    net = digest.total("trading.realized_pnl")
+    return MetricsSummary(
+        events_recorded=int_map(digest.total("trading.events", by=conv.EVENT_TYPE)),
+        trades_completed=int_map(digest.total("trading.trades.completed", by=conv.TRADE_OUTCOME)),
+        trades_open=int(sum(digest.total("trading.trades.open").values())),
+        spans=int_map(digest.total("tradetrace.spans", by="tradetrace.span.fate")),
+        anomalies=int_map(digest.total("tradetrace.trade.anomalies", by="tradetrace.anomaly")),
+        fill_latency_ms={
+            "count": fill.count if fill else 0,
+            "p50": fill.quantile(0.5) if fill else None,
+            "p99": fill.quantile(0.99) if fill else None,
+            "max": fill.max if fill else None,
+        },
+        realized_pnl={
+            "count": every.count if every else 0,
+            "sum": float(sum(net.values())) if net else None,
+            "worst": -losses.max if losses and losses.max is not None else None,
+            "best": wins.max if wins else None,
+        },
     )
 
 
@@ -135,8 +186,34 @@ def render(summary: Summary) -> str:
     else:
         out += ["", "handler latency: no handler spans (they are recorded at level debug)"]
     out.append("")
-    out.append(f"errors: {summary.errors}; lifecycle/run/other spans: {summary.other_spans}")
+    out.append(f"errors: {summary.errors}; trade spans: {summary.trade_spans}; "
+               f"lifecycle/run/other spans: {summary.other_spans}")
+    if summary.metrics is not None:
+        out += ["", *_render_metrics(summary.metrics)]
     return "\n".join(out)
+
+
+def _render_metrics(m: MetricsSummary) -> list[str]:
+    out = ["metrics (everything recorded, kept or not)"]
+    recorded = sum(m.events_recorded.values())
+    out.append(f"events recorded: {recorded}; trades open: {m.trades_open}; spans: "
+               + (", ".join(f"{k} {v}" for k, v in m.spans.items()) or "-"))
+    if m.trades_completed:
+        out += ["", _table(["trade outcome", "trades"], m.trades_completed.items())]
+    pnl, fill = m.realized_pnl, m.fill_latency_ms
+    if pnl["count"]:
+        def money(v: float | None) -> str:
+            return "-" if v is None else f"{v:+,.2f}"
+        out.append(f"realised P&L: {pnl['count']} trades, net {money(pnl['sum'])}, "
+                   f"worst {money(pnl['worst'])}, best {money(pnl['best'])}")
+    if fill["count"]:
+        def ms(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3f}"
+        out.append(f"order -> fill latency: {fill['count']} fills, p50 <= {ms(fill['p50'])} ms, "
+                   f"p99 <= {ms(fill['p99'])} ms, max {ms(fill['max'])} ms")
+    if m.anomalies:
+        out.append("trade anomalies: " + ", ".join(f"{k} {v}" for k, v in m.anomalies.items()))
+    return out
 
 
 def _latency_table(label: str, rows: list[LatencyRow]) -> str:

@@ -54,7 +54,7 @@ class PublishStats:
 
 
 # Slots of the record (see record.py): [EVENT, route, event, snapshot, parent, start, end,
-# ids, error]. {event} {event_type} {container_id} {payload} are filled in per profile;
+# ids, error, trade]. {event} {event_type} {container_id} {payload} are filled in per profile;
 # {params} and {args} are the original's parameters (or *args, **kwargs).
 _TEMPLATE = """
 def publish(self, {params}):
@@ -77,7 +77,7 @@ def publish(self, {params}):
         return original(self, {args})
 
     stack = local.stack
-    record = [EVENT, route, event, None, stack[-1] if stack else None, 0, 0, None, None]
+    record = [EVENT, route, event, None, stack[-1] if stack else None, 0, 0, None, None, None]
     try:
         payload = event.{payload}
         record[3] = snapshot(payload) if route.payload_snapshot else payload.copy()

@@ -29,6 +29,7 @@ START = 5  #: wall clock, ns since the epoch
 END = 6
 IDS = 7  #: (trace_id, span_id), assigned lazily by the export worker
 ERROR = 8  #: the exception that escaped, if any
+TRADE = 9  #: the Trade it belongs to (retain/trades.py), set by the export worker
 
 Record = list  # type alias for readers: list[Any] laid out as above
 
@@ -62,7 +63,7 @@ dispatch = DispatchStack()
 
 def new_record(kind: str, route: Any, subject: Any, parent: Record | None, start: int) -> Record:
     """A record for the colder paths (lifecycle, run); the publish path inlines this."""
-    return [kind, route, subject, None, parent, start, 0, None, None]
+    return [kind, route, subject, None, parent, start, 0, None, None, None]
 
 
 def call_recorded(

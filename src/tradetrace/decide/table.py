@@ -18,8 +18,9 @@ from typing import Any
 
 from ..capture.profile import EVENT_FIELDS
 from ..capture.record import KEPT_AT_NORMAL, KEPT_FIELDS
-from ..config import TracingConfig
+from ..config import DEFAULT_RETENTION, TracingConfig
 from ..retain.buffer import ContainerBuffer, Retention
+from ..retain.policy import RetentionPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Route:
 
     __slots__ = (
         "container", "event_type", "buffer", "handler_spans", "payload_snapshot", "keep",
+        "role", "retention", "seen",
     )
 
     def __init__(
@@ -42,6 +44,8 @@ class Route:
         buffer: ContainerBuffer,
         debug: bool,
         keep: Callable[[Any], tuple[Any, ...]],
+        role: str | None = None,
+        retention: RetentionPolicy = DEFAULT_RETENTION,
     ) -> None:
         self.container = container
         self.event_type = event_type
@@ -49,6 +53,9 @@ class Route:
         self.handler_spans = debug
         self.payload_snapshot = debug
         self.keep = keep  #: event -> the fields its record keeps (capture/record.py)
+        self.role = role  #: what the event does to a trade (retain/trades.py), if anything
+        self.retention = retention  #: the container's retention policy (retain/policy.py)
+        self.seen = 0  #: events recorded through this route (export worker; for metrics)
 
 
 def event_type_name(raw: Any) -> str:
@@ -78,6 +85,7 @@ class DecisionTable:
         self._keep_normal = attrgetter(*names[:KEPT_AT_NORMAL])
         self._keep_debug = attrgetter(*names)
         self.by_type: dict[Any, dict[Any, Route | None] | None] = {}
+        self.routes: list[Route] = []  #: every route made, for metrics
         self._by_source: dict[tuple[Any, Any], Route | None] = {}
         self._size = 0
         self._lock = threading.Lock()
@@ -100,7 +108,11 @@ class DecisionTable:
             buffer = self._retention.buffer_for(container, policy.max_events)
             debug = policy.handler_spans
             keep = self._keep_debug if debug else self._keep_normal
-            route = Route(container, event_type, buffer, debug, keep)
+            rules = self._config.trade_rules
+            role = rules.role(event_type.upper()) if rules is not None else None
+            route = Route(container, event_type, buffer, debug, keep, role,
+                          self._config.retention_for(container))
+            self.routes.append(route)
         if container_raw is None:  # decided by the source id: cache by (type, source)
             self._remember(lambda: self._by_source.__setitem__((type_raw, source_raw), route))
         else:

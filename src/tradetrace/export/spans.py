@@ -47,11 +47,14 @@ from ..capture.record import (
     SNAPSHOT,
     START,
     SUBJECT,
+    TRADE,
     Record,
 )
+from ..retain.trades import Trade
 from .attributes import MAX_STRING, SKIP, ConversionStats, flatten, to_attribute
 from .otlp_json import STATUS_ERROR, Attributes, escape, event_json, link_json, span_json
 from .shapes import compile_shape
+from .trade_spans import TradeSpanEncoder
 
 #: Payload key -> span attribute.
 PAYLOAD_ATTRIBUTES: dict[str, str] = {
@@ -102,6 +105,10 @@ CAUSATION_INDEX_SIZE = 65536
 
 _PLAIN = frozenset({str, int, float, bool})
 
+#: Where a span's own attributes start: ids and an escaped name come before it, so its
+#: first occurrence is always the span's (a name's quotes are escaped).
+_ATTRIBUTES = '"attributes":['
+
 
 class SpanEncoder:
     """Turns finished records into OTLP JSON span objects (export worker only)."""
@@ -122,10 +129,11 @@ class SpanEncoder:
         self._plans: dict[tuple[Any, ...], tuple[tuple[Any, str, str | None, str], ...]] = {}
         self._rand = random.Random()
         self._causation_index: dict[str, tuple[str, str]] | None = None
+        self.trades = TradeSpanEncoder(attr, self._rand)
 
     def reseed(self) -> None:
         """After ``fork`` the child must not repeat the parent's ids."""
-        self._rand = random.Random()
+        self._rand = self.trades.rand = random.Random()
 
     def encode_batch(self, records: list[Record]) -> None:
         """Prepare a batch: encode it in publish order, so a cause named by an explicit
@@ -140,10 +148,16 @@ class SpanEncoder:
     def encode(self, record: Record) -> str:
         kind = record[KIND]
         if kind is EVENT:
-            return self._event(record)
-        if kind is HANDLER:
-            return self._handler(record)
-        return self._step(record)
+            text = self._event(record)
+        elif kind is HANDLER:
+            text = self._handler(record)
+        else:
+            return self._step(record)
+        trade = record[TRADE]
+        if trade.__class__ is Trade:  # a trade's span: its id goes first among attributes
+            text = text.replace(_ATTRIBUTES, _ATTRIBUTES + self.trades.member_attribute(trade)
+                                + ",", 1)
+        return text
 
     def kept(self, subject: Any) -> tuple[Any, ...]:
         """An event record's kept fields (capture/record.py): the tuple the publish path

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from ..capture.record import Record
 from ..retain.buffer import ContainerBuffer, Retention
+from ..retain.tail import TailRetention
 from .otlp_json import RequestWriter
 from .sinks import SpanSink
 from .spans import SpanEncoder
@@ -52,12 +53,14 @@ class ExportWorker:
         request: RequestWriter,
         sink: SpanSink,
         interval: float = 0.5,
+        tail: TailRetention | None = None,
     ) -> None:
         self.retention = retention
         self.encoder = encoder
         self.request = request
         self.sink = sink
         self.interval = interval
+        self.tail = tail  #: trade-aware retention; None: every record is exported
         self.stats = ExportStats()
         self._lock = threading.Lock()  # one exporting thread at a time
         self._wake = threading.Event()
@@ -87,10 +90,18 @@ class ExportWorker:
         with self._lock:
             self._export(buffer.take())
 
-    def _export(self, records: Sequence[Record], deadline: float | None = None) -> None:
-        if not records:
-            return
+    def _export(
+        self, records: Sequence[Record], deadline: float | None = None, finish: bool = False
+    ) -> None:
         records = list(records)
+        extra: Sequence[object] = ()
+        if self.tail is not None and (records or finish):
+            try:
+                records, extra = self.tail.route(records, finish)
+            except Exception as exc:  # retention broke: export the batch as it is
+                self.stats.failure("retention", exc)
+        if not records and not extra:
+            return
         spans: list[str] = []
         try:
             self.encoder.encode_batch(records)
@@ -106,6 +117,12 @@ class ExportWorker:
                 self.stats.failure("encoding a span", exc)
             if polite and count % YIELD_EVERY == 0:
                 time.sleep(0)  # releases the GIL: a waiting publisher runs now, not in 5 ms
+        for item in extra:  # trade spans and summaries: after their events have ids
+            try:
+                spans.append(self.encoder.trades.encode(item))  # type: ignore[arg-type]
+            except Exception as exc:
+                self.stats.build_errors += 1
+                self.stats.failure("encoding a trade span", exc)
         for start in range(0, len(spans), BATCH_SPANS):
             batch = spans[start : start + BATCH_SPANS]
             if deadline is not None and time.monotonic() > deadline:
@@ -123,13 +140,16 @@ class ExportWorker:
                 self.stats.spans_lost += len(batch)
                 self.stats.failure("exporting spans", exc)
 
-    def flush(self, timeout: float) -> bool:
-        """Export everything buffered now; False if the deadline passed first."""
+    def flush(self, timeout: float, finish: bool = False) -> bool:
+        """Export everything buffered now; False if the deadline passed first.
+
+        ``finish`` (the run ended): trades still open end as incomplete, and retention
+        exports or drops them by policy, with every sliding window."""
         deadline = time.monotonic() + timeout
         if not self._lock.acquire(timeout=timeout):
             return False
         try:
-            self._export(self.retention.take_all(), deadline)
+            self._export(self.retention.take_all(), deadline, finish)
             try:
                 self.sink.flush()
             except Exception as exc:
@@ -143,7 +163,7 @@ class ExportWorker:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        done = self.flush(max(timeout, 0.1))
+        done = self.flush(max(timeout, 0.1), finish=True)
         try:
             self.sink.shutdown()
         except Exception as exc:

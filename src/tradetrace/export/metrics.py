@@ -1,0 +1,274 @@
+"""Streaming metrics with the OpenTelemetry metrics SDK: what is not stored is counted.
+
+Trade-aware retention drops most spans in production; these metrics cover everything
+recorded, kept or not, and go where the traces go: OTLP when the storage backend is
+``otlp``, else a local OTLP JSON lines file beside the trace files
+(``<run id>-metrics.jsonl``, the format of the Collector's file exporter), which
+``tradetrace summary`` reads.
+
+Nothing here runs on the publishing thread. Counts the export worker keeps anyway (events
+per route, spans kept and dropped, open trades, held bytes) are read by observable
+instruments when the SDK collects; only per-trade and per-fill values (and handler
+durations at DEBUG) are recorded one by one, on the export worker.
+
+| instrument | kind | unit | attributes |
+|---|---|---|---|
+| ``trading.events`` | counter | {event} | event type, container |
+| ``trading.handler.duration`` | histogram | s | handler, event type, container |
+| ``trading.order.fill_latency`` | histogram | ms | container, strategy |
+| ``trading.trades.open`` | up-down counter | {trade} | |
+| ``trading.trades.completed`` | counter | {trade} | outcome, container, strategy |
+| ``trading.trade.pnl`` | histogram of abs(P&L) | {currency} | outcome (win: a profit, loss: a loss), container, strategy |
+| ``trading.realized_pnl`` | up-down counter | {currency} | container, strategy |
+| ``tradetrace.spans`` | counter | {span} | ``tradetrace.span.fate``: exported, dropped, evicted |
+| ``tradetrace.retention.held_spans`` | gauge | {span} | |
+| ``tradetrace.retention.held_bytes`` | gauge | By | |
+| ``tradetrace.trade.anomalies`` | counter | {event} | ``tradetrace.anomaly`` |
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    MetricReader,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import Resource
+
+from .. import conventions as conv
+from .._version import __version__
+from ..capture.record import ROUTE, START, END, SUBJECT, Record
+from ..retain.tail import Metrics, TailRetention
+from ..retain.trades import Trade
+
+logger = logging.getLogger(__name__)
+
+FATE = "tradetrace.span.fate"
+#: Latency buckets from 10 us (a backtest's synchronous fill) to 10 s (a live broker).
+LATENCY_MS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0,
+                      100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0]
+ANOMALY = "tradetrace.anomaly"
+METRICS_SUFFIX = "-metrics.jsonl"
+
+
+class TradingMetrics(Metrics):
+    """The instruments, fed by the export worker and read by the SDK's reader."""
+
+    def __init__(
+        self,
+        reader: MetricReader,
+        resource: Resource,
+        routes: Callable[[], Iterable[Any]],
+        retention: Callable[[], TailRetention | None],
+    ) -> None:
+        self.reader = reader
+        self.provider = MeterProvider(
+            [reader], resource=resource, exemplar_filter=AlwaysOffExemplarFilter(),
+            shutdown_on_exit=False,
+        )
+        meter = self.provider.get_meter("tradetrace", __version__)
+        self._routes = routes
+        self._retention = retention
+        meter.create_observable_counter(
+            "trading.events", [self._events], unit="{event}",
+            description="Events recorded, by type and container (kept or not)")
+        self._handler = meter.create_histogram(
+            "trading.handler.duration", unit="s", description="Handler call duration (DEBUG)",
+            explicit_bucket_boundaries_advisory=[b / 1e3 for b in LATENCY_MS_BUCKETS])
+        self._fill = meter.create_histogram(
+            "trading.order.fill_latency", unit="ms",
+            description="ORDER published to its first FILL published, wall clock",
+            explicit_bucket_boundaries_advisory=LATENCY_MS_BUCKETS)
+        meter.create_observable_up_down_counter(
+            "trading.trades.open", [self._open], unit="{trade}", description="Open trades")
+        self._completed = meter.create_counter(
+            "trading.trades.completed", unit="{trade}", description="Completed trades")
+        # OpenTelemetry histograms take no negative values: the size of each trade's P&L
+        # goes in the histogram, its sign in the outcome attribute, the net in a sum.
+        self._pnl = meter.create_histogram(
+            "trading.trade.pnl", unit="{currency}",
+            description="Size of the realised P&L per completed trade (sign: the outcome)")
+        self._net = meter.create_up_down_counter(
+            "trading.realized_pnl", unit="{currency}", description="Net realised P&L")
+        meter.create_observable_counter(
+            "tradetrace.spans", [self._spans], unit="{span}",
+            description="Spans by what retention did with them")
+        meter.create_observable_gauge(
+            "tradetrace.retention.held_spans", [self._held_spans], unit="{span}",
+            description="Spans held with open trades and in sliding windows")
+        meter.create_observable_gauge(
+            "tradetrace.retention.held_bytes", [self._held_bytes], unit="By",
+            description="Estimated memory held by retention")
+        meter.create_observable_counter(
+            "tradetrace.trade.anomalies", [self._anomalies], unit="{event}",
+            description="Events that did not fit the trade rules, by kind")
+
+    # fed by the export worker ----------------------------------------------------------
+    def trade_completed(self, trade: Trade) -> None:
+        attrs = _trade_attributes(trade)
+        self._completed.add(1, attrs)
+        if isinstance(trade.pnl, float):
+            self._pnl.record(abs(trade.pnl), attrs)
+            del attrs[conv.TRADE_OUTCOME]
+            self._net.add(trade.pnl, attrs)
+
+    def fill_latency(self, trade: Trade, milliseconds: float) -> None:
+        attrs = {conv.CONTAINER_ID: trade.container}
+        if isinstance(trade.strategy, str):
+            attrs[conv.STRATEGY_ID] = trade.strategy
+        self._fill.record(milliseconds, attrs)
+
+    def handler_duration(self, record: Record) -> None:
+        if not record[END]:
+            return
+        route = record[ROUTE]
+        name = getattr(record[SUBJECT], "__qualname__", None)
+        self._handler.record((record[END] - record[START]) / 1e9, {
+            conv.HANDLER_NAME: name if isinstance(name, str) else type(record[SUBJECT]).__name__,
+            conv.EVENT_TYPE: route.event_type, conv.CONTAINER_ID: route.container,
+        })
+
+    # read when the SDK collects -------------------------------------------------------
+    def _events(self, options: CallbackOptions) -> Iterable[Observation]:
+        totals: dict[tuple[str, str], int] = {}
+        for route in list(self._routes()):
+            key = (route.event_type, route.container)
+            totals[key] = totals.get(key, 0) + route.seen
+        for (event_type, container), count in totals.items():
+            yield Observation(count, {conv.EVENT_TYPE: event_type, conv.CONTAINER_ID: container})
+
+    def _open(self, options: CallbackOptions) -> Iterable[Observation]:
+        tail = self._retention()
+        yield Observation(tail.open_trades if tail is not None else 0)
+
+    def _spans(self, options: CallbackOptions) -> Iterable[Observation]:
+        tail = self._retention()
+        if tail is not None:
+            stats = tail.stats
+            yield Observation(stats.spans_passed, {FATE: "exported"})
+            yield Observation(stats.spans_dropped, {FATE: "dropped"})
+            yield Observation(stats.spans_evicted, {FATE: "evicted"})
+
+    def _held_spans(self, options: CallbackOptions) -> Iterable[Observation]:
+        tail = self._retention()
+        yield Observation(tail.stats.spans_held if tail is not None else 0)
+
+    def _held_bytes(self, options: CallbackOptions) -> Iterable[Observation]:
+        tail = self._retention()
+        yield Observation(tail.stats.bytes_held if tail is not None else 0)
+
+    def _anomalies(self, options: CallbackOptions) -> Iterable[Observation]:
+        tail = self._retention()
+        if tail is not None:
+            for kind, count in list(tail.tracker.stats.anomalies.items()):
+                yield Observation(count, {ANOMALY: kind})
+
+    # control ---------------------------------------------------------------------------
+    def flush(self, timeout_seconds: float) -> None:
+        try:
+            self.provider.force_flush(int(timeout_seconds * 1000))
+        except Exception:
+            logger.debug("tradetrace: flushing metrics failed", exc_info=True)
+
+    def shutdown(self, timeout_seconds: float) -> None:
+        try:
+            self.provider.shutdown(int(timeout_seconds * 1000))
+        except Exception:
+            logger.debug("tradetrace: shutting metrics down failed", exc_info=True)
+
+
+def _trade_attributes(trade: Trade) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        conv.TRADE_OUTCOME: trade.outcome or "incomplete", conv.CONTAINER_ID: trade.container}
+    if isinstance(trade.strategy, str):
+        attrs[conv.STRATEGY_ID] = trade.strategy
+    return attrs
+
+
+class JsonLinesMetricExporter(MetricExporter):
+    """Metrics as OTLP JSON lines (``ExportMetricsServiceRequest`` per line) in a file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._lock = threading.Lock()
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        try:
+            line = metrics_json(metrics_data)
+            with self._lock:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.path, "a", encoding="utf-8") as file:
+                    file.write(line + "\n")
+            return MetricExportResult.SUCCESS
+        except Exception:
+            logger.exception("tradetrace: writing metrics to %s failed", self.path)
+            return MetricExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
+
+
+def metrics_json(data: MetricsData) -> str:
+    """One OTLP JSON line: the stock protobuf encoding in the OTLP JSON mapping
+    (enums as numbers, 64-bit integers as strings, lowerCamelCase names)."""
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+
+    message = MessageToDict(encode_metrics(data), use_integers_for_enums=True)
+    return json.dumps(message, separators=(",", ":"))
+
+
+def make_reader(
+    backend: str, folder: Path, run_id: str, interval_seconds: float
+) -> tuple[MetricReader | None, Path | None]:
+    """The reader for a storage backend (and the metrics file, for ``file``)."""
+    interval_ms = interval_seconds * 1000
+    if backend == "file":
+        path = folder / f"{run_id}{METRICS_SUFFIX}"
+        return PeriodicExportingMetricReader(
+            JsonLinesMetricExporter(path), export_interval_millis=interval_ms), path
+    if backend == "otlp":
+        return PeriodicExportingMetricReader(
+            otlp_metric_exporter(), export_interval_millis=interval_ms), None
+    if backend == "memory":
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+        return InMemoryMetricReader(), None
+    return None, None
+
+
+def otlp_metric_exporter() -> MetricExporter:
+    """The stock OTLP metric exporter for ``OTEL_EXPORTER_OTLP_(METRICS_)PROTOCOL``."""
+    import os
+
+    protocol = (os.environ.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")
+                or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf").strip()
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter()
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter as HttpMetricExporter,
+    )
+
+    return HttpMetricExporter()
+
+
+__all__: Sequence[str] = ["JsonLinesMetricExporter", "TradingMetrics", "make_reader"]

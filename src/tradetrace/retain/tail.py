@@ -1,0 +1,322 @@
+"""Trade-aware tail retention: hold a trade's spans until the trade is decided.
+
+Runs on the export worker, between the container buffers (what the publish path
+recorded) and the encoder. For each batch of finished records, in publish order:
+
+1. a record whose causing event is not processed yet waits for the next batch, so a
+   trade's ORDER is always seen before its FILL and POSITION_OPEN;
+2. the :class:`~tradetrace.retain.trades.TradeTracker` says which trade it belongs to;
+3. the owning container's :class:`~tradetrace.retain.policy.RetentionPolicy` says
+   whether it is exported now, held with its trade, or kept in a sliding window;
+4. a completed trade is decided once; the decision is remembered on the trade, so
+   spans that end after it follow it.
+
+Memory is bounded: a per-trade span cap, a cap on open trades, global caps on held spans
+and bytes (the least recently active trade's buffer becomes one summary span), and a
+time-to-live for trades that never close. Losses are counted and logged once per cause.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from operator import itemgetter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..capture.record import (
+    END, ERROR, EVENT, HANDLER, KIND, PARENT, ROUTE, SNAPSHOT, START, TRADE, Record,
+)
+from .policy import ALWAYS, SLIDING_WINDOW, RetentionLimits, RetentionPolicy
+from .trades import (
+    CLOSE, EVICTED, EXPIRED, INCOMPLETE, NO_TRADE, Trade, TradeRules, TradeTracker,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Links from a trade span to its events (the OpenTelemetry SDK's default link limit).
+MAX_TRADE_LINKS = 128
+#: A deferred record is processed anyway after this many batches (its cause was lost).
+MAX_DEFERRALS = 8
+#: Estimated bytes of a held record: the list, its payload copy and kept fields.
+RECORD_BYTES = 600
+PAYLOAD_ITEM_BYTES = 100
+
+
+class EvictionSummary:
+    """What a trade's evicted buffer held, exported as one span in its place."""
+
+    __slots__ = ("trade", "reason", "counts", "start", "end")
+
+    def __init__(self, trade: Trade, reason: str, records: list[Record]) -> None:
+        self.trade = trade
+        self.reason = reason
+        self.counts: Counter[str] = Counter(r[ROUTE].event_type for r in records)
+        self.start = min((r[START] for r in records), default=trade.start)
+        self.end = max((r[END] for r in records), default=trade.end)
+
+
+class Metrics:
+    """Where retention reports what metrics need; the default reports nowhere."""
+
+    def trade_completed(self, trade: Trade) -> None: ...
+    def fill_latency(self, trade: Trade, milliseconds: float) -> None: ...
+    def handler_duration(self, record: Record) -> None: ...
+
+
+@dataclass
+class RetentionStats:
+    spans_passed: int = 0  #: handed to the exporter
+    spans_dropped: int = 0  #: dropped by a policy, a per-trade cap or a window
+    spans_evicted: int = 0  #: summarised because a global cap was hit
+    spans_held: int = 0  #: held now, with open trades or in windows
+    bytes_held: int = 0
+    trades_completed: Counter[str] = field(default_factory=Counter)  #: by outcome
+    trades_kept: int = 0
+    losses_logged: set[str] = field(default_factory=set)
+
+
+class TailRetention:
+    """Trades, policies and bounds between capture and export (export worker only)."""
+
+    def __init__(
+        self,
+        rules: TradeRules,
+        limits: RetentionLimits,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.limits = limits
+        self.metrics = metrics or Metrics()
+        self.tracker = TradeTracker(rules, self._completed, self._opened)
+        self.tracker.fill_latency = self.metrics.fill_latency
+        self.stats = RetentionStats()
+        self._deferred: list[Record] = []
+        self._deferrals = 0
+        self._decided: list[Trade] = []  #: completed in this batch, decided after it
+        self._windows: dict[str, deque[Any]] = {}
+        self._out: list[Record] = []
+        self._spans: list[Trade | EvictionSummary] = []
+        self._max_bytes = int(limits.max_buffered_megabytes * 1024 * 1024)
+
+    # the worker's entry point -------------------------------------------------------
+    def route(
+        self, records: list[Record], finish: bool = False
+    ) -> tuple[list[Record], list[Trade | EvictionSummary]]:
+        """Records to export now, and trade or summary spans to build after them."""
+        out = self._out = []
+        self._spans = []
+        if self._deferred:
+            records = self._deferred + records
+            self._deferred = []
+        records.sort(key=_start)
+        deferred = self._deferred
+        passed = 0
+        for record in records:
+            kind = record[KIND]
+            if kind is not EVENT and kind is not HANDLER:  # lifecycle and run steps
+                out.append(record)
+                continue
+            parent = record[PARENT]
+            if parent is not None and parent[KIND] is EVENT:
+                inherited = parent[TRADE]
+                if inherited is None and not finish and self._deferrals < MAX_DEFERRALS:
+                    deferred.append(record)  # its cause is not processed yet
+                    continue
+            else:
+                inherited = NO_TRADE
+            route = record[ROUTE]
+            if kind is HANDLER:
+                self.metrics.handler_duration(record)
+                role = None
+            else:
+                route.seen += 1
+                role = route.role
+            if role is None and inherited is NO_TRADE:  # the common case: no trade
+                record[TRADE] = NO_TRADE
+                if route.retention.kind is SLIDING_WINDOW:
+                    self._window(route.container, route.retention, record)
+                else:
+                    out.append(record)
+                    passed += 1
+                continue
+            trade = self.tracker.assign(record, role, route.retention)
+            if trade is None:
+                record[TRADE] = NO_TRADE
+                if route.retention.kind is SLIDING_WINDOW:
+                    self._window(route.container, route.retention, record)
+                else:
+                    out.append(record)
+                    passed += 1
+            else:
+                record[TRADE] = trade
+                self._member(trade, record, role)
+            if self._decided:
+                self._decide_completed()
+        self._deferrals = self._deferrals + 1 if deferred else 0
+        self.stats.spans_passed += passed
+        self._expire()
+        self._enforce_caps()
+        if finish:
+            self._finish()
+        spans, self._spans = self._spans, []
+        self._out = []
+        return out, spans
+
+    # members of trades --------------------------------------------------------------
+    def _member(self, trade: Trade, record: Record, role: str | None) -> None:
+        trade.spans += 1
+        if record[ERROR] is not None:
+            trade.errors += 1
+        if record[END] > trade.end:
+            trade.end = record[END]
+        if record[KIND] is EVENT and len(trade.members) < MAX_TRADE_LINKS:
+            trade.members.append(record)
+        decision = trade.decision
+        if decision is not None:  # a late span: it follows its trade's decision
+            if decision:
+                self._out.append(record)
+                self.stats.spans_passed += 1
+            else:
+                self.stats.spans_dropped += 1
+            return
+        policy: RetentionPolicy = trade.policy
+        if policy.kind is ALWAYS:
+            self._out.append(record)
+            self.stats.spans_passed += 1
+        elif policy.kind is SLIDING_WINDOW:
+            self._window(record[ROUTE].container, policy, record)
+        elif len(trade.records) >= self.limits.max_spans_per_trade and role is not CLOSE:
+            trade.dropped += 1
+            self.stats.spans_dropped += 1
+            self._loss("max_spans_per_trade", f"trade {trade.id} passed "
+                       f"{self.limits.max_spans_per_trade} spans; later ones are counted only")
+        else:
+            trade.records.append(record)
+            size = RECORD_BYTES + PAYLOAD_ITEM_BYTES * len(record[SNAPSHOT] or ())
+            trade.bytes += size
+            self.stats.bytes_held += size
+            self.stats.spans_held += 1
+
+    def _completed(self, trade: Trade) -> None:
+        self._decided.append(trade)  # decided once the record that completed it is a member
+
+    def _opened(self, trade: Trade) -> None:
+        if len(self.tracker.open) > self.limits.max_open_trades:
+            oldest = next(iter(self.tracker.open.values()))
+            self._loss("max_open_trades", f"more than {self.limits.max_open_trades} open "
+                       "trades; the least recently active one is summarised and dropped")
+            self._evict(oldest, "max_open_trades")
+            self.tracker.end(oldest, EVICTED)
+            oldest.decision = False
+            self.stats.trades_completed[EVICTED] += 1
+            self.metrics.trade_completed(oldest)
+
+    def _decide_completed(self) -> None:
+        decided, self._decided = self._decided, []
+        for trade in decided:
+            self._decide(trade)
+
+    def _decide(self, trade: Trade) -> None:
+        policy: RetentionPolicy = trade.policy
+        reason = policy.decide(trade)
+        trade.decision = reason is not None
+        trade.kept_by = reason
+        self.stats.trades_completed[trade.outcome or INCOMPLETE] += 1
+        self.metrics.trade_completed(trade)
+        held, trade.records = trade.records, []
+        self._release(trade, len(held))
+        if trade.decision:
+            self.stats.trades_kept += 1
+            self._out.extend(held)
+            self.stats.spans_passed += len(held)
+            if policy.kind is SLIDING_WINDOW:
+                self._window(trade.container, policy, trade)
+            else:
+                self._spans.append(trade)
+        else:
+            self.stats.spans_dropped += len(held)
+
+    def _release(self, trade: Trade, count: int) -> None:
+        self.stats.spans_held -= count
+        self.stats.bytes_held -= trade.bytes
+        trade.bytes = 0
+
+    # bounds ---------------------------------------------------------------------------
+    def _evict(self, trade: Trade, reason: str) -> None:
+        held, trade.records = trade.records, []
+        self._release(trade, len(held))
+        trade.evicted += len(held)
+        self.stats.spans_evicted += len(held)
+        self._spans.append(EvictionSummary(trade, reason, held))
+
+    def _enforce_caps(self) -> None:
+        limits = self.limits
+        if self.stats.spans_held <= limits.max_buffered_spans and (
+            self.stats.bytes_held <= self._max_bytes
+        ):
+            return
+        for trade in list(self.tracker.open.values()):
+            if trade.records:
+                reason = ("max_buffered_spans" if self.stats.spans_held > limits.max_buffered_spans
+                          else "max_buffered_megabytes")
+                self._loss(reason, "retention holds too much; the least recently active "
+                           "trades' spans are summarised")
+                self._evict(trade, reason)
+                if self.stats.spans_held <= limits.max_buffered_spans and (
+                    self.stats.bytes_held <= self._max_bytes
+                ):
+                    return
+
+    def _expire(self) -> None:
+        expired = self.tracker.expired(self.limits.trade_ttl_seconds)
+        if expired:
+            self._loss("trade_ttl_seconds", f"trades open with no event for "
+                       f"{self.limits.trade_ttl_seconds:g} s end as expired")
+        for trade in expired:
+            self.tracker.end(trade, EXPIRED)
+            self._decide(trade)
+
+    def _finish(self) -> None:
+        """The run ended: open trades end incomplete; windows are exported."""
+        for trade in list(self.tracker.open.values()):
+            self.tracker.end(trade, INCOMPLETE)
+            self._decide(trade)
+        for window in self._windows.values():
+            self._dump(window)
+
+    def _loss(self, cause: str, message: str) -> None:
+        if cause not in self.stats.losses_logged:
+            self.stats.losses_logged.add(cause)
+            logger.warning("tradetrace: %s (%s; logged once, counted in metrics)", message, cause)
+
+    # sliding windows --------------------------------------------------------------------
+    def _window(self, container: str, policy: RetentionPolicy, item: Any) -> None:
+        window = self._windows.get(container)
+        if window is None:
+            window = self._windows[container] = deque()
+        if len(window) >= policy.window:
+            window.popleft()
+            self.stats.spans_dropped += 1
+            self.stats.spans_held -= 1
+        window.append(item)
+        self.stats.spans_held += 1
+        if item.__class__ is list and item[ERROR] is not None:
+            self._dump(window)  # the lead-up to an error is what a window is for
+
+    def _dump(self, window: deque[Any]) -> None:
+        self.stats.spans_held -= len(window)
+        for item in window:
+            if item.__class__ is list:
+                self._out.append(item)
+                self.stats.spans_passed += 1
+            else:
+                self._spans.append(item)
+        window.clear()
+
+    @property
+    def open_trades(self) -> int:
+        return len(self.tracker.open)
+
+
+_start = itemgetter(START)
+

@@ -1,0 +1,479 @@
+"""Trades: which events belong to which round trip, from the first order to the close.
+
+A :class:`TradeTracker` runs on the export worker, over finished records in publish
+order. :class:`TradeRules` say which event types open, extend and close a trade and how
+to key it. The built-in rules fit ADMF-PC and the demo engine, where no position id
+exists: a trade is keyed by (container, strategy id, symbol); an ORDER opens a pending
+trade for its key (or joins the one already open); a FILL joins its order's trade by
+order id; POSITION_OPEN makes the trade open and POSITION_CLOSE completes it. Any event
+published while a trade's event is dispatched (a handler's span, a PORTFOLIO_UPDATE
+caused by a FILL) belongs to the same trade.
+
+Anomalies (a close without an open, an open twice, a fill for an unknown order, a
+missing key) are counted and logged once per kind; the event is then simply not part
+of a trade. Nothing here raises into the caller.
+
+>>> rules = TradeRules.from_config({"key": ["account", "symbol"], "orders": ["NEW_ORDER"]})
+>>> rules.role("NEW_ORDER"), rules.role("BAR")
+('order', None)
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..capture.record import (
+    EVENT,
+    F_TIME,
+    KIND,
+    PARENT,
+    ROUTE,
+    SNAPSHOT,
+    START,
+    SUBJECT,
+    TRADE,
+    Record,
+)
+from ..errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+# Roles an event type can play in a trade
+ORDER, FILL, OPEN, CLOSE, UPDATE = "order", "fill", "open", "close", "update"
+
+# Trade states and outcomes
+PENDING, OPENED, CLOSED = "pending", "open", "closed"
+WIN, LOSS, FLAT, REJECTED, INCOMPLETE, EXPIRED, EVICTED = (
+    "win", "loss", "flat", "rejected", "incomplete", "expired", "evicted",
+)
+OUTCOMES = (WIN, LOSS, FLAT, REJECTED, INCOMPLETE, EXPIRED, EVICTED)
+
+#: Processed records that belong to no trade carry this in their TRADE slot, so a
+#: child can tell "parent processed, no trade" from "parent not processed yet" (None).
+NO_TRADE: Any = 0
+
+#: Order ids remembered after their trade completed, for fills that arrive late.
+ORDER_MEMORY = 65536
+
+Path = tuple[str, ...]
+
+
+def _paths(value: Any, where: str) -> tuple[Path, ...]:
+    """``"strategy_id|metadata.strategy_id"`` -> alternatives, each a key path."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(where, value, "a payload key, dotted for nested keys, "
+                          "alternatives separated by |")
+    return tuple(tuple(part.split(".")) for part in value.replace(" ", "").split("|"))
+
+
+def read_path(payload: Any, alternatives: tuple[Path, ...]) -> Any:
+    """The first alternative present in ``payload`` (None if none is)."""
+    for path in alternatives:
+        value = payload
+        for key in path:
+            if not isinstance(value, Mapping):
+                value = None
+                break
+            value = value.get(key)
+            if value is None:
+                break
+        if value is not None:
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class TradeRules:
+    """How events make up trades. Defaults: ADMF-PC's and the demo engine's shape."""
+
+    orders: frozenset[str] = frozenset({"ORDER", "ORDER_REQUEST"})
+    fills: frozenset[str] = frozenset({"FILL"})
+    opens: frozenset[str] = frozenset({"POSITION_OPEN"})
+    closes: frozenset[str] = frozenset({"POSITION_CLOSE"})
+    updates: frozenset[str] = frozenset({"POSITION_UPDATE"})
+    #: the trade key besides the container id, as payload paths
+    key: tuple[tuple[Path, ...], ...] = (
+        (("strategy_id",), ("metadata", "strategy_id")),
+        (("symbol",),),
+    )
+    order_id: tuple[Path, ...] = (("order_id",),)
+    status: tuple[Path, ...] = (("status",),)
+    rejected_statuses: frozenset[str] = frozenset({"REJECTED"})
+    pnl: tuple[Path, ...] = (("realized_pnl",), ("pnl",))
+    price: tuple[Path, ...] = (("price",), ("fill_price",))
+    entry_price: tuple[Path, ...] = (("entry_price",),)
+    exit_price: tuple[Path, ...] = (("exit_price",),)
+    quantity: tuple[Path, ...] = (("quantity",), ("qty",))
+    side: tuple[Path, ...] = (("side",),)
+    symbol: tuple[Path, ...] = (("symbol",),)
+    strategy: tuple[Path, ...] = (("strategy_id",), ("metadata", "strategy_id"))
+
+    _KEYS = ("orders", "fills", "opens", "closes", "updates", "key", "order_id", "status",
+             "rejected_statuses", "pnl", "price", "entry_price", "exit_price", "quantity",
+             "side", "symbol", "strategy")
+
+    def role(self, event_type: str) -> str | None:
+        """What an event of this type does to a trade, if anything."""
+        for role, types in ((ORDER, self.orders), (FILL, self.fills), (OPEN, self.opens),
+                            (CLOSE, self.closes), (UPDATE, self.updates)):
+            if event_type in types:
+                return role
+        return None
+
+    @classmethod
+    def from_config(cls, raw: Any, where: str = "tracing.trades") -> TradeRules:
+        """Rules from the ``tracing.trades`` mapping; every key optional."""
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise ConfigError(where, raw, "a mapping of trade rules")
+        values: dict[str, Any] = {}
+        for name, value in raw.items():
+            path = f"{where}.{name}"
+            if name not in cls._KEYS:
+                raise ConfigError(path, name, "one of " + ", ".join(cls._KEYS), "unknown key")
+            if name in ("orders", "fills", "opens", "closes", "updates", "rejected_statuses"):
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(path, value, "a list of names")
+                upper = name != "rejected_statuses"
+                values[name] = frozenset(v.upper() if upper else v for v in value)
+            elif name == "key":
+                if not isinstance(value, list) or not value:
+                    raise ConfigError(path, value, "a non-empty list of payload keys")
+                values[name] = tuple(_paths(v, f"{path}[{i}]") for i, v in enumerate(value))
+            else:
+                values[name] = _paths(value, path)
+        rules = cls(**values)
+        roles = [rules.orders, rules.fills, rules.opens, rules.closes, rules.updates]
+        for a, b in itertools.combinations(roles, 2):
+            if a & b:
+                raise ConfigError(where, sorted(a & b), "each event type in one role only",
+                                  "an event type has two roles")
+        return rules
+
+
+_ids = itertools.count(1)
+_prefix = os.urandom(4).hex()
+
+
+class Trade:
+    """One round trip and what is known of it; its held records live here too."""
+
+    __slots__ = (
+        "id", "key", "container", "strategy", "symbol", "state", "outcome", "policy",
+        "records", "members", "spans", "dropped", "evicted", "bytes", "orders", "fills",
+        "rejected", "errors", "outstanding", "side", "quantity", "entry_price",
+        "exit_price", "pnl", "entry_time", "exit_time", "exit_type", "start", "end",
+        "last_seen", "max_slippage_bps", "max_fill_latency_ms", "decision", "kept_by",
+    )
+
+    def __init__(self, key: tuple[Any, ...], container: str, policy: Any, now: float) -> None:
+        self.id = f"trd_{_prefix}{next(_ids):08x}"
+        self.key = key
+        self.container = container
+        self.strategy: Any = key[1] if len(key) > 1 else None
+        self.symbol: Any = key[-1] if len(key) > 1 else None
+        self.state = PENDING
+        self.outcome: str | None = None
+        self.policy = policy  #: the RetentionPolicy of the container that owns the trade
+        self.records: list[Record] = []  #: held until the trade is decided
+        self.members: list[Record] = []  #: the first spans, for the trade span's links
+        self.spans = 0
+        self.dropped = 0  #: spans past the per-trade cap
+        self.evicted = 0  #: spans summarised because a global cap was hit
+        self.bytes = 0
+        self.orders = self.fills = self.rejected = self.errors = self.outstanding = 0
+        self.side: Any = None
+        self.quantity: Any = None
+        self.entry_price: Any = None
+        self.exit_price: Any = None
+        self.pnl: Any = None
+        self.entry_time: Any = None
+        self.exit_time: Any = None
+        self.exit_type: Any = None
+        self.start = 0  #: wall clock of its first span's start, ns
+        self.end = 0
+        self.last_seen = now  #: monotonic seconds of the last event, for the time-to-live
+        self.max_slippage_bps: float | None = None
+        self.max_fill_latency_ms: float | None = None
+        self.decision: bool | None = None  #: None while open; then kept (True) or dropped
+        self.kept_by: str | None = None
+
+    @property
+    def holding_seconds(self) -> float | None:
+        """Holding period in the traced system's own (simulated) time."""
+        try:
+            delta = self.exit_time - self.entry_time
+            return float(delta.total_seconds() if hasattr(delta, "total_seconds") else delta)
+        except Exception:
+            return None
+
+    def __repr__(self) -> str:
+        return f"<Trade {self.id} {self.key} {self.state} {self.outcome or ''}>"
+
+
+@dataclass
+class TrackerStats:
+    trades_opened: int = 0
+    anomalies: Counter[str] = field(default_factory=Counter)
+
+
+class TradeTracker:
+    """Assigns records to trades (export worker only; not thread-safe by design)."""
+
+    def __init__(
+        self,
+        rules: TradeRules,
+        completed: Callable[[Trade], None],
+        opened: Callable[[Trade], None] = lambda trade: None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+
+        self.rules = rules
+        self._completed = completed
+        self._opened = opened
+        self._clock = clock or time.monotonic
+        self.open: OrderedDict[str, Trade] = OrderedDict()  #: by id, least recently active first
+        self._by_key: dict[tuple[Any, ...], Trade] = {}
+        self._orders: OrderedDict[Any, list[Any]] = OrderedDict()  #: id -> [trade, start, price, side, filled]
+        self.stats = TrackerStats()
+        self.fill_latency: Callable[[Trade, float], None] = lambda trade, ms: None
+
+    def anomaly(self, kind: str, detail: str) -> None:
+        self.stats.anomalies[kind] += 1
+        if self.stats.anomalies[kind] == 1:
+            logger.warning("tradetrace: trade anomaly %s (%s); the event is traced outside any "
+                           "trade (logged once, counted from now on)", kind, detail)
+
+    def assign(self, record: Record, role: str | None, policy: Any) -> Trade | None:
+        """The trade ``record`` belongs to (None: none). Called in publish order."""
+        parent = record[PARENT]
+        inherited = parent[TRADE] if parent is not None and parent[KIND] is EVENT else None
+        if inherited is NO_TRADE:
+            inherited = None
+        if role is None or record[KIND] is not EVENT:
+            trade = inherited
+        else:
+            payload = record[SNAPSHOT]
+            if not isinstance(payload, Mapping):
+                payload = {}
+            try:
+                trade = self._by_role(record, role, payload, inherited, policy)
+            except Exception as exc:  # a payload of odd types: not part of a trade
+                self.anomaly("unreadable_payload", repr(exc))
+                trade = inherited
+        if trade is not None and trade.decision is None:
+            trade.last_seen = self._clock()
+            if trade.state is not CLOSED:
+                self.open.move_to_end(trade.id)
+        return trade
+
+    # roles --------------------------------------------------------------------------
+    def _key(self, record: Record, payload: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        parts = [record[ROUTE].container]
+        for alternatives in self.rules.key:
+            value = read_path(payload, alternatives)
+            if value is None or not isinstance(value, (str, int, float)):
+                return None
+            parts.append(value)
+        return tuple(parts)
+
+    def _by_role(
+        self, record: Record, role: str, payload: Mapping[str, Any],
+        inherited: Trade | None, policy: Any,
+    ) -> Trade | None:
+        rules = self.rules
+        if role is FILL:
+            order_id = read_path(payload, rules.order_id)
+            entry = self._orders.get(order_id) if _hashable(order_id) else None
+            if entry is None:
+                if inherited is None:
+                    self.anomaly("fill_for_unknown_order", f"order id {order_id!r}")
+                return inherited
+            trade = entry[0]
+            trade.fills += 1
+            if not entry[4]:
+                entry[4] = True
+                trade.outstanding -= 1
+                latency_ms = (record[START] - entry[1]) / 1e6
+                if trade.max_fill_latency_ms is None or latency_ms > trade.max_fill_latency_ms:
+                    trade.max_fill_latency_ms = latency_ms
+                self.fill_latency(trade, latency_ms)
+            status = read_path(payload, rules.status)
+            if status in rules.rejected_statuses:
+                trade.rejected += 1
+                if trade.state is PENDING and trade.outstanding <= 0 and trade.decision is None:
+                    self._complete(trade, REJECTED)
+                return trade
+            price = read_path(payload, rules.price)
+            slippage = _slippage_bps(entry[2], price, entry[3])
+            if slippage is not None and (
+                trade.max_slippage_bps is None or slippage > trade.max_slippage_bps
+            ):
+                trade.max_slippage_bps = slippage
+            return trade
+
+        key = self._key(record, payload)
+        if key is None:
+            if inherited is None:
+                self.anomaly("missing_key", f"{record[ROUTE].event_type} without "
+                             + " or ".join(".".join(p) for a in rules.key for p in a))
+            return inherited
+        trade = self._by_key.get(key)
+        if role is ORDER:
+            if trade is None:
+                trade = self._new(key, record, policy)
+            trade.orders += 1
+            trade.outstanding += 1
+            order_id = read_path(payload, rules.order_id)
+            if _hashable(order_id):
+                self._orders[order_id] = [trade, record[START], read_path(payload, rules.price),
+                                          read_path(payload, rules.side), False]
+                if len(self._orders) > ORDER_MEMORY:
+                    self._orders.popitem(last=False)
+            if read_path(payload, rules.status) in rules.rejected_statuses:
+                trade.rejected += 1
+            return trade
+        if role is OPEN:
+            if trade is None:
+                trade = inherited if inherited is not None and inherited.key == key else None
+            if trade is None:
+                trade = self._new(key, record, policy)
+            elif trade.state is OPENED:
+                self.anomaly("open_twice", f"{key} is open already")
+                return trade
+            trade.state = OPENED
+            trade.entry_price = read_path(payload, rules.entry_price) or read_path(
+                payload, rules.price)
+            trade.quantity = read_path(payload, rules.quantity)
+            side = read_path(payload, rules.side)
+            trade.side = _position_side(side) if side is not None else trade.side
+            trade.entry_time = _sim_time(record, payload)
+            return trade
+        if role is CLOSE:
+            if trade is None or trade.state is PENDING:
+                self.anomaly("close_without_open", f"no open trade for {key}")
+                if trade is None:
+                    return inherited
+            trade.exit_price = read_path(payload, rules.exit_price) or read_path(
+                payload, rules.price)
+            if trade.quantity is None:
+                trade.quantity = read_path(payload, rules.quantity)
+            if trade.entry_price is None:
+                trade.entry_price = read_path(payload, rules.entry_price)
+            side = read_path(payload, rules.side)
+            if side is not None:
+                trade.side = _position_side(side)
+            trade.pnl = _number(read_path(payload, rules.pnl))
+            if trade.pnl is None:
+                trade.pnl = _pnl(trade)
+            trade.exit_time = _sim_time(record, payload)
+            trade.exit_type = payload.get("exit_type")
+            self._complete(trade, _outcome(trade.pnl))
+            return trade
+        # UPDATE
+        if trade is None:
+            return inherited
+        return trade
+
+    def _new(self, key: tuple[Any, ...], record: Record, policy: Any) -> Trade:
+        if record[ROUTE].container != key[0]:  # pragma: no cover - key[0] is the container
+            key = (record[ROUTE].container, *key[1:])
+        trade = Trade(key, key[0], policy, self._clock())
+        trade.start = record[START]
+        side = read_path(record[SNAPSHOT] or {}, self.rules.side)
+        if side is not None:
+            trade.side = _position_side(side)
+        self._by_key[key] = trade
+        self.open[trade.id] = trade
+        self.stats.trades_opened += 1
+        self._opened(trade)
+        return trade
+
+    def _complete(self, trade: Trade, outcome: str) -> None:
+        trade.state = CLOSED
+        trade.outcome = outcome
+        self._forget(trade)
+        self._completed(trade)
+
+    def _forget(self, trade: Trade) -> None:
+        self.open.pop(trade.id, None)
+        if self._by_key.get(trade.key) is trade:
+            del self._by_key[trade.key]
+
+    def end(self, trade: Trade, outcome: str) -> None:
+        """End a trade that never closed (shutdown, time-to-live, eviction)."""
+        if trade.state is not CLOSED:
+            trade.state = CLOSED
+            trade.outcome = outcome
+            self._forget(trade)
+
+    def expired(self, ttl_seconds: float) -> list[Trade]:
+        """Open trades with no event for ``ttl_seconds``, least recently active first."""
+        limit = self._clock() - ttl_seconds
+        out = []
+        for trade in self.open.values():
+            if trade.last_seen > limit:
+                break
+            out.append(trade)
+        return out
+
+
+def _hashable(value: Any) -> bool:
+    return value is not None and value.__hash__ is not None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number else None  # NaN is no P&L
+
+
+def _pnl(trade: Trade) -> float | None:
+    entry, exit_, quantity = (_number(trade.entry_price), _number(trade.exit_price),
+                              _number(trade.quantity))
+    if entry is None or exit_ is None or quantity is None:
+        return None
+    sign = -1.0 if trade.side == "SHORT" else 1.0
+    return sign * (exit_ - entry) * abs(quantity)
+
+
+def _outcome(pnl: float | None) -> str:
+    if pnl is None or pnl == 0:
+        return FLAT
+    return WIN if pnl > 0 else LOSS
+
+
+def _position_side(side: Any) -> str:
+    text = str(side).upper()
+    if text in ("BUY", "LONG", "1", "+1"):
+        return "LONG"
+    if text in ("SELL", "SHORT", "-1"):
+        return "SHORT"
+    return text
+
+
+def _slippage_bps(expected: Any, actual: Any, side: Any) -> float | None:
+    """Adverse slippage of a fill against its order's price, in basis points."""
+    expected, actual = _number(expected), _number(actual)
+    if not expected or actual is None or not actual:
+        return None
+    sign = -1.0 if _position_side(side) == "SHORT" else 1.0
+    return sign * (actual - expected) / expected * 10_000
+
+
+def _sim_time(record: Record, payload: Mapping[str, Any]) -> Any:
+    subject = record[SUBJECT]
+    when = subject[F_TIME] if subject.__class__ is tuple else getattr(subject, "timestamp", None)
+    return when if when is not None else payload.get("timestamp")
