@@ -67,7 +67,8 @@ def configure(
     Arguments win over ``TRADETRACE_*`` variables, which win over the config file.
     ``exporter`` sends spans to any OpenTelemetry ``SpanExporter`` instead of the
     configured storage. ``retention`` is a policy name (``always``, ``trade_complete``,
-    ``keep_if``, ``sliding_window``) or a mapping like the YAML ``tracing.retention``. A previous session is shut down first. Raises
+    ``keep_if``, ``sliding_window``) or a mapping like the YAML ``tracing.retention``.
+    A previous session is shut down first. Raises
     :class:`ConfigError` for any invalid setting; nothing is patched in that case.
     """
     global _current

@@ -31,7 +31,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from .decide.levels import LEVEL_NAMES, ContainerPolicy, TraceLevel, preset
 from .errors import ConfigError
 from .retain.policy import (
     ALWAYS,
+    BY_LEVEL,
     LIMIT_KEYS,
     POLICY_KEYS,
     TRADE_COMPLETE,
@@ -141,11 +142,14 @@ class TracingConfig:
         """What a container does with its trades' spans: its override's retention, then
         ``tracing.retention``, then its level's default (MINIMAL: trade_complete)."""
         best = self._override_for(container_id)
-        if best is not None and best.retention is not None:
-            return best.retention
-        if self.retention is not None:
-            return self.retention
-        return LEVEL_RETENTION.get(self.policy_for(container_id).level, DEFAULT_RETENTION)
+        chosen = best.retention if best is not None and best.retention is not None else (
+            self.retention)
+        if chosen is not None and chosen.kind is not BY_LEVEL:
+            return chosen
+        level = LEVEL_RETENTION.get(self.policy_for(container_id).level, DEFAULT_RETENTION)
+        if chosen is None:
+            return level
+        return replace(level, window=chosen.window, incomplete=chosen.incomplete)
 
     def may_trace(self, event_type: str) -> bool:
         """Whether any container could trace this event type (else: skip it at once)."""

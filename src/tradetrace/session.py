@@ -137,16 +137,17 @@ class TracingSession:
         if not settings.enabled:
             return None
         try:
-            from .export.metrics import TradingMetrics, make_reader
+            from .export.metrics import TradingMetrics, make_exporter
 
             backend = "memory" if self.exporter is not None else self.config.backend
-            reader, self.metrics_path = make_reader(
-                backend, self.config.output, self.config.run_id, settings.interval_seconds
+            exporter, self.metrics_path = make_exporter(
+                backend, self.config.output, self.config.run_id
             )
-            if reader is None:
+            if exporter is None:
                 return None
             return TradingMetrics(
-                reader, self.resource, lambda: self.table.routes, lambda: self.tail
+                exporter, settings.interval_seconds, self.resource,
+                lambda: self.table.routes, lambda: self.tail,
             )
         except Exception:  # metrics are an extra: tracing goes on without them
             logger.exception("tradetrace: metrics could not be set up; tracing without them")

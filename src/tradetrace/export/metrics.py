@@ -18,7 +18,7 @@ durations at DEBUG) are recorded one by one, on the export worker.
 | ``trading.order.fill_latency`` | histogram | ms | container, strategy |
 | ``trading.trades.open`` | up-down counter | {trade} | |
 | ``trading.trades.completed`` | counter | {trade} | outcome, container, strategy |
-| ``trading.trade.pnl`` | histogram of abs(P&L) | {currency} | outcome (win: a profit, loss: a loss), container, strategy |
+| ``trading.trade.pnl`` | histogram, abs(P&L) | {currency} | outcome (sign), container, strategy |
 | ``trading.realized_pnl`` | up-down counter | {currency} | container, strategy |
 | ``tradetrace.spans`` | counter | {span} | ``tradetrace.span.fate``: exported, dropped, evicted |
 | ``tradetrace.retention.held_spans`` | gauge | {span} | |
@@ -40,22 +40,25 @@ from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import (
     MetricExporter,
     MetricExportResult,
-    MetricReader,
     MetricsData,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .. import conventions as conv
 from .._version import __version__
-from ..capture.record import ROUTE, START, END, SUBJECT, Record
+from ..capture.record import END, ROUTE, START, SUBJECT, Record
 from ..retain.tail import Metrics, TailRetention
 from ..retain.trades import Trade
+from .histograms import HistogramExporter, HistogramSeries, MemoryMetricExporter
 
 logger = logging.getLogger(__name__)
 
 FATE = "tradetrace.span.fate"
 #: Latency buckets from 10 us (a backtest's synchronous fill) to 10 s (a live broker).
+PNL_BUCKETS = [1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
+               10000.0, 25000.0, 100000.0]
 LATENCY_MS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0,
                       100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0]
 ANOMALY = "tradetrace.anomaly"
@@ -67,11 +70,28 @@ class TradingMetrics(Metrics):
 
     def __init__(
         self,
-        reader: MetricReader,
+        exporter: MetricExporter,
+        interval_seconds: float,
         resource: Resource,
         routes: Callable[[], Iterable[Any]],
         retention: Callable[[], TailRetention | None],
     ) -> None:
+        self._handler = HistogramSeries(
+            "trading.handler.duration", "s", "Handler call duration (DEBUG)",
+            [b / 1e3 for b in LATENCY_MS_BUCKETS])
+        self._fill = HistogramSeries(
+            "trading.order.fill_latency", "ms",
+            "ORDER published to its first FILL published, wall clock", LATENCY_MS_BUCKETS)
+        # OpenTelemetry histograms take no negative values: the size of each trade's P&L
+        # goes in the histogram, its sign in the outcome attribute, the net in a sum.
+        self._pnl = HistogramSeries(
+            "trading.trade.pnl", "{currency}",
+            "Size of the realised P&L per completed trade (sign: the outcome)", PNL_BUCKETS)
+        self.exporter = HistogramExporter(
+            exporter, [self._handler, self._fill, self._pnl], resource,
+            InstrumentationScope("tradetrace", __version__))
+        reader = PeriodicExportingMetricReader(
+            self.exporter, export_interval_millis=interval_seconds * 1000)
         self.reader = reader
         self.provider = MeterProvider(
             [reader], resource=resource, exemplar_filter=AlwaysOffExemplarFilter(),
@@ -83,24 +103,17 @@ class TradingMetrics(Metrics):
         meter.create_observable_counter(
             "trading.events", [self._events], unit="{event}",
             description="Events recorded, by type and container (kept or not)")
-        self._handler = meter.create_histogram(
-            "trading.handler.duration", unit="s", description="Handler call duration (DEBUG)",
-            explicit_bucket_boundaries_advisory=[b / 1e3 for b in LATENCY_MS_BUCKETS])
-        self._fill = meter.create_histogram(
-            "trading.order.fill_latency", unit="ms",
-            description="ORDER published to its first FILL published, wall clock",
-            explicit_bucket_boundaries_advisory=LATENCY_MS_BUCKETS)
         meter.create_observable_up_down_counter(
             "trading.trades.open", [self._open], unit="{trade}", description="Open trades")
-        self._completed = meter.create_counter(
-            "trading.trades.completed", unit="{trade}", description="Completed trades")
-        # OpenTelemetry histograms take no negative values: the size of each trade's P&L
-        # goes in the histogram, its sign in the outcome attribute, the net in a sum.
-        self._pnl = meter.create_histogram(
-            "trading.trade.pnl", unit="{currency}",
-            description="Size of the realised P&L per completed trade (sign: the outcome)")
-        self._net = meter.create_up_down_counter(
-            "trading.realized_pnl", unit="{currency}", description="Net realised P&L")
+        # Completed trades and net P&L are summed here and observed at collection: a
+        # synchronous SDK call costs microseconds, a dict update a tenth of that.
+        self._completed: dict[tuple[str, str, str | None], list[float]] = {}
+        meter.create_observable_counter(
+            "trading.trades.completed", [self._trades], unit="{trade}",
+            description="Completed trades")
+        meter.create_observable_up_down_counter(
+            "trading.realized_pnl", [self._net], unit="{currency}",
+            description="Net realised P&L")
         meter.create_observable_counter(
             "tradetrace.spans", [self._spans], unit="{span}",
             description="Spans by what retention did with them")
@@ -116,28 +129,29 @@ class TradingMetrics(Metrics):
 
     # fed by the export worker ----------------------------------------------------------
     def trade_completed(self, trade: Trade) -> None:
-        attrs = _trade_attributes(trade)
-        self._completed.add(1, attrs)
+        strategy = trade.strategy if isinstance(trade.strategy, str) else None
+        key = (trade.outcome or "incomplete", trade.container, strategy)
+        totals = self._completed.get(key)
+        if totals is None:
+            totals = self._completed[key] = [0, 0.0]
+        totals[0] += 1
         if isinstance(trade.pnl, float):
-            self._pnl.record(abs(trade.pnl), attrs)
-            del attrs[conv.TRADE_OUTCOME]
-            self._net.add(trade.pnl, attrs)
+            totals[1] += trade.pnl
+            self._pnl.record(abs(trade.pnl), _key(key))
 
     def fill_latency(self, trade: Trade, milliseconds: float) -> None:
-        attrs = {conv.CONTAINER_ID: trade.container}
-        if isinstance(trade.strategy, str):
-            attrs[conv.STRATEGY_ID] = trade.strategy
-        self._fill.record(milliseconds, attrs)
+        strategy = trade.strategy if isinstance(trade.strategy, str) else None
+        self._fill.record(milliseconds, _key((None, trade.container, strategy)))
 
     def handler_duration(self, record: Record) -> None:
         if not record[END]:
             return
         route = record[ROUTE]
         name = getattr(record[SUBJECT], "__qualname__", None)
-        self._handler.record((record[END] - record[START]) / 1e9, {
-            conv.HANDLER_NAME: name if isinstance(name, str) else type(record[SUBJECT]).__name__,
-            conv.EVENT_TYPE: route.event_type, conv.CONTAINER_ID: route.container,
-        })
+        self._handler.record((record[END] - record[START]) / 1e9, (
+            (conv.HANDLER_NAME, name if isinstance(name, str) else type(record[SUBJECT]).__name__),
+            (conv.EVENT_TYPE, route.event_type), (conv.CONTAINER_ID, route.container),
+        ))
 
     # read when the SDK collects -------------------------------------------------------
     def _events(self, options: CallbackOptions) -> Iterable[Observation]:
@@ -147,6 +161,17 @@ class TradingMetrics(Metrics):
             totals[key] = totals.get(key, 0) + route.seen
         for (event_type, container), count in totals.items():
             yield Observation(count, {conv.EVENT_TYPE: event_type, conv.CONTAINER_ID: container})
+
+    def _trades(self, options: CallbackOptions) -> Iterable[Observation]:
+        for key, (count, _) in list(self._completed.items()):
+            yield Observation(count, _attributes(key))
+
+    def _net(self, options: CallbackOptions) -> Iterable[Observation]:
+        net: dict[tuple[str, str | None], float] = {}
+        for (_, container, strategy), (_, pnl) in list(self._completed.items()):
+            net[(container, strategy)] = net.get((container, strategy), 0.0) + pnl
+        for (container, strategy), pnl in net.items():
+            yield Observation(pnl, _attributes((None, container, strategy)))
 
     def _open(self, options: CallbackOptions) -> Iterable[Observation]:
         tail = self._retention()
@@ -188,11 +213,24 @@ class TradingMetrics(Metrics):
             logger.debug("tradetrace: shutting metrics down failed", exc_info=True)
 
 
-def _trade_attributes(trade: Trade) -> dict[str, Any]:
-    attrs: dict[str, Any] = {
-        conv.TRADE_OUTCOME: trade.outcome or "incomplete", conv.CONTAINER_ID: trade.container}
-    if isinstance(trade.strategy, str):
-        attrs[conv.STRATEGY_ID] = trade.strategy
+_KEYS: dict[tuple[str | None, str, str | None], tuple[tuple[str, Any], ...]] = {}
+
+
+def _key(key: tuple[str | None, str, str | None]) -> tuple[tuple[str, Any], ...]:
+    """Histogram series key (sorted attribute items) for (outcome, container, strategy)."""
+    found = _KEYS.get(key)
+    if found is None:
+        found = _KEYS[key] = tuple(sorted(_attributes(key).items()))
+    return found
+
+
+def _attributes(key: tuple[str | None, str, str | None]) -> dict[str, Any]:
+    outcome, container, strategy = key
+    attrs: dict[str, Any] = {conv.CONTAINER_ID: container}
+    if outcome is not None:
+        attrs[conv.TRADE_OUTCOME] = outcome
+    if strategy is not None:
+        attrs[conv.STRATEGY_ID] = strategy
     return attrs
 
 
@@ -235,22 +273,17 @@ def metrics_json(data: MetricsData) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
-def make_reader(
-    backend: str, folder: Path, run_id: str, interval_seconds: float
-) -> tuple[MetricReader | None, Path | None]:
-    """The reader for a storage backend (and the metrics file, for ``file``)."""
-    interval_ms = interval_seconds * 1000
+def make_exporter(
+    backend: str, folder: Path, run_id: str
+) -> tuple[MetricExporter | None, Path | None]:
+    """The metric exporter for a storage backend (and the metrics file, for ``file``)."""
     if backend == "file":
         path = folder / f"{run_id}{METRICS_SUFFIX}"
-        return PeriodicExportingMetricReader(
-            JsonLinesMetricExporter(path), export_interval_millis=interval_ms), path
+        return JsonLinesMetricExporter(path), path
     if backend == "otlp":
-        return PeriodicExportingMetricReader(
-            otlp_metric_exporter(), export_interval_millis=interval_ms), None
+        return otlp_metric_exporter(), None
     if backend == "memory":
-        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-
-        return InMemoryMetricReader(), None
+        return MemoryMetricExporter(), None
     return None, None
 
 
@@ -271,4 +304,4 @@ def otlp_metric_exporter() -> MetricExporter:
     return HttpMetricExporter()
 
 
-__all__: Sequence[str] = ["JsonLinesMetricExporter", "TradingMetrics", "make_reader"]
+__all__: Sequence[str] = ["JsonLinesMetricExporter", "TradingMetrics", "make_exporter"]

@@ -82,6 +82,7 @@ class TradeSpanEncoder:
             link_json(ids[0], ids[1], self._member_link)
             for member in trade.members if (ids := member[IDS]) is not None
         ]
+        trade.members = []  # records refer to their trade: break the cycle, free them now
         trace_id, span_id = self._ids()
         start = trade.start or trade.end
         return span_json(trace_id, span_id, "", escape(conv.TRADE_SPAN_NAME), start,

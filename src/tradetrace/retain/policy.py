@@ -40,6 +40,8 @@ ALWAYS, TRADE_COMPLETE, KEEP_IF, SLIDING_WINDOW = (
     "always", "trade_complete", "keep_if", "sliding_window",
 )
 POLICIES = (ALWAYS, TRADE_COMPLETE, KEEP_IF, SLIDING_WINDOW)
+#: A policy that only sets ``window`` or ``incomplete``: its kind comes from the level.
+BY_LEVEL = "by level"
 INCOMPLETE_CHOICES = ("export", "drop", "policy")
 
 #: A compiled condition: the reason it holds for a trade, or None.
@@ -189,11 +191,14 @@ def parse_policy(raw: Any, path: str, default_kind: str | None = None) -> Retent
     if kind is None:
         if "keep_if" in raw:
             kind = KEEP_IF
-        else:
+        elif "window" not in raw and "incomplete" not in raw:
             return None
-    if kind not in POLICIES:
+        else:
+            kind = BY_LEVEL
+    if kind not in POLICIES and kind is not BY_LEVEL:
         raise ConfigError(f"{path}.policy", kind, ", ".join(POLICIES))
-    kind = POLICIES[POLICIES.index(kind)]  # the constant itself: compared by identity
+    if kind is not BY_LEVEL:
+        kind = POLICIES[POLICIES.index(kind)]  # the constant itself: compared by identity
     keep_if = None
     if kind == KEEP_IF:
         if "keep_if" not in raw:

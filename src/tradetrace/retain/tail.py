@@ -20,16 +20,33 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from ..capture.record import (
-    END, ERROR, EVENT, HANDLER, KIND, PARENT, ROUTE, SNAPSHOT, START, TRADE, Record,
+    END,
+    ERROR,
+    EVENT,
+    HANDLER,
+    KIND,
+    PARENT,
+    ROUTE,
+    SNAPSHOT,
+    START,
+    TRADE,
+    Record,
 )
 from .policy import ALWAYS, SLIDING_WINDOW, RetentionLimits, RetentionPolicy
 from .trades import (
-    CLOSE, EVICTED, EXPIRED, INCOMPLETE, NO_TRADE, Trade, TradeRules, TradeTracker,
+    CLOSE,
+    EVICTED,
+    EXPIRED,
+    INCOMPLETE,
+    NO_TRADE,
+    Trade,
+    TradeRules,
+    TradeTracker,
 )
 
 logger = logging.getLogger(__name__)
@@ -169,9 +186,9 @@ class TailRetention:
             trade.errors += 1
         if record[END] > trade.end:
             trade.end = record[END]
-        if record[KIND] is EVENT and len(trade.members) < MAX_TRADE_LINKS:
-            trade.members.append(record)
         decision = trade.decision
+        if decision is None and record[KIND] is EVENT and len(trade.members) < MAX_TRADE_LINKS:
+            trade.members.append(record)  # (a cycle with record[TRADE] until the trade span)
         if decision is not None:  # a late span: it follows its trade's decision
             if decision:
                 self._out.append(record)
@@ -196,6 +213,10 @@ class TailRetention:
             trade.bytes += size
             self.stats.bytes_held += size
             self.stats.spans_held += 1
+            if self.stats.spans_held > self.limits.max_buffered_spans or (
+                self.stats.bytes_held > self._max_bytes
+            ):
+                self._enforce_caps()
 
     def _completed(self, trade: Trade) -> None:
         self._decided.append(trade)  # decided once the record that completed it is a member
@@ -235,6 +256,7 @@ class TailRetention:
                 self._spans.append(trade)
         else:
             self.stats.spans_dropped += len(held)
+            trade.members = []  # no trade span: let its records go
 
     def _release(self, trade: Trade, count: int) -> None:
         self.stats.spans_held -= count

@@ -77,7 +77,7 @@ def read_path(payload: Any, alternatives: tuple[Path, ...]) -> Any:
     for path in alternatives:
         value = payload
         for key in path:
-            if not isinstance(value, Mapping):
+            if value.__class__ is not dict and not isinstance(value, Mapping):
                 value = None
                 break
             value = value.get(key)
@@ -86,6 +86,22 @@ def read_path(payload: Any, alternatives: tuple[Path, ...]) -> Any:
         if value is not None:
             return value
     return None
+
+
+def getter(alternatives: tuple[Path, ...]) -> Callable[[Any], Any]:
+    """``read_path`` for one rule, with a fast path for a single plain key: the tracker
+    reads several fields of every trade event."""
+    if len(alternatives) == 1 and len(alternatives[0]) == 1:
+        (key,) = alternatives[0]
+        return lambda payload: payload.get(key)
+    if len(alternatives) == 2 and len(alternatives[0]) == 1:
+        (first,), rest = alternatives[0], alternatives[1:]
+
+        def first_or_rest(payload: Any) -> Any:
+            value = payload.get(first)
+            return value if value is not None else read_path(payload, rest)
+        return first_or_rest
+    return lambda payload: read_path(payload, alternatives)
 
 
 @dataclass(frozen=True)
@@ -224,6 +240,10 @@ class TrackerStats:
     anomalies: Counter[str] = field(default_factory=Counter)
 
 
+_FIELDS = ("order_id", "status", "pnl", "price", "entry_price", "exit_price", "quantity",
+           "side")
+
+
 class TradeTracker:
     """Assigns records to trades (export worker only; not thread-safe by design)."""
 
@@ -239,11 +259,14 @@ class TradeTracker:
         self.rules = rules
         self._completed = completed
         self._opened = opened
-        self._clock = clock or time.monotonic
+        self.clock = clock or time.monotonic
         self.open: OrderedDict[str, Trade] = OrderedDict()  #: by id, least recently active first
         self._by_key: dict[tuple[Any, ...], Trade] = {}
-        self._orders: OrderedDict[Any, list[Any]] = OrderedDict()  #: id -> [trade, start, price, side, filled]
+        #: order id -> [trade, publish time, price, side, filled yet]
+        self._orders: OrderedDict[Any, list[Any]] = OrderedDict()
         self.stats = TrackerStats()
+        self._get = {name: getter(getattr(rules, name)) for name in _FIELDS}
+        self._key_getters = tuple(getter(alternatives) for alternatives in rules.key)
         self.fill_latency: Callable[[Trade, float], None] = lambda trade, ms: None
 
     def anomaly(self, kind: str, detail: str) -> None:
@@ -262,7 +285,7 @@ class TradeTracker:
             trade = inherited
         else:
             payload = record[SNAPSHOT]
-            if not isinstance(payload, Mapping):
+            if payload.__class__ is not dict and not isinstance(payload, Mapping):
                 payload = {}
             try:
                 trade = self._by_role(record, role, payload, inherited, policy)
@@ -270,7 +293,7 @@ class TradeTracker:
                 self.anomaly("unreadable_payload", repr(exc))
                 trade = inherited
         if trade is not None and trade.decision is None:
-            trade.last_seen = self._clock()
+            trade.last_seen = self.clock()
             if trade.state is not CLOSED:
                 self.open.move_to_end(trade.id)
         return trade
@@ -278,9 +301,9 @@ class TradeTracker:
     # roles --------------------------------------------------------------------------
     def _key(self, record: Record, payload: Mapping[str, Any]) -> tuple[Any, ...] | None:
         parts = [record[ROUTE].container]
-        for alternatives in self.rules.key:
-            value = read_path(payload, alternatives)
-            if value is None or not isinstance(value, (str, int, float)):
+        for get in self._key_getters:
+            value = get(payload)
+            if value is None or value.__class__ not in _KEY_TYPES:
                 return None
             parts.append(value)
         return tuple(parts)
@@ -290,8 +313,9 @@ class TradeTracker:
         inherited: Trade | None, policy: Any,
     ) -> Trade | None:
         rules = self.rules
+        get = self._get
         if role is FILL:
-            order_id = read_path(payload, rules.order_id)
+            order_id = get["order_id"](payload)
             entry = self._orders.get(order_id) if _hashable(order_id) else None
             if entry is None:
                 if inherited is None:
@@ -306,13 +330,13 @@ class TradeTracker:
                 if trade.max_fill_latency_ms is None or latency_ms > trade.max_fill_latency_ms:
                     trade.max_fill_latency_ms = latency_ms
                 self.fill_latency(trade, latency_ms)
-            status = read_path(payload, rules.status)
+            status = get["status"](payload)
             if status in rules.rejected_statuses:
                 trade.rejected += 1
                 if trade.state is PENDING and trade.outstanding <= 0 and trade.decision is None:
                     self._complete(trade, REJECTED)
                 return trade
-            price = read_path(payload, rules.price)
+            price = get["price"](payload)
             slippage = _slippage_bps(entry[2], price, entry[3])
             if slippage is not None and (
                 trade.max_slippage_bps is None or slippage > trade.max_slippage_bps
@@ -332,13 +356,13 @@ class TradeTracker:
                 trade = self._new(key, record, policy)
             trade.orders += 1
             trade.outstanding += 1
-            order_id = read_path(payload, rules.order_id)
+            order_id = get["order_id"](payload)
             if _hashable(order_id):
-                self._orders[order_id] = [trade, record[START], read_path(payload, rules.price),
-                                          read_path(payload, rules.side), False]
+                self._orders[order_id] = [trade, record[START], get["price"](payload),
+                                          get["side"](payload), False]
                 if len(self._orders) > ORDER_MEMORY:
                     self._orders.popitem(last=False)
-            if read_path(payload, rules.status) in rules.rejected_statuses:
+            if get["status"](payload) in rules.rejected_statuses:
                 trade.rejected += 1
             return trade
         if role is OPEN:
@@ -350,10 +374,9 @@ class TradeTracker:
                 self.anomaly("open_twice", f"{key} is open already")
                 return trade
             trade.state = OPENED
-            trade.entry_price = read_path(payload, rules.entry_price) or read_path(
-                payload, rules.price)
-            trade.quantity = read_path(payload, rules.quantity)
-            side = read_path(payload, rules.side)
+            trade.entry_price = get["entry_price"](payload) or get["price"](payload)
+            trade.quantity = get["quantity"](payload)
+            side = get["side"](payload)
             trade.side = _position_side(side) if side is not None else trade.side
             trade.entry_time = _sim_time(record, payload)
             return trade
@@ -362,16 +385,15 @@ class TradeTracker:
                 self.anomaly("close_without_open", f"no open trade for {key}")
                 if trade is None:
                     return inherited
-            trade.exit_price = read_path(payload, rules.exit_price) or read_path(
-                payload, rules.price)
+            trade.exit_price = get["exit_price"](payload) or get["price"](payload)
             if trade.quantity is None:
-                trade.quantity = read_path(payload, rules.quantity)
+                trade.quantity = get["quantity"](payload)
             if trade.entry_price is None:
-                trade.entry_price = read_path(payload, rules.entry_price)
-            side = read_path(payload, rules.side)
+                trade.entry_price = get["entry_price"](payload)
+            side = get["side"](payload)
             if side is not None:
                 trade.side = _position_side(side)
-            trade.pnl = _number(read_path(payload, rules.pnl))
+            trade.pnl = _number(get["pnl"](payload))
             if trade.pnl is None:
                 trade.pnl = _pnl(trade)
             trade.exit_time = _sim_time(record, payload)
@@ -386,9 +408,9 @@ class TradeTracker:
     def _new(self, key: tuple[Any, ...], record: Record, policy: Any) -> Trade:
         if record[ROUTE].container != key[0]:  # pragma: no cover - key[0] is the container
             key = (record[ROUTE].container, *key[1:])
-        trade = Trade(key, key[0], policy, self._clock())
+        trade = Trade(key, key[0], policy, self.clock())
         trade.start = record[START]
-        side = read_path(record[SNAPSHOT] or {}, self.rules.side)
+        side = self._get["side"](record[SNAPSHOT] or {})
         if side is not None:
             trade.side = _position_side(side)
         self._by_key[key] = trade
@@ -417,13 +439,16 @@ class TradeTracker:
 
     def expired(self, ttl_seconds: float) -> list[Trade]:
         """Open trades with no event for ``ttl_seconds``, least recently active first."""
-        limit = self._clock() - ttl_seconds
+        limit = self.clock() - ttl_seconds
         out = []
         for trade in self.open.values():
             if trade.last_seen > limit:
                 break
             out.append(trade)
         return out
+
+
+_KEY_TYPES = frozenset({str, int, float})
 
 
 def _hashable(value: Any) -> bool:
