@@ -8,7 +8,10 @@ Two parts:
 2. end to end: the demo backtest bare, at each level writing local trace files, and with
    naive OpenTelemetry instrumentation (one SDK span per publish through
    ``start_as_current_span``, BatchSpanProcessor, the stock OTLP protobuf encoder writing
-   to a file). Budget: NORMAL at least 10x cheaper per event than naive.
+   to a file). Budget: NORMAL at least 10x cheaper per event than naive. MINIMAL runs
+   with its default retention (trade_complete) and with keep_if (losers and rejects).
+3. memory at MINIMAL: peak Python allocations (tracemalloc) of runs 4x apart in length,
+   against the bare run's: flat when retention holds only open trades.
 
     python benchmarks/bench_tracing.py [--bars 20000] [--rounds 5] [--json FILE]
 """
@@ -24,6 +27,7 @@ import sys
 import tempfile
 import time
 import timeit
+import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +119,10 @@ class Case:
     bytes: int = 0
 
 
+KEEP_IF = {"policy": "keep_if", "keep_if": {"any": [{"loss_above": 100}, {"rejected": True}]}}
+LEVELS = {"minimal_keep_if": ("minimal", KEEP_IF)}
+
+
 def run_case(name: str, bars: int, seed: int, out: Path) -> tuple[float, int, int]:
     """One backtest; returns (seconds, spans written, bytes written)."""
     folder = out / f"{name}-{time.perf_counter_ns()}"
@@ -122,7 +130,9 @@ def run_case(name: str, bars: int, seed: int, out: Path) -> tuple[float, int, in
     if name == "naive_otel":
         naive = NaiveInstrumentation(demo_engine.EventBus, folder / "naive.otlp")
     elif name != "bare":
-        tradetrace.configure(name, profile="demo", output=folder, backend="file", run_id="bench")
+        level, retention = LEVELS.get(name, (name, None))
+        tradetrace.configure(level, profile="demo", output=folder, backend="file",
+                             run_id="bench", retention=retention)
     gc.collect()
     start = time.perf_counter()
     demo_engine.run_backtest(bars=bars, seed=seed)
@@ -140,14 +150,15 @@ def run_case(name: str, bars: int, seed: int, out: Path) -> tuple[float, int, in
         assert session is not None
         stats = session.stats()
         spans = stats["spans_exported"]
-        written = sum(p.stat().st_size for p in folder.glob("*.jsonl"))
+        written = sum(p.stat().st_size for p in folder.glob("*-[0-9][0-9][0-9][0-9].jsonl"))
         tradetrace.shutdown()
     return seconds, spans, written
 
 
 def end_to_end(bars: int, rounds: int, seed: int) -> tuple[int, dict[str, Case]]:
     events = sum(demo_engine.run_backtest(bars=bars, seed=seed)["events_by_type"].values())
-    cases = {n: Case(n) for n in ("bare", "none", "minimal", "normal", "debug", "naive_otel")}
+    cases = {n: Case(n) for n in ("bare", "none", "minimal", "minimal_keep_if", "normal", "debug",
+                                  "naive_otel")}
     order = list(cases)
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(rounds):
@@ -200,6 +211,11 @@ def main() -> int:
           "run's and any difference is this machine's noise (the tests assert no patch)")
     print("  wall-clock ratios on a shared machine swing by tens of percent between runs;"
           " benchmarks/bench_instructions.py gives the same comparison in instructions")
+    print("\nmemory at MINIMAL: peak Python allocations during the run (tracemalloc)")
+    memory = peak_memory(args.bars, args.seed)
+    for name, peaks in memory.items():
+        print(f"  {name:16} " + "  ".join(f"{bars:6} bars {peak / 1e6:7.2f} MB"
+                                          for bars, peak in peaks.items()))
     if args.json:
         args.json.write_text(json.dumps({
             "micro_ns": ns, "events": events,
@@ -207,6 +223,27 @@ def main() -> int:
             "added_us_per_event": added, "normal_vs_naive": ratio,
         }, indent=2))
     return 0
+
+
+def peak_memory(bars: int, seed: int) -> dict[str, dict[int, int]]:
+    """Peak bytes allocated by a run (bare, MINIMAL, MINIMAL keep_if) at bars/4 and bars."""
+    out: dict[str, dict[int, int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("bare", "minimal", "minimal_keep_if"):
+            out[name] = {}
+            for length in (bars // 4, bars):
+                if name != "bare":
+                    level, retention = LEVELS.get(name, (name, None))
+                    tradetrace.configure(level, profile="demo", output=Path(tmp) / name,
+                                         backend="file", run_id="bench", retention=retention)
+                gc.collect()
+                tracemalloc.start()
+                demo_engine.run_backtest(bars=length, seed=seed)
+                out[name][length] = tracemalloc.get_traced_memory()[1]
+                tracemalloc.stop()
+                if name != "bare":
+                    tradetrace.shutdown()
+    return out
 
 
 def _verdict(ok: bool) -> str:

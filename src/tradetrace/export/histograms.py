@@ -87,9 +87,23 @@ class HistogramExporter(MetricExporter):
         now = time.time_ns()
         ours = [m for s in self.series if (m := s.metric(now)) is not None]
         if ours:
-            extra = ResourceMetrics(self.resource, [ScopeMetrics(self.scope, ours, "")], "")
-            metrics_data = MetricsData([*metrics_data.resource_metrics, extra])
+            metrics_data = self._merged(metrics_data, ours)
         return self.inner.export(metrics_data, timeout_millis=timeout_millis)
+
+    def _merged(self, data: MetricsData, ours: list[Metric]) -> MetricsData:
+        """Ours go into the SDK's own scope of the same resource: the stock OTLP encoder
+        groups by resource and scope, and a second group of the same keys would replace
+        the first."""
+        resources = list(data.resource_metrics)
+        for i, rm in enumerate(resources):
+            scopes = list(rm.scope_metrics)
+            for j, sm in enumerate(scopes):
+                if sm.scope.name == self.scope.name:
+                    scopes[j] = ScopeMetrics(sm.scope, [*sm.metrics, *ours], sm.schema_url)
+                    resources[i] = ResourceMetrics(rm.resource, scopes, rm.schema_url)
+                    return MetricsData(resources)
+        resources.append(ResourceMetrics(self.resource, [ScopeMetrics(self.scope, ours, "")], ""))
+        return MetricsData(resources)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self.inner.force_flush(timeout_millis)
