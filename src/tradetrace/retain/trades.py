@@ -59,7 +59,7 @@ OUTCOMES = (WIN, LOSS, FLAT, REJECTED, INCOMPLETE, EXPIRED, EVICTED)
 NO_TRADE: Any = 0
 
 #: Order ids remembered after their trade completed, for fills that arrive late.
-ORDER_MEMORY = 65536
+ORDER_MEMORY = 2048
 
 Path = tuple[str, ...]
 
