@@ -15,7 +15,7 @@ import pytest
 import toybus
 from tradetrace import conventions as conv
 from tradetrace.errors import ConfigError
-from tradetrace.testing import recording
+from tradetrace.testing import recording, spans_by_trade
 
 PORTFOLIO, EXECUTION = "portfolio_1", "execution_1"
 _orders = itertools.count(1)
@@ -61,19 +61,6 @@ def rejected_entry(bus, symbol, strategy="s1"):
     _fill(bus, order_id, symbol, "BUY", 0.0, status="REJECTED", strategy=strategy)
 
 
-def by_trade(spans):
-    """Event spans per trade id, and the trade spans by trade id."""
-    events: dict[str, list] = {}
-    trades = {}
-    for span in spans:
-        trade_id = span.attributes.get(conv.TRADE_ID)
-        if span.name == conv.TRADE_SPAN_NAME:
-            trades[trade_id] = span
-        elif trade_id is not None:
-            events.setdefault(trade_id, []).append(span)
-    return events, trades
-
-
 def _symbols(spans):
     return sorted({s.attributes.get(conv.SYMBOL) for s in spans
                    if s.name in ("ORDER", "FILL", "POSITION_OPEN", "POSITION_CLOSE")})
@@ -100,7 +87,7 @@ def test_every_trade_event_carries_its_trade_and_one_trade_span_links_them():
     """always: all six events of a round trip share one trade id; its trade span holds the
     trade's story and links to each of their spans."""
     spans, stats = run_book("always", lambda bus: round_trip(bus, "SPY", 120.0))
-    events, trades = by_trade(spans)
+    events, trades = spans_by_trade(spans)
     ((trade_id, members),) = events.items()
     assert sorted(s.name for s in members) == sorted(
         ["ORDER", "FILL", "POSITION_OPEN", "ORDER", "FILL", "POSITION_CLOSE"])
@@ -124,7 +111,7 @@ def test_trade_complete_drops_completed_trades_and_exports_open_ones_as_incomple
     """trade_complete (MINIMAL's default): the winner, the loser and the rejected entry
     are dropped; the trade still open at shutdown is exported, marked incomplete."""
     spans, stats = run_book("trade_complete", _book, level="minimal")
-    events, trades = by_trade(spans)
+    events, trades = spans_by_trade(spans)
     assert _symbols(spans) == ["OPEN"]
     ((trade_id, trade),) = trades.items()
     assert trade.attributes[conv.TRADE_OUTCOME] == "incomplete"
@@ -165,7 +152,7 @@ def test_keep_if_exports_exactly_the_trades_its_condition_holds_for(condition, k
     """keep_if: a completed trade is exported whole when its condition holds."""
     spans, _ = run_book({"policy": "keep_if", "keep_if": condition}, _book)
     assert _symbols(spans) == kept
-    events, trades = by_trade(spans)
+    events, trades = spans_by_trade(spans)
     for trade_id, trade in trades.items():
         if trade.attributes[conv.TRADE_OUTCOME] != "incomplete":
             assert trade.attributes[conv.TRADE_KEPT_BY]
@@ -192,7 +179,7 @@ def test_keep_if_keeps_a_trade_whose_span_recorded_an_error():
     spans, _ = run_book({"policy": "keep_if", "keep_if": {"error": True},
                          "incomplete": "drop"}, script)
     assert _symbols(spans) == ["ERR"]
-    _, trades = by_trade(spans)
+    _, trades = spans_by_trade(spans)
     (trade,) = trades.values()
     assert trade.attributes[conv.TRADE_ERRORS] == 1
 
@@ -210,7 +197,7 @@ def test_slippage_and_fill_latency_conditions_read_the_fills():
 
     spans, _ = run_book({"policy": "keep_if", "keep_if": {"slippage_bps_above": 5}}, script)
     assert _symbols(spans) == ["SLIP"]
-    _, trades = by_trade(spans)
+    _, trades = spans_by_trade(spans)
     (trade,) = trades.values()
     assert trade.attributes[conv.TRADE_MAX_SLIPPAGE] == pytest.approx(50.0)
     assert trade.attributes[conv.TRADE_MAX_FILL_LATENCY] >= 0
@@ -233,7 +220,7 @@ def test_late_spans_follow_the_decision_already_made():
             _fill(bus, order_id, symbol, "SELL")  # a late fill: after its trade closed
 
     spans, stats = run_book({"policy": "keep_if", "keep_if": {"loss_above": 100}}, script)
-    events, trades = by_trade(spans)
+    events, trades = spans_by_trade(spans)
     (trade_id,) = trades
     names = sorted(s.name for s in events[trade_id])
     assert names == sorted(["ORDER", "FILL", "POSITION_OPEN", "ORDER", "POSITION_CLOSE",
@@ -254,7 +241,7 @@ def test_a_trade_past_its_span_cap_keeps_its_first_spans_and_its_close():
 
     spans, _ = run_book({"policy": "keep_if", "keep_if": {"outcome": "loss"},
                          "max_spans_per_trade": 10}, script)
-    events, trades = by_trade(spans)
+    events, trades = spans_by_trade(spans)
     (trade,) = trades.values()
     (members,) = events.values()
     assert len(members) == 11  # the cap, plus the close
@@ -279,7 +266,7 @@ def test_too_many_open_trades_turn_the_least_active_into_a_summary():
     assert summary.attributes[conv.SYMBOL] == "A"
     assert summary.attributes[conv.EVICTION_REASON] == "max_open_trades"
     assert summary.attributes[conv.EVICTION_COUNT_PREFIX + "ORDER"] == 1
-    events, trades = by_trade(spans)
+    events, trades = spans_by_trade(spans)
     whole = {t.attributes[conv.SYMBOL]: t for t in trades.values()
              if t.attributes[conv.TRADE_SPANS] == 6}
     assert sorted(whole) == ["B", "C"]
@@ -307,7 +294,7 @@ def test_held_span_cap_summarises_the_least_recently_active_trade_buffer():
     assert stats["retention"]["spans_evicted"] == sum(
         v for s in summaries for k, v in s.attributes.items()
         if k.startswith(conv.EVICTION_COUNT_PREFIX))
-    _, trades = by_trade(spans)
+    _, trades = spans_by_trade(spans)
     assert sorted(t.attributes[conv.SYMBOL] for t in trades.values()) == ["NEW", "OLD"]
     assert stats["retention"]["spans_held"] == 0
 
@@ -326,7 +313,7 @@ def test_a_trade_with_no_event_for_its_time_to_live_expires():
         rejected_entry(bus, "FRESH")
         exported = rec.spans()
         stats = rec.session.stats()["retention"]
-    _, trades = by_trade(exported)
+    _, trades = spans_by_trade(exported)
     (trade,) = trades.values()
     assert trade.attributes[conv.TRADE_OUTCOME] == "expired"
     assert stats["trades_completed"] == {"expired": 1, "rejected": 1}
@@ -357,7 +344,7 @@ def test_anomalies_are_counted_never_raised_and_lose_no_other_trade(script, anom
     counted = stats["retention"]["anomalies"]
     assert counted[anomaly] >= 1
     assert sum(1 for r in caplog.records if anomaly in r.getMessage()) == 1
-    events, trades = by_trade(spans)
+    events, trades = spans_by_trade(spans)
     good = [t for t in trades.values() if t.attributes[conv.SYMBOL] == "GOOD"]
     assert len(good) == 1 and len(events[good[0].attributes[conv.TRADE_ID]]) == 6
 

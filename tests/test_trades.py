@@ -11,21 +11,9 @@ import pytest
 import tradetrace
 from tradetrace import conventions as conv
 from tradetrace.retain.tail import TailRetention
-from tradetrace.testing import recording
+from tradetrace.testing import recording, spans_by_trade
 
 ROUND_TRIP = sorted(["ORDER", "FILL", "POSITION_OPEN", "ORDER", "FILL", "POSITION_CLOSE"])
-
-
-def _trades(spans):
-    events: dict[str, list] = {}
-    trades = {}
-    for span in spans:
-        trade_id = span.attributes.get(conv.TRADE_ID)
-        if span.name == conv.TRADE_SPAN_NAME:
-            trades[trade_id] = span
-        elif trade_id is not None:
-            events.setdefault(trade_id, []).append(span)
-    return events, trades
 
 
 def test_every_demo_round_trip_is_one_trade_with_its_pnl(demo):
@@ -34,7 +22,7 @@ def test_every_demo_round_trip_is_one_trade_with_its_pnl(demo):
     with recording("normal", profile="demo") as spans:
         results = demo.run_backtest(bars=600, seed=5)
         exported = spans.spans()
-    events, trades = _trades(exported)
+    events, trades = spans_by_trade(exported)
     outcomes = Counter(t.attributes[conv.TRADE_OUTCOME] for t in trades.values())
     closed = sum(results["trades"].values())
     assert outcomes["win"] + outcomes["loss"] + outcomes["flat"] == closed
@@ -62,7 +50,7 @@ def test_admf_trades_are_keyed_by_portfolio_strategy_and_symbol(admf):
         results = admf.coordinator().run_topology("backtest", {"bars": 300, "seed": 1})
         exported = spans.spans()
         anomalies = spans.session.stats()["retention"]["anomalies"]
-    events, trades = _trades(exported)
+    events, trades = spans_by_trade(exported)
     closed = [t for t in trades.values() if t.attributes[conv.TRADE_OUTCOME] != "incomplete"]
     published = results.get("events_by_type") or results.get("event_counts")
     assert len(closed) == published["POSITION_CLOSE"]

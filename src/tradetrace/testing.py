@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,7 +21,23 @@ from . import conventions as conv
 from .decide.levels import TraceLevel
 from .session import TracingSession
 
-__all__ = ["SpanRecorder", "recording"]
+__all__ = ["SpanRecorder", "recording", "spans_by_trade"]
+
+
+def spans_by_trade(spans: Iterable[ReadableSpan]) -> tuple[dict[str, list[ReadableSpan]],
+                                                           dict[str, ReadableSpan]]:
+    """The event spans of each trade, and each trade's ``trade`` span, by trade id."""
+    events: dict[str, list[ReadableSpan]] = {}
+    trades: dict[str, ReadableSpan] = {}
+    for span in spans:
+        trade_id = (span.attributes or {}).get(conv.TRADE_ID)
+        if not isinstance(trade_id, str):
+            continue
+        if span.name == conv.TRADE_SPAN_NAME:
+            trades[trade_id] = span
+        else:
+            events.setdefault(trade_id, []).append(span)
+    return events, trades
 
 
 class SpanRecorder:

@@ -148,15 +148,9 @@ class TailRetention:
             else:
                 route.seen += 1
                 role = route.role
-            if role is None and inherited is NO_TRADE:  # the common case: no trade
-                record[TRADE] = NO_TRADE
-                if route.retention.kind is SLIDING_WINDOW:
-                    self._window(route.container, route.retention, record)
-                else:
-                    out.append(record)
-                    passed += 1
-                continue
-            trade = self.tracker.assign(record, role, route.retention)
+            # the common case first: no trade, and no trade to look for
+            trade = (None if role is None and inherited is NO_TRADE
+                     else self.tracker.assign(record, role, route.retention))
             if trade is None:
                 record[TRADE] = NO_TRADE
                 if route.retention.kind is SLIDING_WINDOW:
