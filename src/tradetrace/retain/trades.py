@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -254,8 +255,6 @@ class TradeTracker:
         opened: Callable[[Trade], None] = lambda trade: None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        import time
-
         self.rules = rules
         self._completed = completed
         self._opened = opened
@@ -406,8 +405,6 @@ class TradeTracker:
         return trade
 
     def _new(self, key: tuple[Any, ...], record: Record, policy: Any) -> Trade:
-        if record[ROUTE].container != key[0]:  # pragma: no cover - key[0] is the container
-            key = (record[ROUTE].container, *key[1:])
         trade = Trade(key, key[0], policy, self.clock())
         trade.start = record[START]
         side = self._get["side"](record[SNAPSHOT] or {})
