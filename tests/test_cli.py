@@ -90,11 +90,9 @@ def test_run_finds_the_demo_profile_beside_the_script(tmp_path):
 
 def test_bad_setting_inside_the_program_runs_it_untraced(tmp_path):
     """If the start-up hook meets a bad setting it says so once and the program still runs."""
-    bootstrap = ROOT / "src" / "tradetrace" / "cli" / "bootstrap"
     script = tmp_path / "p.py"
     script.write_text("print('traded')\n")
-    env = _env(TRADETRACE_BOOTSTRAP="1", TRADETRACE_PROFILE="nosuchprofile",
-               PYTHONPATH=str(bootstrap))
+    env = _env(TRADETRACE_PROFILE="nosuchprofile")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=60, env=env)
     assert done.returncode == 0

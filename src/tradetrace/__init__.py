@@ -8,6 +8,7 @@ becomes parent/child; trace levels decide, per container, what is recorded.
 >>> session.active
 False
 >>> tradetrace.shutdown()
+True
 
 A traced backtest (see ``examples/``)::
 
@@ -17,14 +18,16 @@ A traced backtest (see ``examples/``)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from ._version import __version__
+from .capture.record import SUPPRESSED, dispatch
 from .config import TracingConfig, load_config
 from .decide.levels import TraceLevel
 from .decide.sampler import TraceLevelSampler
@@ -41,8 +44,11 @@ __all__ = [
     "configure",
     "flush",
     "get_session",
+    "inject",
     "load_config",
+    "set_level",
     "shutdown",
+    "suppress_tracing",
 ]
 
 _current: TracingSession | None = None
@@ -61,6 +67,7 @@ def configure(
     run_id: str | None = None,
     search_paths: Iterable[str] = (),
     retention: str | Mapping[str, Any] | None = None,
+    tracer_provider: Any = None,
 ) -> TracingSession:
     """Resolve the configuration, patch the traced system and start exporting.
 
@@ -68,6 +75,8 @@ def configure(
     ``exporter`` sends spans to any OpenTelemetry ``SpanExporter`` instead of the
     configured storage. ``retention`` is a policy name (``always``, ``trade_complete``,
     ``keep_if``, ``sliding_window``) or a mapping like the YAML ``tracing.retention``.
+    ``tracer_provider`` (an SDK ``TracerProvider``) sends spans through that provider's
+    span processors, to join a program's own OpenTelemetry pipeline.
     A previous session is shut down first. Raises
     :class:`ConfigError` for any invalid setting; nothing is patched in that case.
     """
@@ -82,7 +91,9 @@ def configure(
         run_id=run_id,
         retention=retention,
     )
-    session = TracingSession(config, exporter=exporter, search_paths=search_paths)
+    session = TracingSession(
+        config, exporter=exporter, search_paths=search_paths, tracer_provider=tracer_provider
+    )
     with _lock:
         if _current is not None:
             _current.shutdown()
@@ -107,3 +118,53 @@ def shutdown(timeout: float | None = None) -> bool:
     with _lock:
         session, _current = _current, None
     return session.shutdown(timeout) if session is not None else True
+
+
+def set_level(level: str | TraceLevel, containers: str | None = None) -> None:
+    """Change the trace level while the program runs, everywhere or for the containers
+    matching a glob (``"portfolio_*"``). NONE everywhere removes every patch, so the
+    cost returns to zero; any other level patches again. Raises :class:`ConfigError`
+    for a bad level or glob (nothing changes then); without a session, does nothing.
+
+    >>> import tradetrace
+    >>> session = tradetrace.configure(level="none", backend="none")
+    >>> tradetrace.set_level("minimal", "portfolio_*"); session.active
+    True
+    >>> tradetrace.set_level("none"); session.patched
+    []
+    >>> tradetrace.shutdown()
+    True
+    """
+    if _current is not None:
+        _current.set_level(level, containers)
+
+
+@contextlib.contextmanager
+def suppress_tracing() -> Iterator[None]:
+    """Nothing published on this thread inside the block is traced: warm-up, replays,
+    state rebuilt from history. OpenTelemetry's own instrumentations are suppressed too.
+
+    >>> import tradetrace
+    >>> with tradetrace.suppress_tracing():
+    ...     pass   # bus.publish(...) here leaves no span
+    """
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    stack = dispatch.stack
+    stack.append(SUPPRESSED)
+    try:
+        with suppress_instrumentation():
+            yield
+    finally:
+        # the innermost marker is ours (a block cannot outlive the records above it)
+        for index in range(len(stack) - 1, -1, -1):
+            if stack[index] is SUPPRESSED:
+                del stack[index]
+                break
+
+
+def inject(event: Any) -> bool:
+    """Write the trace context of ``event`` (W3C ``traceparent``) into its metadata before
+    it crosses a queue or a process boundary; publishing it on a traced bus there
+    continues the trace. False when nothing traced is in flight on this thread."""
+    return _current.inject(event) if _current is not None else False

@@ -160,6 +160,19 @@ class TracingConfig:
         ]
         return any(p.traces(event_type) for p in policies)
 
+    def with_level(self, level: str | TraceLevel, containers: str | None = None) -> TracingConfig:
+        """This config at another level: every container's (overrides keep their other
+        settings), or only that of the containers matching the glob ``containers``."""
+        parsed = _parse_level(level, "level")
+        if containers is None:
+            overrides = tuple(replace(o, level=None) for o in self.overrides)
+            return replace(self, level=parsed, overrides=overrides)
+        _check_glob(containers, "containers")
+        kept = [o for o in self.overrides if o.pattern != containers]
+        old = next((o for o in self.overrides if o.pattern == containers), None)
+        changed = replace(old, level=parsed) if old else ContainerOverride(containers, parsed)
+        return replace(self, overrides=(*kept, changed))
+
     @property
     def any_handler_spans(self) -> bool:
         """Whether some container may get handler spans (handlers are wrapped only then)."""
@@ -182,7 +195,7 @@ def load_config(
     """Resolve the configuration; raise :class:`ConfigError` naming any bad value."""
     env = os.environ if env is None else env
     path = config_file if config_file is not None else env.get(ev.TRADETRACE_CONFIG) or None
-    tracing = _read_file(Path(path)) if path else {}
+    tracing = read_tracing_section(Path(path)) if path else {}
     where = str(path) if path else "defaults"
 
     def pick(arg: Any, env_name: str | None, key: str) -> tuple[Any, str]:
@@ -284,7 +297,8 @@ def new_run_id() -> str:
     return "run_" + time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "_" + secrets.token_hex(3)
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def read_tracing_section(path: Path) -> dict[str, Any]:
+    """The ``tracing:`` mapping of a YAML config file; ConfigError if unreadable."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

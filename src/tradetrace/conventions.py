@@ -9,6 +9,7 @@ from __future__ import annotations
 
 # Resource
 RUN_ID = "trading.run.id"
+WORKER_ID = "trading.worker.id"  #: resource: a worker process of a traced run (w<pid>)
 
 # Every event span
 EVENT_TYPE = "trading.event.type"

@@ -20,6 +20,18 @@ TRADETRACE_STORAGE = "TRADETRACE_STORAGE"
 TRADETRACE_RUN_ID = "TRADETRACE_RUN_ID"
 """Run id put on the resource of every span (generated when unset)."""
 
+TRADETRACE_FAIL_FAST = "TRADETRACE_FAIL_FAST"
+"""``true``: a bad setting at start-up exits with status 2 instead of running untraced."""
+
+TRADETRACE_PARENT_PID = "TRADETRACE_PARENT_PID"
+"""Set by a traced process for its children: a child whose parent it names is a worker
+of the same run (spans carry ``trading.worker.id``)."""
+
+KNOWN = frozenset({
+    TRADETRACE_LEVEL, TRADETRACE_CONFIG, TRADETRACE_PROFILE, TRADETRACE_OUTPUT,
+    TRADETRACE_STORAGE, TRADETRACE_RUN_ID, TRADETRACE_FAIL_FAST, TRADETRACE_PARENT_PID,
+})
+
 OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
 OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
 OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"

@@ -12,29 +12,49 @@ from __future__ import annotations
 import atexit
 import inspect
 import logging
+import os
 import threading
 import time
 import weakref
 from collections.abc import Iterable
 from typing import Any
 
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from . import conventions as conv
+from . import environment_variables as ev
 from ._version import __version__
 from .capture.lifecycle import lifecycle_wrapper, run_wrapper
 from .capture.patcher import Patcher, function_wrapper, subscribe_wrapper
 from .capture.profile import EVENT_FIELDS, Profile, resolve_profiles
+from .capture.propagation import inject
 from .capture.publish import traced_publish
-from .capture.record import KIND, LIFECYCLE, RUN, Record, dispatch, new_record
+from .capture.record import (
+    KIND,
+    LIFECYCLE,
+    RUN,
+    SUPPRESSED,
+    TRADE,
+    Record,
+    dispatch,
+    new_record,
+)
 from .config import TracingConfig
 from .decide.levels import TraceLevel
 from .decide.table import DecisionTable
 from .export.files import RotatingTraceFile
 from .export.otlp_json import RequestWriter
-from .export.sinks import JsonFileSink, NullSink, SdkSink, SpanSink, otlp_exporter
+from .export.sinks import (
+    JsonFileSink,
+    NullSink,
+    ProviderSink,
+    SdkSink,
+    SpanSink,
+    otlp_exporter,
+)
 from .export.spans import SpanEncoder
 from .export.worker import ExportWorker
 from .retain.buffer import Retention
@@ -55,14 +75,18 @@ class TracingSession:
         *,
         exporter: SpanExporter | None = None,
         search_paths: Iterable[str] = (),
+        tracer_provider: Any = None,
     ) -> None:
         self.config = config
+        self.tracer_provider = tracer_provider
+        self._given = (exporter, tuple(search_paths), tracer_provider)  # to rebuild after fork
+        self.worker_id = worker_id()  #: set in a worker process of a traced parent
         self.active = config.enabled
         self.profiles: tuple[Profile, ...] = ()
         self.explicit_profile = False
         self.exporter = exporter
         self.sink: SpanSink = NullSink()
-        self.resource = _resource(config)
+        self.resource = _resource(config, self.worker_id)
         self.scope = InstrumentationScope("tradetrace", __version__)
         self.retention = Retention()
         self._system = self.retention.buffer_for(SYSTEM_BUFFER, 10_000)
@@ -105,17 +129,20 @@ class TracingSession:
         self._patcher = Patcher(self._replacement)
         self._patcher.arm(self.profiles)
         _sessions.add(self)
+        flush_in_multiprocessing_workers()
         return self
 
     def _make_sink(self) -> SpanSink:
         if self.exporter is not None:
             return SdkSink(self.exporter, self.resource, self.scope)
+        if self.tracer_provider is not None:
+            return ProviderSink(self.tracer_provider, self.resource, self.scope)
         backend = self.config.backend
         if backend == "file":
             rotation = self.config.rotation
             file = RotatingTraceFile(
                 self.config.output,
-                self.config.run_id,
+                self.file_stem,
                 int(rotation.max_megabytes * 1024 * 1024),
                 rotation.max_files,
             )
@@ -139,9 +166,9 @@ class TracingSession:
         try:
             from .export.metrics import TradingMetrics, make_exporter
 
-            backend = "memory" if self.exporter is not None else self.config.backend
+            backend = self._metrics_backend()
             exporter, self.metrics_path = make_exporter(
-                backend, self.config.output, self.config.run_id
+                backend, self.config.output, self.file_stem
             )
             if exporter is None:
                 return None
@@ -152,6 +179,20 @@ class TracingSession:
         except Exception:  # metrics are an extra: tracing goes on without them
             logger.exception("tradetrace: metrics could not be set up; tracing without them")
             return None
+
+    @property
+    def file_stem(self) -> str:
+        """Trace and metrics files are named from this: the run id, and the worker's."""
+        run = self.config.run_id
+        return run if self.worker_id is None else f"{run}-{self.worker_id}"
+
+    def _metrics_backend(self) -> str:
+        if self.exporter is not None:
+            return "memory"
+        if self.tracer_provider is not None:  # OpenTelemetry's variables decide
+            wanted = os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower()
+            return "otlp" if wanted == "otlp" else "none"
+        return self.config.backend
 
     def _replacement(self, role: str, original: Any, profile: Profile) -> Any:
         if role == "publish":
@@ -169,6 +210,8 @@ class TracingSession:
                 if self.config.any_handler_spans
                 else None
             )
+        if role == "transport":
+            return function_wrapper(original, self._transport_wrapper(profile))
         if role == "lifecycle":
             return function_wrapper(
                 original, lifecycle_wrapper(self, profile.container_id_attribute)
@@ -184,6 +227,8 @@ class TracingSession:
             if self.config.policy_for(container_id).level < TraceLevel.NORMAL:
                 return None
             stack = dispatch.stack
+            if _suppressed(stack):
+                return None
             route = (
                 f"container.{phase}",
                 ((conv.CONTAINER_ID, container_id), (conv.LIFECYCLE_PHASE, phase)),
@@ -210,6 +255,8 @@ class TracingSession:
                 attrs.append((conv.EXECUTION_ID, execution))
             name = f"{type(instance).__name__}.{method}"
             stack = dispatch.stack
+            if _suppressed(stack):
+                return None
             return new_record(
                 RUN, (name, tuple(attrs)), instance, stack[-1] if stack else None, time.time_ns()
             )
@@ -242,6 +289,99 @@ class TracingSession:
         if self.metrics is not None:
             self.metrics.flush(timeout)
         return done
+
+    def set_level(self, level: str | TraceLevel, containers: str | None = None) -> None:
+        """Change the level while the program runs: everywhere, or for the containers
+        matching the glob ``containers``. Reaching NONE everywhere exports what is
+        pending and removes every patch (the cost is back to zero); leaving NONE patches
+        again. Handler spans (DEBUG) need handlers subscribed while patched for DEBUG.
+        Raises ConfigError for a bad level or glob; nothing changes then."""
+        config = self.config.with_level(level, containers)
+        with self._lock:
+            if self._closed:
+                return
+            if self._worker is None:  # never started: configured at NONE
+                if config.enabled:
+                    self.profiles, self.explicit_profile = resolve_profiles(
+                        config.profile, self._given[1])
+                    self.sink = self._make_sink()
+                    self.config, self.active = config, True
+                    self.start()
+                else:
+                    self.config = config
+                return
+            self.config = config
+            assert self._patcher is not None
+            if not config.enabled:
+                self._patcher.unpatch()
+                self.active = False
+                self.flush()
+                return
+            self.table.reconfigure(config)
+            self._patcher.arm(self.profiles)  # idempotent; patches what the level now needs
+            self.active = True
+
+    def inject(self, event: Any) -> bool:
+        """Put this event's trace context (W3C ``traceparent``) in its metadata before it
+        crosses a queue or a process; the receiving bus continues the trace. False when
+        nothing traced is being dispatched on this thread."""
+        if self._worker is None:
+            return False
+        encoder = self._worker.encoder
+        return inject(event, encoder.ids, lambda subject: encoder.kept(subject)[0],
+                      self._fields.get("metadata", "metadata"))
+
+    def _transport_wrapper(self, profile: Profile) -> Any:
+        """wrapt wrapper for a profile's ``transport`` methods: inject, then send."""
+        def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            event = args[0] if args else next(iter(kwargs.values()), None)
+            if event is not None:
+                self.inject(event)
+            return wrapped(*args, **kwargs)
+
+        return wrapper
+
+    # processes -------------------------------------------------------------------------
+    def _before_fork(self) -> None:
+        """Hold the export lock across fork (no half-written batch is inherited) and give
+        the records in flight on this thread their ids: a forked child's events continue
+        their trace."""
+        worker = self._worker
+        self._fork_locked = worker is not None and worker.lock.acquire(timeout=2.0)
+        if worker is not None:
+            for record in dispatch.stack:
+                if record is not SUPPRESSED:
+                    try:
+                        worker.encoder.ids(record)
+                    except Exception:
+                        logger.debug("tradetrace: no ids before fork", exc_info=True)
+
+    def _after_fork_in_parent(self) -> None:
+        if getattr(self, "_fork_locked", False) and self._worker is not None:
+            self._fork_locked = False
+            self._worker.lock.release()
+
+    def _after_fork_in_child(self) -> TracingSession | None:
+        """The child inherits this session's patches and buffers but none of its threads.
+        Buffers belong to the parent (it exports them); the child gets its own session,
+        files and worker, as a worker of the same run."""
+        self._closed = True
+        _sessions.discard(self)
+        if self._patcher is not None:
+            self._patcher.after_fork()
+            self._patcher.unpatch()
+        if self.metrics is not None:
+            self.metrics.abandon()
+        for record in dispatch.stack:  # causes from the parent: settled, never exported
+            if record[TRADE] is None:
+                record[TRADE] = 0
+        if not self.active:
+            return None
+        exporter, search_paths, provider = self._given
+        os.environ[ev.TRADETRACE_PARENT_PID] = str(os.getppid())
+        child = TracingSession(self.config, exporter=exporter, search_paths=search_paths,
+                               tracer_provider=provider)
+        return child.start()
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Remove every patch, export what is pending and close the sink. Idempotent."""
@@ -305,9 +445,25 @@ def _retention_stats(tail: TailRetention | None) -> dict[str, Any]:
     }
 
 
-def _resource(config: TracingConfig) -> Resource:
-    """SDK resource: OTEL_RESOURCE_ATTRIBUTES, then our service name and run id on top."""
-    attributes: dict[str, Any] = {conv.RUN_ID: config.run_id}
+def _suppressed(stack: list[Any]) -> bool:
+    return bool(stack) and stack[-1] is SUPPRESSED or not is_instrumentation_enabled()
+
+
+def worker_id() -> str | None:
+    """``w<pid>`` in a process started (spawned, forked or run) by a traced parent."""
+    parent = os.environ.get(ev.TRADETRACE_PARENT_PID)
+    if parent and parent == str(os.getppid()):
+        return f"w{os.getpid()}"
+    return None
+
+
+def _resource(config: TracingConfig, worker: str | None = None) -> Resource:
+    """SDK resource: OTEL_RESOURCE_ATTRIBUTES, then our service name and run id on top,
+    and the process (with the worker id in a worker process of a traced parent)."""
+    attributes: dict[str, Any] = {conv.RUN_ID: config.run_id, "process.pid": os.getpid()}
+    if worker is not None:
+        attributes[conv.WORKER_ID] = worker
+        attributes["process.parent_pid"] = os.getppid()
     if config.service_name is not None:
         attributes["service.name"] = config.service_name
     resource = Resource.create(attributes)
@@ -317,6 +473,65 @@ def _resource(config: TracingConfig) -> Resource:
 
 
 _sessions: weakref.WeakSet[TracingSession] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    for session in list(_sessions):
+        session._before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for session in list(_sessions):
+        session._after_fork_in_parent()
+
+
+def _after_fork_in_child() -> None:
+    import tradetrace
+
+    for session in list(_sessions):
+        try:
+            child = session._after_fork_in_child()
+        except Exception:  # the child runs untraced rather than not at all
+            logger.exception("tradetrace: tracing could not restart after fork")
+            child = None
+        if tradetrace._current is session:
+            tradetrace._current = child
+
+
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)
+
+
+class _ExitAnchor:
+    """Kept alive for multiprocessing's after-fork registry (it holds weak references)."""
+
+
+_anchor = _ExitAnchor()
+_anchor_registered = False
+
+
+def flush_in_multiprocessing_workers() -> None:
+    """multiprocessing's forked workers leave with ``os._exit``, which skips atexit: have
+    its own exit function (which it does run) shut tracing down in each worker."""
+    global _anchor_registered
+    if _anchor_registered:
+        return
+    _anchor_registered = True
+    try:
+        from multiprocessing import util
+
+        util.register_after_fork(_anchor, _shutdown_at_worker_exit)
+    except Exception:
+        logger.debug("tradetrace: no multiprocessing exit hook", exc_info=True)
+
+
+def _shutdown_at_worker_exit(_: object) -> None:
+    from multiprocessing import util
+
+    util.Finalize(None, _flush_at_exit, exitpriority=-100)
 
 
 @atexit.register

@@ -8,6 +8,7 @@ only while its event's container is at DEBUG, and otherwise just calls through.
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 import wrapt
@@ -41,6 +42,63 @@ class TracedHandler(wrapt.ObjectProxy):
         record = [HANDLER, route, handler, None, parent, _time_ns(), 0, None, None, None]
         # not pushed: events the handler publishes are caused by the event, not the call
         return call_recorded(record, handler, args, kwargs, route.buffer.add, push=False)
+
+
+#: Buses a handler was wrapped for: where uninstrumenting puts the originals back.
+_buses: weakref.WeakSet[Any] = weakref.WeakSet()
+#: Containers bigger than this are not searched for handlers (an event history, say).
+_SEARCH_LIMIT = 10_000
+
+
+def remember_bus(bus: Any) -> None:
+    try:
+        _buses.add(bus)
+    except TypeError:  # not weak-referenceable: its handlers stay wrapped (and pass through)
+        pass
+
+
+def unwrap_handlers() -> int:
+    """Put the original handler back wherever a bus stored one of our proxies (lists,
+    dicts, sets and tuples in its attributes, a few levels deep); returns how many."""
+    restored = 0
+    for bus in list(_buses):
+        state = getattr(bus, "__dict__", None)
+        if isinstance(state, dict):
+            _, count = _unwrapped(state, 4)
+            restored += count
+    _buses.clear()
+    return restored
+
+
+def _unwrapped(value: Any, depth: int) -> tuple[Any, int]:
+    """(value without proxies, how many were replaced); mutable containers change in place."""
+    if isinstance(value, TracedHandler):
+        return value.__wrapped__, 1
+    if depth == 0 or not isinstance(value, (list, dict, tuple, set)):
+        return value, 0
+    if len(value) > _SEARCH_LIMIT:
+        return value, 0
+    count = 0
+    if isinstance(value, dict):
+        for key, item in list(value.items()):
+            new, n = _unwrapped(item, depth - 1)
+            if n:
+                value[key] = new
+                count += n
+        return value, count
+    items = [_unwrapped(item, depth - 1) for item in value]
+    count = sum(n for _, n in items)
+    if not count:
+        return value, 0
+    new = [item for item, _ in items]
+    if isinstance(value, list):
+        value[:] = new
+    elif isinstance(value, set):
+        value.clear()
+        value.update(new)
+    else:  # a tuple: rebuilt, and stored back by the container that holds it
+        value = type(value)(*new) if hasattr(value, "_fields") else tuple(new)
+    return value, count
 
 
 def wrap_handler_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:

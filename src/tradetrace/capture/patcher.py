@@ -19,7 +19,7 @@ from typing import Any
 import wrapt
 
 from ..errors import ConfigError
-from .handlers import wrap_handler_argument
+from .handlers import remember_bus, unwrap_handlers, wrap_handler_argument
 from .profile import Profile, Target, check_target
 
 logger = logging.getLogger(__name__)
@@ -53,8 +53,13 @@ class Patcher:
                 else:
                     wrapt.register_post_import_hook(self._hook(profile), module_name)
 
+    @property
+    def armed(self) -> bool:
+        return self._active
+
     def unpatch(self) -> None:
-        """Restore every patched attribute; hooks still pending become no-ops."""
+        """Restore every patched attribute and the handlers subscribed meanwhile; hooks
+        still pending become no-ops."""
         with self._lock:
             self._active = False
             for owner, name, original in reversed(self._applied):
@@ -64,6 +69,14 @@ class Patcher:
                 else:
                     setattr(owner, name, original)
             self._applied.clear()
+            try:
+                unwrap_handlers()
+            except Exception:  # a bus with odd containers keeps pass-through proxies
+                logger.debug("tradetrace: could not restore every handler", exc_info=True)
+
+    def after_fork(self) -> None:
+        """In a forked child: the lock may have been held by a thread that is gone."""
+        self._lock = threading.RLock()
 
     @property
     def patched(self) -> list[str]:
@@ -115,6 +128,7 @@ def subscribe_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
     """wrapt wrapper for ``subscribe``-like methods: the handler gets a transparent proxy."""
     try:
         args, kwargs = wrap_handler_argument(args, kwargs)
+        remember_bus(instance)
     except Exception:  # subscribe exactly as asked rather than fail
         logger.debug("tradetrace: could not wrap a handler", exc_info=True)
     return wrapped(*args, **kwargs)

@@ -6,7 +6,9 @@ A profile names, as ``module:Class.method``, the methods that play each role:
 - ``subscribe``: methods that register handlers (the handler is wrapped, for DEBUG's
   handler spans);
 - ``lifecycle``: container lifecycle steps (initialize, start, execute, stop, ...);
-- ``run``: the coordinator's entry points (a run span; the pipeline flushes at its end).
+- ``run``: the coordinator's entry points (a run span; the pipeline flushes at its end);
+- ``transport``: methods that send an event across a queue or to another process (its
+  trace context is injected into the event's metadata first; capture/propagation.py).
 
 Built in: ``admf`` (ADMF-PC, imported as ``src.*``) and ``demo`` (``examples/demo_engine``).
 A user profile is YAML with the same keys, plus ``event_fields`` when the event object
@@ -36,7 +38,7 @@ import yaml
 
 from ..errors import ConfigError
 
-ROLES = ("publish", "subscribe", "lifecycle", "run")
+ROLES = ("publish", "subscribe", "lifecycle", "run", "transport")
 _TARGET = re.compile(
     r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<cls>[A-Za-z_]\w*)\.(?P<method>[A-Za-z_]\w*)$"
 )
@@ -84,6 +86,7 @@ class Profile:
     subscribe: tuple[Target, ...] = ()
     lifecycle: tuple[Target, ...] = ()
     run: tuple[Target, ...] = ()
+    transport: tuple[Target, ...] = ()
     event_fields: Mapping[str, str] = field(default_factory=lambda: dict(EVENT_FIELDS))
     container_id_attribute: str = "container_id"
 

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..decide.table import DecisionTable
-from .record import EVENT, dispatch
+from .propagation import TRACEPARENT, remote_parent
+from .record import EVENT, SUPPRESSED, dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class PublishStats:
 
 
 # Slots of the record (see record.py): [EVENT, route, event, snapshot, parent, start, end,
-# ids, error, trade]. {event} {event_type} {container_id} {payload} are filled in per profile;
+# ids, error, trade]. {event_type} {container_id} {payload} {metadata} are filled in per profile;
 # {params} and {args} are the original's parameters (or *args, **kwargs).
 _TEMPLATE = """
 def publish(self, {params}):
@@ -77,7 +78,21 @@ def publish(self, {params}):
         return original(self, {args})
 
     stack = local.stack
-    record = [EVENT, route, event, None, stack[-1] if stack else None, 0, 0, None, None, None]
+    if stack:
+        parent = stack[-1]
+        # suppress_tracing(), or the same event again (an overriding subclass's publish
+        # calling the patched base's): the call goes through unrecorded
+        if parent is SUPPRESSED or parent[2] is event:
+            return original(self, {args})
+    else:
+        parent = None
+        try:  # a root event may carry its cause from another process (propagation.py)
+            carrier = event.{metadata}
+            if carrier and TRACEPARENT in carrier:
+                parent = remote(carrier)
+        except Exception:
+            pass
+    record = [EVENT, route, event, None, parent, 0, 0, None, None, None]
     try:
         payload = event.{payload}
         record[3] = snapshot(payload) if route.payload_snapshot else payload.copy()
@@ -111,7 +126,7 @@ def traced_publish(
     fields: dict[str, str],
 ) -> Callable[..., Any]:
     """A replacement for ``Bus.publish`` that records traced events and calls the original."""
-    for name in ("event_type", "container_id", "payload"):
+    for name in ("event_type", "container_id", "payload", "metadata"):
         if not fields[name].isidentifier() or keyword.iskeyword(fields[name]):
             raise ValueError(f"event field {fields[name]!r} is not an attribute name")
     event_param = _single_parameter(original)
@@ -124,11 +139,13 @@ def traced_publish(
     source = _TEMPLATE.format(
         params=params, args=args, bind=bind, event_type=fields["event_type"],
         container_id=fields["container_id"], payload=fields["payload"],
+        metadata=fields["metadata"],
     )
     namespace: dict[str, Any] = {
         "original": original, "by_type": table.by_type.get, "resolve": table.resolve,
         "by_source": table.resolve_by_source, "MISS": table.MISS, "stats": PublishStats,
         "local": dispatch, "snapshot": snapshot, "time_ns": time.time_ns, "EVENT": EVENT,
+        "SUPPRESSED": SUPPRESSED, "TRACEPARENT": TRACEPARENT, "remote": remote_parent,
     }
     exec(compile(source, f"<tradetrace publish of {_name(original)}>", "exec"), namespace)
     publish: Any = functools.wraps(original)(namespace["publish"])
@@ -156,7 +173,8 @@ def _single_parameter(function: Callable[..., Any]) -> str | None:
 _TEMPLATE_NAMES = frozenset({
     "self", "by_container", "route", "key", "stack", "record", "payload", "buffer",
     "records", "exc", "original", "by_type", "resolve", "by_source", "MISS", "stats",
-    "local", "snapshot", "time_ns", "EVENT",
+    "local", "snapshot", "time_ns", "EVENT", "parent", "carrier", "remote", "SUPPRESSED",
+    "TRACEPARENT",
 })
 
 

@@ -31,6 +31,10 @@ IDS = 7  #: (trace_id, span_id), assigned lazily by the export worker
 ERROR = 8  #: the exception that escaped, if any
 TRADE = 9  #: the Trade it belongs to (retain/trades.py), set by the export worker
 
+#: Pushed on the dispatch stack by ``tradetrace.suppress_tracing()``: nothing published
+#: below it is recorded. Never in a buffer; its TRADE slot says "no trade" (retain/trades.py).
+SUPPRESSED: list[Any] = ["suppressed", None, None, None, None, 0, 0, None, None, 0]
+
 Record = list  # type alias for readers: list[Any] laid out as above
 
 #: What an EVENT record keeps of its event once published: a tuple of these fields

@@ -17,9 +17,9 @@ from .. import environment_variables as ev
 from ..config import load_config
 from ..errors import ConfigError
 from ..session import TracingSession
-from .autostart import ACTIVE
 
-BOOTSTRAP = Path(__file__).parent / "bootstrap"
+#: A sitecustomize that starts tracing, for when tradetrace is not pip-installed (no .pth)
+BOOTSTRAP = Path(__file__).parents[1] / "launch" / "bootstrap"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,7 +71,6 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             exc = ConfigError(flag, exc.value, exc.allowed, exc.reason)
         print(f"tradetrace: {exc}", file=sys.stderr)
         return 2
-    env[ACTIVE] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BOOTSTRAP), env.get("PYTHONPATH", "")) if p)
     try:
         os.execvpe(program[0], program, env)

@@ -90,13 +90,25 @@ class DecisionTable:
         self._size = 0
         self._lock = threading.Lock()
         self._overflow_logged = False
+        self._generation = 0  #: bumped by reconfigure: decisions made before are stale
+
+    def reconfigure(self, config: TracingConfig) -> None:
+        """Decide by ``config`` from now on (a level changed at run time). The caches are
+        emptied in place: the patched publish holds their ``get`` methods."""
+        with self._lock:
+            self._config = config
+            self._generation += 1
+            self.by_type.clear()
+            self._by_source.clear()
+            self._size = 0
 
     def resolve(self, event: Any) -> Route | None:
         """The miss path: decide once for this (type, container) and remember it."""
+        generation = self._generation
         type_raw = getattr(event, self._type_field)
         event_type = event_type_name(type_raw)
         if not self._config.may_trace(event_type.upper()):
-            self._remember(lambda: self.by_type.__setitem__(type_raw, None))
+            self._remember(lambda: self.by_type.__setitem__(type_raw, None), generation)
             return None
         container_raw = getattr(event, self._container_field, None)
         source_raw = getattr(event, self._source_field, None)
@@ -114,9 +126,11 @@ class DecisionTable:
                           self._config.retention_for(container))
             self.routes.append(route)
         if container_raw is None:  # decided by the source id: cache by (type, source)
-            self._remember(lambda: self._by_source.__setitem__((type_raw, source_raw), route))
+            self._remember(
+                lambda: self._by_source.__setitem__((type_raw, source_raw), route), generation)
         else:
-            self._remember(lambda: self._containers_of(type_raw).__setitem__(container_raw, route))
+            self._remember(
+                lambda: self._containers_of(type_raw).__setitem__(container_raw, route), generation)
         return route
 
     def _containers_of(self, type_raw: Any) -> dict[Any, Route | None]:
@@ -131,8 +145,10 @@ class DecisionTable:
         route = self._by_source.get(key, self.MISS)
         return self.resolve(event) if route is self.MISS else route
 
-    def _remember(self, store: Any) -> None:
+    def _remember(self, store: Any, generation: int) -> None:
         with self._lock:
+            if generation != self._generation:
+                return  # decided under a config replaced meanwhile: decide again next time
             if self._size < MAX_ROUTES:
                 self._size += 1
                 store()

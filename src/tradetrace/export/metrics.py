@@ -206,6 +206,11 @@ class TradingMetrics(Metrics):
         except Exception:
             logger.debug("tradetrace: flushing metrics failed", exc_info=True)
 
+    def abandon(self) -> None:
+        """In a forked child: stop without exporting (the parent's figures are its own)."""
+        self.exporter.muted = True
+        self.shutdown(1.0)
+
     def shutdown(self, timeout_seconds: float) -> None:
         try:
             self.provider.shutdown(int(timeout_seconds * 1000))

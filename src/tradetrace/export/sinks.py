@@ -2,7 +2,9 @@
 
 - :class:`JsonFileSink`: the embedded default, rotated local files;
 - :class:`SdkSink`: any OpenTelemetry SDK ``SpanExporter`` (OTLP over gRPC or HTTP, the
-  in-memory exporter for tests), fed ``ReadableSpan`` objects decoded from the line.
+  in-memory exporter for tests), fed ``ReadableSpan`` objects decoded from the line;
+- :class:`ProviderSink`: the span processors of an SDK ``TracerProvider`` (the program's
+  own, or the one ``opentelemetry-instrument`` configured).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -97,6 +99,34 @@ class SdkSink:
             end_time=s.end,
             instrumentation_scope=self.scope,
         )
+
+
+class ProviderSink(SdkSink):
+    """Hands spans to an SDK ``TracerProvider``'s span processors, as if its own tracers
+    had ended them: they share the program's exporters, batching and resource.
+
+    The provider is the program's (or ``opentelemetry-distro``'s): it is flushed, never
+    shut down, here. Its sampler is not asked; tradetrace's levels decided already.
+    """
+
+    def __init__(self, provider: Any, resource: Resource, scope: InstrumentationScope):
+        self.provider = provider
+        self.resource = provider.resource.merge(resource)
+        self.scope = scope
+        # The SDK has no public accessor for the processors a provider feeds.
+        self.processor = provider._active_span_processor
+
+    def write(self, line: str) -> None:
+        on_end = self.processor.on_end
+        for span in decode_request(json.loads(line)):
+            if not isinstance(span, BadSpan):
+                on_end(self.readable(span))
+
+    def flush(self) -> None:
+        self.provider.force_flush()
+
+    def shutdown(self) -> None:
+        self.provider.force_flush()
 
 
 class NullSink:

@@ -18,6 +18,7 @@ Trace shape:
 from __future__ import annotations
 
 import random
+import threading
 import traceback
 from collections.abc import Mapping
 from operator import itemgetter
@@ -128,6 +129,7 @@ class SpanEncoder:
         self._compiled: dict[tuple[Any, ...], Any] = {}
         self._plans: dict[tuple[Any, ...], tuple[tuple[Any, str, str | None, str], ...]] = {}
         self._rand = random.Random()
+        self._ids_lock = threading.RLock()
         self._causation_index: dict[str, tuple[str, str]] | None = None
         self.trades = TradeSpanEncoder(attr, self._rand)
 
@@ -168,15 +170,23 @@ class SpanEncoder:
 
     # ids: hex strings, formatted once (a trace id is shared by the whole cascade) ------
     def ids(self, record: Record) -> tuple[str, str]:
+        """A record's ids, assigned on first need. Safe from any thread: a trading thread
+        that injects trace context (capture/propagation.py) may ask for a record still
+        in flight while this worker assigns the same record for one of its children."""
         ids = record[IDS]
         if ids is None:
-            parent = record[PARENT]
-            span_id = "%016x" % (self._rand.getrandbits(64) or 1)
-            if parent is not None and (record[KIND] is not EVENT or parent[KIND] is EVENT):
-                trace_id = self.ids(parent)[0]
-            else:
-                trace_id = "%032x" % (self._rand.getrandbits(128) or 1)
-            ids = record[IDS] = (trace_id, span_id)
+            with self._ids_lock:
+                ids = record[IDS]
+                if ids is None:
+                    parent = record[PARENT]
+                    span_id = "%016x" % (self._rand.getrandbits(64) or 1)
+                    if parent is not None and (
+                        record[KIND] is not EVENT or parent[KIND] is EVENT
+                    ):
+                        trace_id = self.ids(parent)[0]
+                    else:
+                        trace_id = "%032x" % (self._rand.getrandbits(128) or 1)
+                    ids = record[IDS] = (trace_id, span_id)
         return ids
 
     def _parent_id(self, record: Record) -> str:

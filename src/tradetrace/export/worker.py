@@ -62,7 +62,7 @@ class ExportWorker:
         self.interval = interval
         self.tail = tail  #: trade-aware retention; None: every record is exported
         self.stats = ExportStats()
-        self._lock = threading.Lock()  # one exporting thread at a time
+        self.lock = threading.Lock()  #: one exporting thread at a time (held across fork)
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -80,14 +80,14 @@ class ExportWorker:
             if self._stopping:
                 break
             try:
-                with self._lock:
+                with self.lock:
                     self._export(self.retention.take_all())
             except Exception as exc:  # keep the worker alive whatever happens
                 self.stats.failure("export loop", exc)
 
     def _export_buffer(self, buffer: ContainerBuffer) -> None:
         """A publishing thread whose buffer is at twice its cap exports it itself."""
-        with self._lock:
+        with self.lock:
             self._export(buffer.take())
 
     def _export(
@@ -146,7 +146,7 @@ class ExportWorker:
         ``finish`` (the run ended): trades still open end as incomplete, and retention
         exports or drops them by policy, with every sliding window."""
         deadline = time.monotonic() + timeout
-        if not self._lock.acquire(timeout=timeout):
+        if not self.lock.acquire(timeout=timeout):
             return False
         try:
             self._export(self.retention.take_all(), deadline, finish)
@@ -155,7 +155,7 @@ class ExportWorker:
             except Exception as exc:
                 self.stats.failure("flushing the sink", exc)
         finally:
-            self._lock.release()
+            self.lock.release()
         return time.monotonic() <= deadline
 
     def shutdown(self, timeout: float) -> bool:

@@ -1,4 +1,8 @@
-"""Put on PYTHONPATH by ``tradetrace run``: start tracing, then run any other sitecustomize."""
+"""Put on PYTHONPATH by ``tradetrace run``: start tracing, then run any other sitecustomize.
+
+Only needed where tradetrace is not pip-installed (its ``.pth`` hook does the same, and
+:func:`tradetrace.launch.autostart.start` runs once per process whichever calls it).
+"""
 
 import importlib
 import os
@@ -7,9 +11,9 @@ import sys
 
 def _start() -> None:
     try:
-        from tradetrace.cli.autostart import start_from_environment
+        from tradetrace.launch.autostart import start
 
-        start_from_environment()
+        start()
     except Exception as exc:  # never keep the program from running
         print(f"tradetrace: tracing disabled: {exc}", file=sys.stderr)
 
