@@ -226,7 +226,8 @@ def load_config(
         otlp_set = env.get(ev.OTEL_EXPORTER_OTLP_ENDPOINT) or env.get(
             ev.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
         )
-        raw_backend = "otlp" if otlp_set else "file"
+        folder_named = output is not None or env.get(ev.TRADETRACE_OUTPUT)
+        raw_backend = "otlp" if otlp_set and not folder_named else "file"
     if raw_backend not in BACKENDS:
         raise ConfigError(backend_path, raw_backend, ", ".join(BACKENDS))
 
