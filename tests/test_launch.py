@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from otlp_receiver import OtlpReceiver
 
+from otlp_receiver import OtlpReceiver
 from tradetrace import conventions as conv
 from tradetrace.analyse.reader import read_spans
 from tradetrace.testing import recording

@@ -76,6 +76,7 @@ class TracingSession:
         exporter: SpanExporter | None = None,
         search_paths: Iterable[str] = (),
         tracer_provider: Any = None,
+        resource: Resource | None = None,
     ) -> None:
         self.config = config
         self.tracer_provider = tracer_provider
@@ -86,7 +87,7 @@ class TracingSession:
         self.explicit_profile = False
         self.exporter = exporter
         self.sink: SpanSink = NullSink()
-        self.resource = _resource(config, self.worker_id)
+        self.resource = resource if resource is not None else _resource(config, self.worker_id)
         self.scope = InstrumentationScope("tradetrace", __version__)
         self.retention = Retention()
         self._system = self.retention.buffer_for(SYSTEM_BUFFER, 10_000)
@@ -379,8 +380,13 @@ class TracingSession:
             return None
         exporter, search_paths, provider = self._given
         os.environ[ev.TRADETRACE_PARENT_PID] = str(os.getppid())
+        # Resource.create runs detectors on a thread pool, whose lock may be held in a
+        # child until its own after-fork handler runs: derive the resource instead.
+        identity = {conv.WORKER_ID: worker_id(), "process.pid": os.getpid(),
+                    "process.parent_pid": os.getppid()}
         child = TracingSession(self.config, exporter=exporter, search_paths=search_paths,
-                               tracer_provider=provider)
+                               tracer_provider=provider,
+                               resource=self.resource.merge(Resource(identity)))
         return child.start()
 
     def shutdown(self, timeout: float | None = None) -> bool:

@@ -35,6 +35,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+# Imported here, not at first export: an import in progress on a background thread
+# when the program forks leaves its lock held forever in the child.
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -271,9 +275,6 @@ class JsonLinesMetricExporter(MetricExporter):
 def metrics_json(data: MetricsData) -> str:
     """One OTLP JSON line: the stock protobuf encoding in the OTLP JSON mapping
     (enums as numbers, 64-bit integers as strings, lowerCamelCase names)."""
-    from google.protobuf.json_format import MessageToDict
-    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-
     message = MessageToDict(encode_metrics(data), use_integers_for_enums=True)
     return json.dumps(message, separators=(",", ":"))
 

@@ -40,7 +40,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore
 
 from .. import environment_variables as ev
-from .autostart import fail, script_paths
+from .autostart import fail, inherit_to_children, script_paths
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,9 @@ class TradingInstrumentor(BaseInstrumentor):
                 options["config_file"] = sampler_file
             if not names_storage(options, env) and is_sdk_provider(provider):
                 options["tracer_provider"] = provider
-            tradetrace.configure(**options)
+            session = tradetrace.configure(**options)
+            if session.active:
+                inherit_to_children(session.config.run_id)
         except Exception as exc:
             fail(exc, env)
 
