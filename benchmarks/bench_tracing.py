@@ -12,6 +12,10 @@ Two parts:
    with its default retention (trade_complete) and with keep_if (losers and rejects).
 3. memory at MINIMAL: peak Python allocations (tracemalloc) of runs 4x apart in length,
    against the bare run's: flat when retention holds only open trades.
+4. launch: the start-up hook's cost with no TRADETRACE_* variable set (the .pth line)
+   against the interpreter's own start-up, and NONE reached at run time by
+   ``set_level("none")`` after NORMAL (case ``none_switched`` in part 2): patches gone,
+   so 1.00x bare.
 
     python benchmarks/bench_tracing.py [--bars 20000] [--rounds 5] [--json FILE]
 """
@@ -129,6 +133,10 @@ def run_case(name: str, bars: int, seed: int, out: Path) -> tuple[float, int, in
     naive = None
     if name == "naive_otel":
         naive = NaiveInstrumentation(demo_engine.EventBus, folder / "naive.otlp")
+    elif name == "none_switched":  # traced, then switched off while running
+        tradetrace.configure("normal", profile="demo", output=folder, backend="file",
+                             run_id="bench")
+        tradetrace.set_level("none")
     elif name != "bare":
         level, retention = LEVELS.get(name, (name, None))
         tradetrace.configure(level, profile="demo", output=folder, backend="file",
@@ -157,8 +165,8 @@ def run_case(name: str, bars: int, seed: int, out: Path) -> tuple[float, int, in
 
 def end_to_end(bars: int, rounds: int, seed: int) -> tuple[int, dict[str, Case]]:
     events = sum(demo_engine.run_backtest(bars=bars, seed=seed)["events_by_type"].values())
-    cases = {n: Case(n) for n in ("bare", "none", "minimal", "minimal_keep_if", "normal", "debug",
-                                  "naive_otel")}
+    cases = {n: Case(n) for n in ("bare", "none", "none_switched", "minimal", "minimal_keep_if",
+                                  "normal", "debug", "naive_otel")}
     order = list(cases)
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(rounds):
@@ -194,14 +202,14 @@ def main() -> int:
     bare = statistics.median(cases["bare"].seconds)
     print(f"\nend to end: demo backtest, {args.bars} bars, {events} events, "
           f"median of {args.rounds} shuffled rounds")
-    print(f"  {'case':12} {'seconds':>8} {'x bare':>7} {'us/event added':>15} {'spans':>8} "
+    print(f"  {'case':16} {'seconds':>8} {'x bare':>7} {'us/event added':>15} {'spans':>8} "
           f"{'bytes/span':>10}")
     added: dict[str, float] = {}
     for case in cases.values():
         median = statistics.median(case.seconds)
         added[case.name] = (median - bare) / events * 1e6
         per_span = f"{case.bytes / case.spans:.0f}" if case.spans else "-"
-        print(f"  {case.name:12} {median:8.3f} {median / bare:7.2f} {added[case.name]:15.2f} "
+        print(f"  {case.name:16} {median:8.3f} {median / bare:7.2f} {added[case.name]:15.2f} "
               f"{case.spans:8} {per_span:>10}")
     ratio = added["naive_otel"] / max(added["normal"], 1e-9)
     print(f"\n  NORMAL end to end is {ratio:.1f}x cheaper per event than naive OTel "
@@ -209,6 +217,8 @@ def main() -> int:
     none_ratio = statistics.median(cases["none"].seconds) / bare
     print(f"  NONE: {none_ratio:.2f}x bare; nothing is patched, so the code run is the bare "
           "run's and any difference is this machine's noise (the tests assert no patch)")
+    switched = statistics.median(cases["none_switched"].seconds) / bare
+    print(f"  NONE after set_level('none') at run time: {switched:.2f}x bare (patches removed)")
     print("  wall-clock ratios on a shared machine swing by tens of percent between runs;"
           " benchmarks/bench_instructions.py gives the same comparison in instructions")
     print("\nmemory at MINIMAL: peak Python allocations during the run (tracemalloc)")
@@ -216,6 +226,12 @@ def main() -> int:
     for name, peaks in memory.items():
         print(f"  {name:16} " + "  ".join(f"{bars:6} bars {peak / 1e6:7.2f} MB"
                                           for bars, peak in peaks.items()))
+    hook_ns, startup = startup_hook(max(args.rounds * 3, 15))
+    print("\nlaunch: the start-up hook (.pth line) with no TRADETRACE_* variable set")
+    print(f"  hook {hook_ns / 1e3:.1f} us; interpreter start-up {startup['unset'] * 1e3:.1f} ms "
+          f"(hook = {hook_ns / 1e9 / startup['unset'] * 100:.3f}% of it)")
+    print(f"  start-up with TRADETRACE_LEVEL=none (imports tradetrace, patches nothing): "
+          f"{startup['none'] * 1e3:.1f} ms, {startup['none'] / startup['unset']:.2f}x")
     if args.json:
         args.json.write_text(json.dumps({
             "micro_ns": ns, "events": events,
@@ -244,6 +260,32 @@ def peak_memory(bars: int, seed: int) -> dict[str, dict[int, int]]:
                 if name != "bare":
                     tradetrace.shutdown()
     return out
+
+
+def startup_hook(rounds: int) -> tuple[float, dict[str, float]]:
+    """(ns per run of the .pth line with no TRADETRACE_* variable set, median seconds of
+    `python -c pass` without and with TRADETRACE_LEVEL=none)."""
+    import os
+    import subprocess
+
+    line = (ROOT / "src" / "tradetrace-autostart.pth").read_text().strip()
+    code = compile(line, "tradetrace-autostart.pth", "exec")
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("TRADETRACE_")}
+    try:
+        runs = timeit.repeat(lambda: exec(code, {}), number=2000, repeat=7)
+        hook_ns = min(runs) / 2000 * 1e9
+    finally:
+        os.environ.update(saved)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TRADETRACE_")}
+    startup = {}
+    for name, extra in (("unset", {}), ("none", {"TRADETRACE_LEVEL": "none"})):
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], env={**base, **extra}, check=True)
+            times.append(time.perf_counter() - start)
+        startup[name] = statistics.median(times)
+    return hook_ns, startup
 
 
 def _verdict(ok: bool) -> str:
