@@ -239,3 +239,13 @@ def test_without_variables_nothing_is_imported(tmp_path):
     hooked = _run([sys.executable, "-c", "import sys; print('tradetrace' in sys.modules)"],
                   _env(TRADETRACE_LEVEL="none"), tmp_path)
     assert hooked.stdout.strip() == "True"  # the .pth line is installed and active
+
+
+def test_metrics_follow_the_distro_to_the_same_receiver(tmp_path):
+    """opentelemetry-distro makes otlp the metrics exporter: trading metrics go there too."""
+    with OtlpReceiver() as receiver:
+        env = _otel_env(receiver)
+        del env["OTEL_METRICS_EXPORTER"]
+        _run(_otel_instrument() + _programs(tmp_path)["demo"], env, tmp_path)
+        assert receiver.metric_requests >= 1
+        assert receiver.spans

@@ -190,8 +190,10 @@ class TracingSession:
     def _metrics_backend(self) -> str:
         if self.exporter is not None:
             return "memory"
-        if self.tracer_provider is not None:  # OpenTelemetry's variables decide
-            wanted = os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower()
+        if self.tracer_provider is not None:
+            # OpenTelemetry's variable decides (opentelemetry-distro sets it to otlp); a
+            # program's own provider says nothing about metrics, so none by default.
+            wanted = os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower()
             return "otlp" if wanted == "otlp" else "none"
         return self.config.backend
 

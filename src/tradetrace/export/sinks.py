@@ -111,7 +111,10 @@ class ProviderSink(SdkSink):
 
     def __init__(self, provider: Any, resource: Resource, scope: InstrumentationScope):
         self.provider = provider
-        self.resource = provider.resource.merge(resource)
+        # The program's resource names the service; ours adds the run and the process.
+        ours = {k: v for k, v in resource.attributes.items()
+                if k.startswith(("trading.", "process."))}
+        self.resource = provider.resource.merge(Resource(ours))
         self.scope = scope
         # The SDK has no public accessor for the processors a provider feeds.
         self.processor = provider._active_span_processor
