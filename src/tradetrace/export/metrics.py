@@ -94,6 +94,9 @@ class TradingMetrics(Metrics):
         self.exporter = HistogramExporter(
             exporter, [self._handler, self._fill, self._pnl], resource,
             InstrumentationScope("tradetrace", __version__))
+        # A process that never traced an event (a pip or pytest run with TRADETRACE_LEVEL
+        # set, multiprocessing's helper processes) writes no metrics file.
+        self.exporter.idle = lambda: not any(True for _ in routes())
         reader = PeriodicExportingMetricReader(
             self.exporter, export_interval_millis=interval_seconds * 1000)
         self.reader = reader
