@@ -64,3 +64,4 @@ def test_every_worker_s_spans_arrive_and_causation_crosses_the_queue(method, tmp
     run = main[0].resource[conv.RUN_ID]
     assert f"{run}-0001.jsonl" in files
     assert any(name.startswith(f"{run}-w") for name in files)
+

@@ -351,6 +351,11 @@ class TracingSession:
         their trace."""
         worker = self._worker
         self._fork_locked = worker is not None and worker.lock.acquire(timeout=2.0)
+        if self._fork_locked:
+            try:  # else the child's copy of the file buffer could be written twice
+                self.sink.flush()
+            except Exception:
+                logger.debug("tradetrace: no flush before fork", exc_info=True)
         if worker is not None:
             for record in dispatch.stack:
                 if record is not SUPPRESSED:
