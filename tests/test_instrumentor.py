@@ -83,3 +83,11 @@ def test_a_bad_setting_is_one_line_and_nothing_patched(provider, capsys):
 ])
 def test_the_sampler_argument_names_a_level_or_a_config_file(env, expected):
     assert sampler_settings(env) == expected
+
+
+def test_configure_with_a_provider_that_is_not_the_sdk_s_is_a_clear_error():
+    from opentelemetry.trace import NoOpTracerProvider
+
+    with pytest.raises(tradetrace.ConfigError, match="an SDK TracerProvider"):
+        tradetrace.configure("normal", tracer_provider=NoOpTracerProvider())
+    assert tradetrace.get_session() is None

@@ -45,6 +45,7 @@ from .capture.record import (
 from .config import TracingConfig
 from .decide.levels import TraceLevel
 from .decide.table import DecisionTable
+from .errors import ConfigError
 from .export.files import RotatingTraceFile
 from .export.otlp_json import RequestWriter
 from .export.sinks import (
@@ -137,6 +138,9 @@ class TracingSession:
         if self.exporter is not None:
             return SdkSink(self.exporter, self.resource, self.scope)
         if self.tracer_provider is not None:
+            if not hasattr(self.tracer_provider, "_active_span_processor"):
+                raise ConfigError("tracer_provider", type(self.tracer_provider).__name__,
+                                  "an SDK TracerProvider (opentelemetry.sdk.trace)")
             return ProviderSink(self.tracer_provider, self.resource, self.scope)
         backend = self.config.backend
         if backend == "file":
