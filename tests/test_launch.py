@@ -249,3 +249,15 @@ def test_metrics_follow_the_distro_to_the_same_receiver(tmp_path):
         _run(_otel_instrument() + _programs(tmp_path)["demo"], env, tmp_path)
         assert receiver.metric_requests >= 1
         assert receiver.spans
+
+
+def test_a_broken_opentelemetry_install_is_one_line_and_an_untraced_run(tmp_path):
+    shadow = tmp_path / "shadow" / "opentelemetry"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(
+        "raise ImportError('opentelemetry is broken here', name='opentelemetry')\n")
+    done = _run([sys.executable, "-c", "print('traded')"],
+                _env(TRADETRACE_LEVEL="normal", PYTHONPATH=str(shadow.parent)), tmp_path)
+    assert done.stdout == "traded\n"
+    (line,) = done.stderr.strip().splitlines()
+    assert line == "tradetrace: tracing disabled: opentelemetry is broken here"
