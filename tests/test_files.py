@@ -200,7 +200,8 @@ def test_summary_of_a_demo_run(demo, tmp_path):
 
 def test_compiled_span_shapes_encode_exactly_like_the_general_encoder(demo):
     """The per-shape compiled encoder (export/shapes.py) and the general one produce the
-    same span JSON for every record of a run, including roots, causes and None values."""
+    same span JSON, byte for byte, for every record of a run, including roots, causes,
+    None values and the spans of trades (their trade id first among attributes)."""
     from tradetrace.capture.record import IDS, KIND, SNAPSHOT
     from tradetrace.retain.buffer import Retention
 
@@ -210,22 +211,27 @@ def test_compiled_span_shapes_encode_exactly_like_the_general_encoder(demo):
     worker._wake.set()
     worker._thread.join()
     session.retention.on_full = lambda buffer: None  # keep every record for the test
-    session.flush = lambda timeout=None: True
+    session.flush = session.finish_run = lambda timeout=None: True
     demo.run_backtest(bars=200, seed=5)
     records = Retention.take_all(session.retention)
+    assert len(records) > 500
     for record in records:  # a None payload value exercises the counted-skip branch
         if record[KIND] == "event" and "exit_reason" in (record[SNAPSHOT] or {}):
             record[SNAPSHOT]["exit_reason"] = None
             break
+    records, _ = session.tail.route(records, finish=True)  # assigns trades
     encoder = worker.encoder
     encoder.encode_batch(records)
-    compiled = [json.loads(encoder.encode(r)) for r in records]
+    compiled = [encoder.encode(r) for r in records]
     assert encoder._compiled, "the compiled path was not taken"
+    traded = [span for span in compiled if conv.TRADE_ID in span]
+    assert traded and all(
+        json.loads(span)["attributes"][0]["key"] == conv.TRADE_ID for span in traded)
     ids = [r[IDS] for r in records]
     encoder._shaped = lambda record, route, fields: None  # general encoder only
     for record, kept in zip(records, ids):
         record[IDS] = kept
-    general = [json.loads(encoder.encode(r)) for r in records]
+    general = [encoder.encode(r) for r in records]
     assert compiled == general
 
 

@@ -36,12 +36,15 @@ def compile_shape(
     values: tuple[Any, ...],
     caused: bool,
     timed: bool,
+    traded: bool,
 ) -> ShapeEncoder | None:
-    """``encode(trace, span, parent, start, end, event_id, when, v, last)`` for spans like
-    the one whose payload values (in plan order) are ``values``; None if they are not
+    """``encode(trace, span, parent, start, end, trade, event_id, when, v, last)`` for spans
+    like the one whose payload values (in plan order) are ``values``; None if they are not
     all of SHAPED_TYPES.
 
-    ``last`` is the cause's event id for a caused event, the run link (or "") for a root.
+    ``trade`` is the trade id of a span of a trade (``traded``), written first among the
+    attributes; ``last`` is the cause's event id for a caused event, the run link (or "")
+    for a root.
     """
     if any(type(value) not in SHAPED_TYPES for value in values):
         return None
@@ -62,8 +65,11 @@ def compile_shape(
         value("span", '",')
     text.append(f'"name":{name_json},"kind":1,"startTimeUnixNano":"')
     value("str(start)", '","endTimeUnixNano":"')
-    value("str(end)", '","attributes":[' + head + "," + attr.prefix(conv.EVENT_ID)
-          + '{"stringValue":')
+    value("str(end)", '","attributes":[')
+    if traded:
+        text.append(attr.prefix(conv.TRADE_ID) + '{"stringValue":')
+        value("esc(trade)", "}},")
+    text.append(head + "," + attr.prefix(conv.EVENT_ID) + '{"stringValue":')
     value("esc(event_id)", "}}")
     if timed:
         text.append(",")
@@ -97,7 +103,7 @@ def compile_shape(
     constants.append("".join(text))
     pieces.append(f"C{len(constants) - 1}")
 
-    lines = ["def encode(trace, span, parent, start, end, event_id, when, v, last):"]
+    lines = ["def encode(trace, span, parent, start, end, trade, event_id, when, v, last):"]
     if checks:
         lines += [f"    if not ({' and '.join(checks)}):", "        return None"]
     lines += ["    skip(None)"] * skips  # None payload values are counted, as everywhere

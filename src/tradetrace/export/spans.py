@@ -105,10 +105,6 @@ CAUSATION_INDEX_SIZE = 65536
 
 _PLAIN = frozenset({str, int, float, bool})
 
-#: Where a span's own attributes start: ids and an escaped name come before it, so its
-#: first occurrence is always the span's (a name's quotes are escaped).
-_ATTRIBUTES = '"attributes":['
-
 
 class SpanEncoder:
     """Turns finished records into OTLP JSON span objects (export worker only)."""
@@ -148,16 +144,10 @@ class SpanEncoder:
     def encode(self, record: Record) -> str:
         kind = record[KIND]
         if kind is EVENT:
-            text = self._event(record)
-        elif kind is HANDLER:
-            text = self._handler(record)
-        else:
-            return self._step(record)
-        trade = record[TRADE]
-        if trade.__class__ is Trade:  # a trade's span: its id goes first among attributes
-            text = text.replace(_ATTRIBUTES, _ATTRIBUTES + self.trades.member_attribute(trade)
-                                + ",", 1)
-        return text
+            return self._event(record)
+        if kind is HANDLER:
+            return self._handler(record)
+        return self._step(record)
 
     def kept(self, subject: Any) -> tuple[Any, ...]:
         """An event record's kept fields (capture/record.py): the tuple the publish path
@@ -207,7 +197,8 @@ class SpanEncoder:
             fields = self.kept(fields)
         attr = self.attr.encode
         head, name_json = self._head(route, fields[F_SOURCE])
-        parts = [head]
+        trade = record[TRADE]  # a trade's span: its id goes first among attributes
+        parts = [attr(conv.TRADE_ID, trade.id), head] if trade.__class__ is Trade else [head]
         add = parts.append
 
         event_id = fields[F_EVENT_ID]
@@ -318,7 +309,9 @@ class SpanEncoder:
         caused = parent is not None and parent[KIND] is EVENT
         source = fields[F_SOURCE]
         keys = tuple(payload)
-        key = (route, source, caused, bool(text), keys)
+        trade = record[TRADE]
+        traded = trade.__class__ is Trade
+        key = (route, source, caused, bool(text), traded, keys)
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compile(key, payload)
@@ -342,13 +335,14 @@ class SpanEncoder:
             ids = record[IDS] = (trace_id, "%016x" % (self._rand.getrandbits(64) or 1))
         trace_id, span_id = ids
         return encoder(trace_id, span_id, parent_id, record[START], record[END],
-                       fields[F_EVENT_ID], text, getter(payload), last)
+                       trade.id if traded else None, fields[F_EVENT_ID], text, getter(payload),
+                       last)
 
     def _compile(self, key: tuple[Any, ...], payload: dict[Any, Any]) -> Any:
         """(encoder, getter of the mapped payload values) for spans like this one, or
         False where only the general encoder will do (a nested metadata.strategy_id, or
         values of other types)."""
-        route, source, caused, timed, keys = key
+        route, source, caused, timed, traded, keys = key
         compiled: Any = False
         if "strategy_id" in keys or "metadata" not in keys:
             plan = self._plans.get(keys) or self._plan(keys)
@@ -358,7 +352,7 @@ class SpanEncoder:
             head, name_json = self._head(route, source)
             encoder = compile_shape(
                 self.attr, self._derived, head, name_json,
-                tuple(entry[1] for entry in plan), getter(payload), caused, timed,
+                tuple(entry[1] for entry in plan), getter(payload), caused, timed, traded,
             )
             if encoder is not None:
                 compiled = (encoder, getter)
@@ -434,6 +428,9 @@ class SpanEncoder:
         ]
         if event_id is not None:
             attrs.append((conv.EVENT_ID, _plain(event_id)))
+        trade = record[TRADE]
+        if trade.__class__ is Trade:  # first among attributes, as on event spans
+            attrs.insert(0, (conv.TRADE_ID, trade.id))
         trace_id, span_id = self.ids(record)
         return self._span(escape(name), record, trace_id, span_id, [self.attr.many(attrs)], [])
 

@@ -29,10 +29,6 @@ class TradeSpanEncoder:
         self.rand = rand
         self._member_link = attr(conv.LINK_RELATION, conv.RELATION_TRADE_EVENT)
 
-    def member_attribute(self, trade: Trade) -> str:
-        """``trading.trade.id`` for the spans of the trade's events."""
-        return self.attr(conv.TRADE_ID, trade.id)
-
     def encode(self, item: Trade | EvictionSummary) -> str:
         if isinstance(item, EvictionSummary):
             return self._eviction(item)
