@@ -119,6 +119,29 @@ def test_files_rotate_by_size_and_lose_nothing(demo, tmp_path):
     assert session.stats()["spans_lost"] == 0
 
 
+def test_request_lines_are_written_whole_and_counted_in_bytes(tmp_path):
+    """A request line wraps any number of spans in one resource and scope; the file gets
+    it with a newline and counts its UTF-8 bytes (what rotation compares to its limit)."""
+    from tradetrace.export.files import RotatingTraceFile
+    from tradetrace.export.otlp_json import RequestWriter
+
+    writer = RequestWriter([("service.name", "s")], "tradetrace", "1")
+    head = ('{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":'
+            '{"stringValue":"s"}}]},"scopeSpans":[{"scope":{"name":"tradetrace",'
+            '"version":"1"},"spans":[')
+    for spans in ([], ['{"a":1}'], ['{"a":1}', '{"b":"\u00e9"}', '{"c":3}']):
+        assert writer.line(spans) == head + ",".join(spans) + "]}]}]}"
+        json.loads(writer.line(spans))
+    file = RotatingTraceFile(tmp_path, "run", max_bytes=1 << 20)
+    lines = [writer.line(['{"b":"\u00e9"}']), writer.line([])]
+    for line in lines:
+        file.write_line(line)
+    file.close()
+    data = file.paths[0].read_bytes()
+    assert data == "".join(line + "\n" for line in lines).encode()
+    assert file.bytes_written == len(data)
+
+
 def test_max_files_keeps_only_the_newest(demo, tmp_path):
     """rotation.max_files bounds the disk used by one run."""
     config = tmp_path / "t.yaml"

@@ -31,13 +31,14 @@ class RotatingTraceFile:
         self.bytes_written = 0
 
     def write_line(self, line: str) -> None:
-        data = line + "\n"
-        size = len(data.encode("utf-8")) if not data.isascii() else len(data)
+        # The newline is written apart: `line + "\n"` would copy the whole line again.
+        size = (len(line) if line.isascii() else len(line.encode("utf-8"))) + 1
         with self._lock:
             if self._file is None or (self._size and self._size + size > self.max_bytes):
                 self._rotate()
             assert self._file is not None
-            self._file.write(data)
+            self._file.write(line)
+            self._file.write("\n")
             self._size += size
             self.bytes_written += size
 

@@ -151,8 +151,17 @@ class RequestWriter:
             + ',"version":' + escape(scope_version) + '},"spans":['
         )
 
-    def line(self, spans: Iterable[str]) -> str:
-        return self._head + ",".join(spans) + "]}]}]}"
+    def line(self, spans: Sequence[str]) -> str:
+        # One join: a line is hundreds of kilobytes, and each `+` would copy all of it.
+        if not spans:
+            return self._head + _REQUEST_END
+        parts = list(spans)
+        parts[0] = self._head + parts[0]
+        parts[-1] += _REQUEST_END
+        return ",".join(parts)
+
+
+_REQUEST_END = "]}]}]}"
 
 
 # -- decoding (the SDK sink and the analysis side read the same format) ----------------
