@@ -242,7 +242,7 @@ def test_compiled_span_shapes_encode_exactly_like_the_general_encoder(demo):
         if record[KIND] == "event" and "exit_reason" in (record[SNAPSHOT] or {}):
             record[SNAPSHOT]["exit_reason"] = None
             break
-    records, _ = session.tail.route(records, finish=True)  # assigns trades
+    records, trades = session.tail.route(records, finish=True)  # assigns trades
     encoder = worker.encoder
     encoder.encode_batch(records)
     compiled = [encoder.encode(r) for r in records]
@@ -255,6 +255,19 @@ def test_compiled_span_shapes_encode_exactly_like_the_general_encoder(demo):
     for record, kept in zip(records, ids):
         record[IDS] = kept
     general = [encoder.encode(r) for r in records]
+    assert compiled == general
+
+    # trade spans, compiled and general, with the same ids
+    members = [list(trade.members) for trade in trades]
+    state = encoder._rand.getstate()
+    compiled = [encoder.trades.encode(trade) for trade in trades]
+    assert len(compiled) > 5 and any(encoder.trades._shapes.values())
+    encoder._rand.setstate(state)
+    for trade, kept in zip(trades, members):
+        trade.members = kept
+    encoder.trades._shapes.clear()
+    encoder.trades._compile = lambda values: False  # general encoder only
+    general = [encoder.trades.encode(trade) for trade in trades]
     assert compiled == general
 
 
