@@ -50,8 +50,8 @@ class TradeSpanEncoder:
         return self._trade(item)
 
     def _ids(self) -> tuple[str, str]:
-        return ("%032x" % (self.rand.getrandbits(128) or 1),
-                "%016x" % (self.rand.getrandbits(64) or 1))
+        return ((self.rand.getrandbits(128) or 1).to_bytes(16, "big").hex(),
+                (self.rand.getrandbits(64) or 1).to_bytes(8, "big").hex())
 
     def _common(self, trade: Trade) -> list[tuple[str, Any]]:
         items: list[tuple[str, Any]] = [
