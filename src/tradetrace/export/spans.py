@@ -146,7 +146,8 @@ class SpanEncoder:
     def encode(self, record: Record) -> str:
         kind = record[KIND]
         if kind is EVENT:
-            return self._event(record)
+            text = self._shaped(record)
+            return text if text is not None else self._event(record)
         if kind is HANDLER:
             return self._handler(record)
         return self._step(record)
@@ -180,22 +181,9 @@ class SpanEncoder:
 
     # spans ---------------------------------------------------------------------------
     def _event(self, record: Record) -> str:
+        """The general encoder: any event record."""
         route = record[ROUTE]
         fields = record[SUBJECT]
-        if (  # the common shape: compiled (shapes.py)
-            fields.__class__ is tuple
-            and record[ERROR] is None
-            and record[SNAPSHOT].__class__ is dict
-            and not route.payload_snapshot
-            and fields[F_EVENT_ID].__class__ is str
-            and fields[F_CAUSATION] is None
-            and fields[F_CORRELATION] is None
-            and fields[F_TARGET] is None
-            and self._causation_index is None
-        ):
-            text = self._shaped(record, route, fields)
-            if text is not None:
-                return text
         if fields.__class__ is not tuple:
             fields = self.kept(fields)
         attr = self.attr.encode
@@ -298,24 +286,39 @@ class SpanEncoder:
             )
         return self._span(name_json, record, trace_id, span_id, parts, links)
 
-    def _shaped(self, record: Record, route: Any, fields: tuple[Any, ...]) -> str | None:
-        """The compiled encoder's span, or None for the general encoder (shapes.py)."""
+    def _shaped(self, record: Record) -> str | None:
+        """The span of an event record of the common shape, by its compiled encoder
+        (shapes.py); None for anything else, left to the general encoder."""
+        fields = record[SUBJECT]
         payload = record[SNAPSHOT]
+        if not (
+            fields.__class__ is tuple
+            and payload.__class__ is dict
+            and record[ERROR] is None
+            and fields[F_EVENT_ID].__class__ is str
+            and fields[F_CAUSATION] is None
+            and fields[F_CORRELATION] is None
+            and fields[F_TARGET] is None
+            and self._causation_index is None
+        ):
+            return None
         when = fields[F_TIME]
         if when is None:
             when = payload.get("timestamp")
         text: str | None = ""
         if when is not None:
-            text = self._times.get(when) if when.__hash__ is not None else None
+            try:
+                text = self._times.get(when)
+            except TypeError:  # unhashable
+                text = None
             if text is None:
                 text = self._sim_time(when)
         parent = record[PARENT]
         caused = parent is not None and parent[KIND] is EVENT
-        source = fields[F_SOURCE]
-        keys = tuple(payload)
         trade = record[TRADE]
         traded = trade.__class__ is Trade
-        key = (route, source, caused, bool(text), traded, keys)
+        route = record[ROUTE]
+        key = (route, fields[F_SOURCE], caused, text != "", traded, tuple(payload))
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compile(key, payload)
@@ -353,11 +356,11 @@ class SpanEncoder:
 
     def _compile(self, key: tuple[Any, ...], payload: dict[Any, Any]) -> Any:
         """(encoder, getter of the mapped payload values) for spans like this one, or
-        False where only the general encoder will do (a nested metadata.strategy_id, or
-        values of other types)."""
+        False where only the general encoder will do (DEBUG's payload snapshots, a nested
+        metadata.strategy_id, or values of other types)."""
         route, source, caused, timed, traded, keys = key
         compiled: Any = False
-        if "strategy_id" in keys or "metadata" not in keys:
+        if not route.payload_snapshot and ("strategy_id" in keys or "metadata" not in keys):
             plan = self._plans.get(keys) or self._plan(keys)
             plan_keys = tuple(entry[0] for entry in plan)
             getter = itemgetter(*plan_keys) if len(plan_keys) > 1 else (
