@@ -271,6 +271,21 @@ def test_compiled_span_shapes_encode_exactly_like_the_general_encoder(demo):
     assert compiled == general
 
 
+def test_compiled_shapes_write_each_float_as_repr_does():
+    """Float texts are cached by value, yet every float is written as repr() writes it,
+    0.0 and -0.0 (equal, with one hash) included."""
+    from tradetrace.export.otlp_json import Attributes
+    from tradetrace.export.shapes import compile_shape
+
+    attr = Attributes()
+    encode = compile_shape(attr, "", attr(conv.EVENT_TYPE, "FILL"), '"FILL"', (conv.PRICE,),
+                           (1.5,), caused=False, timed=False, traded=False)
+    for price in (0.1 + 0.2, 0.0, -0.0, 0.0, -0.0, 1e-300, 0.1 + 0.2, -2.5):
+        span = encode("t", "s", "", 1, 2, None, "e1", "", (price,), "")
+        assert '"doubleValue":' + repr(price) + "}" in span
+        json.loads(span)
+
+
 def test_parents_resolve_when_batches_cut_through_cascades(demo, tmp_path):
     """With tiny buffers a bar's cascade is exported in pieces, children before their
     parents; every parent id still resolves to a span of the same trace."""

@@ -29,6 +29,22 @@ ShapeEncoder = Callable[..., "str | None"]
 SHAPED_TYPES = frozenset({str, int, float, type(None)})
 
 
+class _FloatText(dict[float, str]):
+    """repr() of finite floats, cached: a price repeats down a cascade (BAR close, SIGNAL,
+    ORDER, FILL), and repr() of a float costs several times a dictionary lookup."""
+
+    def __missing__(self, value: float) -> str:
+        text = repr(value)
+        if value:  # not 0.0, which would stand for -0.0 too (equal, same hash)
+            if len(self) >= 4096:
+                self.clear()
+            self[value] = text
+        return text
+
+
+_float_text = _FloatText()
+
+
 class _Writer:
     """The body of one generated function: constant JSON text joined with value
     expressions, behind the checks that the values have the types compiled for."""
@@ -63,7 +79,7 @@ class _Writer:
         elif kind is float:
             self.checks.append(f"{v}.__class__ is float and {v} - {v} == 0.0")  # finite
             self.add('{"doubleValue":')
-            self.value(f"repr({v})", "}}")
+            self.value(f"fr[{v}]", "}}")
         elif kind is int:
             self.checks.append(f"{v}.__class__ is int")
             self.add('{"intValue":"')
@@ -83,7 +99,7 @@ class _Writer:
         lines += prologue
         lines.append(f"    return ''.join(({', '.join(self.pieces)}))")
         namespace: dict[str, Any] = {f"C{i}": c for i, c in enumerate(self.constants)}
-        namespace.update(esc=escape, skip=ConversionStats.skip, datetime=datetime)
+        namespace.update(esc=escape, skip=ConversionStats.skip, datetime=datetime, fr=_float_text)
         exec(compile("\n".join(lines), "<tradetrace span shape>", "exec"), namespace)
         encode: ShapeEncoder = namespace["encode"]
         return encode
