@@ -116,6 +116,7 @@ class SpanEncoder:
         self._derived = attr(conv.CAUSATION_DERIVED, True)
         self._event_id_prefix = attr.prefix(conv.EVENT_ID) + '{"stringValue":'
         self._causation_prefix = attr.prefix(conv.CAUSATION_ID) + '{"stringValue":'
+        self._sim_time_prefix = attr.prefix(conv.SIM_TIME) + '{"stringValue":'
         self._run_link = attr.many([
             (conv.LINK_RELATION, conv.RELATION_CORRELATION), (conv.CORRELATION_ID, run_id),
         ])
@@ -424,7 +425,10 @@ class SpanEncoder:
         """The attribute for a simulated time ("" for NaT and the like: no time rather than
         a wrong one). Bar times repeat across a cascade (BAR, SIGNAL, ORDER...): cached."""
         value = to_attribute(when)
-        text = "" if value is SKIP else self.attr(conv.SIM_TIME, value)
+        if value.__class__ is str:  # the common case, inlined from Attributes
+            text = self._sim_time_prefix + escape(value) + "}}"
+        else:
+            text = "" if value is SKIP else self.attr(conv.SIM_TIME, value)
         if len(self._times) >= 1024:
             self._times.clear()
         try:
