@@ -135,14 +135,19 @@ class SpanEncoder:
         self._rand = self.trades.rand = random.Random()
 
     def encode_batch(self, records: list[Record]) -> None:
-        """Prepare a batch: encode it in publish order, so a cause named by an explicit
-        ``causation_id`` is indexed before the events that name it."""
-        records.sort(key=_START_OF)
-        if self._causation_index is None:
+        """Prepare a batch: once explicit ``causation_id``s appear, batches are encoded in
+        publish order, so that a cause is indexed before the events that name it."""
+        if self._causation_index is None:  # every event is looked at: kept() only if need be
             for record in records:
-                if record[KIND] is EVENT and self.kept(record[SUBJECT])[F_CAUSATION] is not None:
-                    self._causation_index = {}
-                    break
+                if record[KIND] is EVENT:
+                    fields = record[SUBJECT]
+                    if fields.__class__ is not tuple:
+                        fields = self.kept(fields)
+                    if fields[F_CAUSATION] is not None:
+                        self._causation_index = {}
+                        break
+        if self._causation_index is not None:
+            records.sort(key=_START_OF)
 
     def encode(self, record: Record) -> str:
         kind = record[KIND]
