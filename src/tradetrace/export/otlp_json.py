@@ -65,9 +65,10 @@ class Attributes:
     """
 
     def __init__(self, cached_keys: Iterable[str] = ()) -> None:
+        self.cached_keys = frozenset(cached_keys)  #: low-cardinality keys
         prefix = _Prefixes("")
         text = _Prefixes('{"stringValue":')
-        caches: dict[str, dict[str, str]] = {key: {} for key in cached_keys}
+        caches: dict[str, dict[str, str]] = {key: {} for key in self.cached_keys}
         get_cache = caches.get
 
         def encode(key: str, value: Any) -> str:

@@ -29,20 +29,26 @@ ShapeEncoder = Callable[..., "str | None"]
 SHAPED_TYPES = frozenset({str, int, float, type(None)})
 
 
-class _FloatText(dict[float, str]):
-    """repr() of finite floats, cached: a price repeats down a cascade (BAR close, SIGNAL,
-    ORDER, FILL), and repr() of a float costs several times a dictionary lookup."""
+class _Texts(dict[Any, str]):
+    """The JSON text of values that repeat, computed once: a price down a cascade (BAR
+    close, SIGNAL, ORDER, FILL), a symbol, a side. A lookup costs a fraction of repr()
+    of a float or of escape()."""
 
-    def __missing__(self, value: float) -> str:
-        text = repr(value)
-        if value:  # not 0.0, which would stand for -0.0 too (equal, same hash)
+    def __init__(self, write: Callable[[Any], str]) -> None:
+        super().__init__()
+        self._write = write
+
+    def __missing__(self, value: Any) -> str:
+        text = self._write(value)
+        if value:  # 0.0 is never kept: it equals -0.0 (same hash), whose text differs
             if len(self) >= 4096:
                 self.clear()
             self[value] = text
         return text
 
 
-_float_text = _FloatText()
+_float_text = _Texts(repr)
+_string_text = _Texts(escape)  #: values of low-cardinality attributes only
 
 
 class _Writer:
@@ -75,7 +81,7 @@ class _Writer:
         if kind is str:
             self.checks.append(f"{v}.__class__ is str and len({v}) <= {MAX_STRING}")
             self.add('{"stringValue":')
-            self.value(f"esc({v})", "}}")
+            self.value(f"st[{v}]" if name in self.attr.cached_keys else f"esc({v})", "}}")
         elif kind is float:
             self.checks.append(f"{v}.__class__ is float and {v} - {v} == 0.0")  # finite
             self.add('{"doubleValue":')
@@ -99,7 +105,8 @@ class _Writer:
         lines += prologue
         lines.append(f"    return ''.join(({', '.join(self.pieces)}))")
         namespace: dict[str, Any] = {f"C{i}": c for i, c in enumerate(self.constants)}
-        namespace.update(esc=escape, skip=ConversionStats.skip, datetime=datetime, fr=_float_text)
+        namespace.update(esc=escape, skip=ConversionStats.skip, datetime=datetime, fr=_float_text,
+                         st=_string_text)
         exec(compile("\n".join(lines), "<tradetrace span shape>", "exec"), namespace)
         encode: ShapeEncoder = namespace["encode"]
         return encode
