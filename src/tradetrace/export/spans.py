@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import traceback
 from collections.abc import Mapping
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -120,8 +121,8 @@ class SpanEncoder:
         self._run_link = attr.many([
             (conv.LINK_RELATION, conv.RELATION_CORRELATION), (conv.CORRELATION_ID, run_id),
         ])
-        self._run: Record | None = None  #: the run of the last root event, and its link
-        self._run_link_json = ""
+        self._root_parent: Record | None = None  #: the last root event's parent (the run or
+        self._run_link_json = ""  #: a step in it) and that root's link to its run
         self._heads: dict[tuple[Any, Any], tuple[str, str]] = {}
         self._times: dict[Any, str] = {}  #: simulated time -> its attribute ("" if none)
         self._compiled: dict[tuple[Any, ...], Any] = {}
@@ -279,7 +280,7 @@ class SpanEncoder:
         if correlation is not None:  # else the run: on the resource, and linked below
             add(attr(conv.CORRELATION_ID, correlation))
         if not caused:
-            run_link = self._link_to_run(record)
+            run_link = self._link_to_run(parent)
             if run_link:
                 links.append(run_link)
         if route.payload_snapshot and payload:
@@ -339,7 +340,8 @@ class SpanEncoder:
             trace_id, parent_id = parent[IDS] or self.ids(parent)
         else:
             trace_id, parent_id = "", ""
-            last = self._link_to_run(record)
+            last = (self._run_link_json if parent is self._root_parent
+                    else self._link_to_run(parent))
         ids = record[IDS]  # set already if a child was encoded first (parent in flight)
         if ids is None:
             if not caused:
@@ -351,12 +353,14 @@ class SpanEncoder:
                        trade.id if traded else None, fields[F_EVENT_ID], text, getter(payload),
                        last)
 
-    def _link_to_run(self, record: Record) -> str:
-        """A root event's link to the run it happened in ("" outside a run); every root of
-        a run has the same, so the last one is kept."""
-        run = _enclosing_run(record)
-        if run is not self._run:
-            self._run = run
+    def _link_to_run(self, parent: Record | None) -> str:
+        """The link of a root event whose parent is ``parent`` to the run it happened in
+        ("" outside a run). Roots of a run mostly share their parent: the last is kept."""
+        if parent is not self._root_parent:
+            run = parent
+            while run is not None and run[KIND] is not RUN:
+                run = run[PARENT]
+            self._root_parent = parent
             self._run_link_json = link_json(*self.ids(run), self._run_link) if run else ""
         return self._run_link_json
 
@@ -429,7 +433,7 @@ class SpanEncoder:
     def _sim_time(self, when: Any) -> str:
         """The attribute for a simulated time ("" for NaT and the like: no time rather than
         a wrong one). Bar times repeat across a cascade (BAR, SIGNAL, ORDER...): cached."""
-        value = to_attribute(when)
+        value = when.isoformat() if when.__class__ is datetime else to_attribute(when)
         if value.__class__ is str:  # the common case, inlined from Attributes
             text = self._sim_time_prefix + escape(value) + "}}"
         else:
@@ -501,15 +505,6 @@ def _plain(value: Any) -> Any:
         return value
     converted = to_attribute(value)
     return str(value) if converted is SKIP else converted
-
-
-def _enclosing_run(record: Record) -> Record | None:
-    parent = record[PARENT]
-    while parent is not None:
-        if parent[KIND] is RUN:
-            return parent
-        parent = parent[PARENT]
-    return None
 
 
 def _qualname(handler: Any) -> str:
