@@ -151,10 +151,71 @@ class SpanEncoder:
             records.sort(key=_START_OF)
 
     def encode(self, record: Record) -> str:
+        """A finished record's span. Most are event spans of the common shape, written
+        here by their compiled encoder (shapes.py) in one call; the rest by _general()."""
+        fields = record[SUBJECT]
+        payload = record[SNAPSHOT]
+        if not (
+            record[KIND] is EVENT
+            and fields.__class__ is tuple
+            and payload.__class__ is dict
+            and record[ERROR] is None
+            and fields[F_EVENT_ID].__class__ is str
+            and fields[F_CAUSATION] is None
+            and fields[F_CORRELATION] is None
+            and fields[F_TARGET] is None
+            and self._causation_index is None
+        ):
+            return self._general(record)
+        when = fields[F_TIME]
+        if when is None:
+            when = payload.get("timestamp")
+        text: str | None = ""
+        if when is not None:
+            try:
+                text = self._times.get(when)
+            except TypeError:  # unhashable
+                text = None
+            if text is None:
+                text = self._sim_time(when)
+        parent = record[PARENT]
+        caused = parent is not None and parent[KIND] is EVENT
+        trade = record[TRADE]
+        traded = trade.__class__ is Trade
+        route = record[ROUTE]
+        key = (route, fields[F_SOURCE], caused, text != "", traded, tuple(payload))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compile(key, payload)
+        if compiled is False:
+            return self._event(record)
+        encoder, getter = compiled
+        if caused:
+            cause = parent[SUBJECT]
+            last = (cause if cause.__class__ is tuple else self.kept(cause))[F_EVENT_ID]
+            if last.__class__ is not str:
+                return self._event(record)
+            trace_id, parent_id = parent[IDS] or self.ids(parent)
+        else:
+            trace_id, parent_id = "", ""
+            last = (self._run_link_json if parent is self._root_parent
+                    else self._link_to_run(parent))
+        ids = record[IDS]  # set already if a child was encoded first (parent in flight)
+        if ids is None:
+            if not caused:
+                trace_id = (self._rand.getrandbits(128) or 1).to_bytes(16, "big").hex()
+            span_id = (self._rand.getrandbits(64) or 1).to_bytes(8, "big").hex()
+            ids = record[IDS] = (trace_id, span_id)
+        trace_id, span_id = ids
+        text = encoder(trace_id, span_id, parent_id, record[START], record[END],
+                       trade.id if traded else None, fields[F_EVENT_ID], text, getter(payload),
+                       last)
+        return text if text is not None else self._event(record)  # values of other types
+
+    def _general(self, record: Record) -> str:
         kind = record[KIND]
         if kind is EVENT:
-            text = self._shaped(record)
-            return text if text is not None else self._event(record)
+            return self._event(record)
         if kind is HANDLER:
             return self._handler(record)
         return self._step(record)
@@ -292,66 +353,6 @@ class SpanEncoder:
                 name_json, record[START], record[END], ",".join(parts),
             )
         return self._span(name_json, record, trace_id, span_id, parts, links)
-
-    def _shaped(self, record: Record) -> str | None:
-        """The span of an event record of the common shape, by its compiled encoder
-        (shapes.py); None for anything else, left to the general encoder."""
-        fields = record[SUBJECT]
-        payload = record[SNAPSHOT]
-        if not (
-            fields.__class__ is tuple
-            and payload.__class__ is dict
-            and record[ERROR] is None
-            and fields[F_EVENT_ID].__class__ is str
-            and fields[F_CAUSATION] is None
-            and fields[F_CORRELATION] is None
-            and fields[F_TARGET] is None
-            and self._causation_index is None
-        ):
-            return None
-        when = fields[F_TIME]
-        if when is None:
-            when = payload.get("timestamp")
-        text: str | None = ""
-        if when is not None:
-            try:
-                text = self._times.get(when)
-            except TypeError:  # unhashable
-                text = None
-            if text is None:
-                text = self._sim_time(when)
-        parent = record[PARENT]
-        caused = parent is not None and parent[KIND] is EVENT
-        trade = record[TRADE]
-        traded = trade.__class__ is Trade
-        route = record[ROUTE]
-        key = (route, fields[F_SOURCE], caused, text != "", traded, tuple(payload))
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compile(key, payload)
-        if compiled is False:
-            return None
-        encoder, getter = compiled
-        if caused:
-            cause = parent[SUBJECT]
-            last = (cause if cause.__class__ is tuple else self.kept(cause))[F_EVENT_ID]
-            if last.__class__ is not str:
-                return None
-            trace_id, parent_id = parent[IDS] or self.ids(parent)
-        else:
-            trace_id, parent_id = "", ""
-            last = (self._run_link_json if parent is self._root_parent
-                    else self._link_to_run(parent))
-        ids = record[IDS]  # set already if a child was encoded first (parent in flight)
-        if ids is None:
-            if not caused:
-                trace_id = (self._rand.getrandbits(128) or 1).to_bytes(16, "big").hex()
-            span_id = (self._rand.getrandbits(64) or 1).to_bytes(8, "big").hex()
-            ids = record[IDS] = (trace_id, span_id)
-        trace_id, span_id = ids
-        return encoder(trace_id, span_id, parent_id, record[START], record[END],
-                       trade.id if traded else None, fields[F_EVENT_ID], text, getter(payload),
-                       last)
 
     def _link_to_run(self, parent: Record | None) -> str:
         """The link of a root event whose parent is ``parent`` to the run it happened in
