@@ -414,34 +414,3 @@ def test_retention_per_container_through_overrides(tmp_path):
     assert config.retention_for("portfolio_x1").kind == "keep_if"
     assert config.retention_for("portfolio_1").kind == "trade_complete"
     assert load_config(level="normal", env={}).retention_for("portfolio_1").kind == "always"
-
-
-def test_only_records_whose_unprocessed_cause_could_be_in_a_trade_wait_for_it():
-    """A record waits for its cause when that cause is not processed yet, so a FILL never
-    passes its ORDER; the SIGNAL of a BAR still being dispatched need not wait: a root
-    event no trade rule maps is in no trade."""
-    from tradetrace.capture.record import EVENT, TRADE
-    from tradetrace.decide.table import Route
-    from tradetrace.retain.policy import RetentionLimits
-    from tradetrace.retain.tail import TailRetention
-    from tradetrace.retain.trades import NO_TRADE, TradeRules
-
-    rules = TradeRules()
-    routes = {kind: Route(PORTFOLIO, kind, None, False, tuple, rules.role(kind))
-              for kind in ("BAR", "SIGNAL", "ORDER", "FILL")}
-    clock = itertools.count(1)
-
-    def record(kind, parent=None, **payload):
-        fields = (f"e{next(clock)}", None, None, None, None, None)
-        return [EVENT, routes[kind], fields, payload, parent, next(clock), 0, None, None, None]
-
-    tail = TailRetention(rules, RetentionLimits())
-    bar = record("BAR", symbol="SPY")
-    signal = record("SIGNAL", bar, symbol="SPY")
-    order = record("ORDER", signal, order_id="o1", symbol="SPY", strategy_id="s1")
-    fill = record("FILL", order, order_id="o1", symbol="SPY", strategy_id="s1")
-    assert tail.route([signal, fill])[0] == [signal]  # the FILL waits for its ORDER
-    assert signal[TRADE] is NO_TRADE
-    out, _ = tail.route([order, bar])
-    assert out == [bar, order, fill]
-    assert order[TRADE] is fill[TRADE] is not NO_TRADE

@@ -4,8 +4,7 @@ Runs on the export worker, between the container buffers (what the publish path
 recorded) and the encoder. For each batch of finished records, in publish order:
 
 1. a record whose causing event is not processed yet waits for the next batch, so a
-   trade's ORDER is always seen before its FILL and POSITION_OPEN (unless that cause
-   cannot be in a trade: a root event no trade rule maps, like a BAR);
+   trade's ORDER is always seen before its FILL and POSITION_OPEN;
 2. the :class:`~tradetrace.retain.trades.TradeTracker` says which trade it belongs to;
 3. the owning container's :class:`~tradetrace.retain.policy.RetentionPolicy` says
    whether it is exported now, held with its trade, or kept in a sliding window;
@@ -138,12 +137,9 @@ class TailRetention:
             parent = record[PARENT]
             if parent is not None and parent[KIND] is EVENT:
                 inherited = parent[TRADE]
-                if inherited is None:  # its cause is not processed yet
-                    if _outside_trades(parent):
-                        inherited = NO_TRADE  # nothing to wait for
-                    elif not finish and self._deferrals < MAX_DEFERRALS:
-                        deferred.append(record)
-                        continue
+                if inherited is None and not finish and self._deferrals < MAX_DEFERRALS:
+                    deferred.append(record)  # its cause is not processed yet
+                    continue
             else:
                 inherited = NO_TRADE
             route = record[ROUTE]
@@ -340,11 +336,4 @@ class TailRetention:
 
 
 _start = itemgetter(START)
-
-
-def _outside_trades(event: Record) -> bool:
-    """An event that is in no trade, processed or not: a root event (its cause is no
-    event) of a type no trade rule maps, like a BAR. Its children need not wait for it."""
-    cause = event[PARENT]
-    return event[ROUTE].role is None and (cause is None or cause[KIND] is not EVENT)
 
