@@ -119,6 +119,29 @@ def test_files_rotate_by_size_and_lose_nothing(demo, tmp_path):
     assert session.stats()["spans_lost"] == 0
 
 
+def test_request_lines_are_written_whole_and_counted_in_bytes(tmp_path):
+    """A request line wraps any number of spans in one resource and scope; the file gets
+    it with a newline and counts its UTF-8 bytes (what rotation compares to its limit)."""
+    from tradetrace.export.files import RotatingTraceFile
+    from tradetrace.export.otlp_json import RequestWriter
+
+    writer = RequestWriter([("service.name", "s")], "tradetrace", "1")
+    head = ('{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":'
+            '{"stringValue":"s"}}]},"scopeSpans":[{"scope":{"name":"tradetrace",'
+            '"version":"1"},"spans":[')
+    for spans in ([], ['{"a":1}'], ['{"a":1}', '{"b":"\u00e9"}', '{"c":3}']):
+        assert writer.line(spans) == head + ",".join(spans) + "]}]}]}"
+        json.loads(writer.line(spans))
+    file = RotatingTraceFile(tmp_path, "run", max_bytes=1 << 20)
+    lines = [writer.line(['{"b":"\u00e9"}']), writer.line([])]
+    for line in lines:
+        file.write_line(line)
+    file.close()
+    data = file.paths[0].read_bytes()
+    assert data == "".join(line + "\n" for line in lines).encode()
+    assert file.bytes_written == len(data)
+
+
 def test_max_files_keeps_only_the_newest(demo, tmp_path):
     """rotation.max_files bounds the disk used by one run."""
     config = tmp_path / "t.yaml"
@@ -200,7 +223,8 @@ def test_summary_of_a_demo_run(demo, tmp_path):
 
 def test_compiled_span_shapes_encode_exactly_like_the_general_encoder(demo):
     """The per-shape compiled encoder (export/shapes.py) and the general one produce the
-    same span JSON for every record of a run, including roots, causes and None values."""
+    same span JSON, byte for byte, for every record of a run, including roots, causes,
+    None values and the spans of trades (their trade id first among attributes)."""
     from tradetrace.capture.record import IDS, KIND, SNAPSHOT
     from tradetrace.retain.buffer import Retention
 
@@ -210,23 +234,57 @@ def test_compiled_span_shapes_encode_exactly_like_the_general_encoder(demo):
     worker._wake.set()
     worker._thread.join()
     session.retention.on_full = lambda buffer: None  # keep every record for the test
-    session.flush = lambda timeout=None: True
+    session.flush = session.finish_run = lambda timeout=None: True
     demo.run_backtest(bars=200, seed=5)
     records = Retention.take_all(session.retention)
+    assert len(records) > 500
     for record in records:  # a None payload value exercises the counted-skip branch
         if record[KIND] == "event" and "exit_reason" in (record[SNAPSHOT] or {}):
             record[SNAPSHOT]["exit_reason"] = None
             break
+    records, trades = session.tail.route(records, finish=True)  # assigns trades
     encoder = worker.encoder
     encoder.encode_batch(records)
-    compiled = [json.loads(encoder.encode(r)) for r in records]
+    compiled = [encoder.encode(r) for r in records]
     assert encoder._compiled, "the compiled path was not taken"
+    traded = [span for span in compiled if conv.TRADE_ID in span]
+    assert traded and all(
+        json.loads(span)["attributes"][0]["key"] == conv.TRADE_ID for span in traded)
     ids = [r[IDS] for r in records]
-    encoder._shaped = lambda record, route, fields: None  # general encoder only
+    encoder._compiled.clear()
+    encoder._compile = lambda key, payload: False  # general encoder only
     for record, kept in zip(records, ids):
         record[IDS] = kept
-    general = [json.loads(encoder.encode(r)) for r in records]
+    general = [encoder.encode(r) for r in records]
     assert compiled == general
+
+    # trade spans, compiled and general, with the same ids
+    members = [list(trade.members) for trade in trades]
+    state = encoder._rand.getstate()
+    compiled = [encoder.trades.encode(trade) for trade in trades]
+    assert len(compiled) > 5 and any(encoder.trades._shapes.values())
+    encoder._rand.setstate(state)
+    for trade, kept in zip(trades, members):
+        trade.members = kept
+    encoder.trades._shapes.clear()
+    encoder.trades._compile = lambda values: False  # general encoder only
+    general = [encoder.trades.encode(trade) for trade in trades]
+    assert compiled == general
+
+
+def test_compiled_shapes_write_each_float_as_repr_does():
+    """Float texts are cached by value, yet every float is written as repr() writes it,
+    0.0 and -0.0 (equal, with one hash) included."""
+    from tradetrace.export.otlp_json import Attributes
+    from tradetrace.export.shapes import compile_shape
+
+    attr = Attributes()
+    encode = compile_shape(attr, "", attr(conv.EVENT_TYPE, "FILL"), '"FILL"', (conv.PRICE,),
+                           (1.5,), caused=False, timed=False, traded=False)
+    for price in (0.1 + 0.2, 0.0, -0.0, 0.0, -0.0, 1e-300, 0.1 + 0.2, -2.5):
+        span = encode("t", "s", "", 1, 2, None, "e1", "", (price,), "")
+        assert '"doubleValue":' + repr(price) + "}" in span
+        json.loads(span)
 
 
 def test_parents_resolve_when_batches_cut_through_cascades(demo, tmp_path):

@@ -42,6 +42,8 @@ def to_attribute(value: Any) -> Any:
         return value if len(value) <= MAX_STRING else value[:MAX_STRING]
     if cls is int or cls is float or cls is bool:
         return value
+    if cls is dt.datetime:  # simulated times: one per bar
+        return value.isoformat()
     if value is None:
         return ConversionStats.skip(value)
     if isinstance(value, bool):

@@ -65,9 +65,10 @@ class Attributes:
     """
 
     def __init__(self, cached_keys: Iterable[str] = ()) -> None:
+        self.cached_keys = frozenset(cached_keys)  #: low-cardinality keys
         prefix = _Prefixes("")
         text = _Prefixes('{"stringValue":')
-        caches: dict[str, dict[str, str]] = {key: {} for key in cached_keys}
+        caches: dict[str, dict[str, str]] = {key: {} for key in self.cached_keys}
         get_cache = caches.get
 
         def encode(key: str, value: Any) -> str:
@@ -151,8 +152,17 @@ class RequestWriter:
             + ',"version":' + escape(scope_version) + '},"spans":['
         )
 
-    def line(self, spans: Iterable[str]) -> str:
-        return self._head + ",".join(spans) + "]}]}]}"
+    def line(self, spans: Sequence[str]) -> str:
+        # One join: a line is hundreds of kilobytes, and each `+` would copy all of it.
+        if not spans:
+            return self._head + _REQUEST_END
+        parts = list(spans)
+        parts[0] = self._head + parts[0]
+        parts[-1] += _REQUEST_END
+        return ",".join(parts)
+
+
+_REQUEST_END = "]}]}]}"
 
 
 # -- decoding (the SDK sink and the analysis side read the same format) ----------------

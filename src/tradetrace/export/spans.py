@@ -21,6 +21,7 @@ import random
 import threading
 import traceback
 from collections.abc import Mapping
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -106,10 +107,6 @@ CAUSATION_INDEX_SIZE = 65536
 
 _PLAIN = frozenset({str, int, float, bool})
 
-#: Where a span's own attributes start: ids and an escaped name come before it, so its
-#: first occurrence is always the span's (a name's quotes are escaped).
-_ATTRIBUTES = '"attributes":['
-
 
 class SpanEncoder:
     """Turns finished records into OTLP JSON span objects (export worker only)."""
@@ -121,9 +118,12 @@ class SpanEncoder:
         self._derived = attr(conv.CAUSATION_DERIVED, True)
         self._event_id_prefix = attr.prefix(conv.EVENT_ID) + '{"stringValue":'
         self._causation_prefix = attr.prefix(conv.CAUSATION_ID) + '{"stringValue":'
+        self._sim_time_prefix = attr.prefix(conv.SIM_TIME) + '{"stringValue":'
         self._run_link = attr.many([
             (conv.LINK_RELATION, conv.RELATION_CORRELATION), (conv.CORRELATION_ID, run_id),
         ])
+        self._root_parent: Record | None = None  #: the last root event's parent (the run or
+        self._run_link_json = ""  #: a step in it) and that root's link to its run
         self._heads: dict[tuple[Any, Any], tuple[str, str]] = {}
         self._times: dict[Any, str] = {}  #: simulated time -> its attribute ("" if none)
         self._compiled: dict[tuple[Any, ...], Any] = {}
@@ -138,28 +138,89 @@ class SpanEncoder:
         self._rand = self.trades.rand = random.Random()
 
     def encode_batch(self, records: list[Record]) -> None:
-        """Prepare a batch: encode it in publish order, so a cause named by an explicit
-        ``causation_id`` is indexed before the events that name it."""
-        records.sort(key=_START_OF)
-        if self._causation_index is None:
+        """Prepare a batch: once explicit ``causation_id``s appear, batches are encoded in
+        publish order, so that a cause is indexed before the events that name it."""
+        if self._causation_index is None:  # every event is looked at: kept() only if need be
             for record in records:
-                if record[KIND] is EVENT and self.kept(record[SUBJECT])[F_CAUSATION] is not None:
-                    self._causation_index = {}
-                    break
+                if record[KIND] is EVENT:
+                    fields = record[SUBJECT]
+                    if fields.__class__ is not tuple:
+                        fields = self.kept(fields)
+                    if fields[F_CAUSATION] is not None:
+                        self._causation_index = {}
+                        break
+        if self._causation_index is not None:
+            records.sort(key=_START_OF)
 
     def encode(self, record: Record) -> str:
+        """A finished record's span. Most are event spans of the common shape, written
+        here by their compiled encoder (shapes.py) in one call; the rest by _general()."""
+        fields = record[SUBJECT]
+        payload = record[SNAPSHOT]
+        if not (
+            record[KIND] is EVENT
+            and fields.__class__ is tuple
+            and payload.__class__ is dict
+            and record[ERROR] is None
+            and fields[F_EVENT_ID].__class__ is str
+            and fields[F_CAUSATION] is None
+            and fields[F_CORRELATION] is None
+            and fields[F_TARGET] is None
+            and self._causation_index is None
+        ):
+            return self._general(record)
+        when = fields[F_TIME]
+        if when is None:
+            when = payload.get("timestamp")
+        text: str | None = ""
+        if when is not None:
+            try:
+                text = self._times.get(when)
+            except TypeError:  # unhashable
+                text = None
+            if text is None:
+                text = self._sim_time(when)
+        parent = record[PARENT]
+        caused = parent is not None and parent[KIND] is EVENT
+        trade = record[TRADE]
+        traded = trade.__class__ is Trade
+        route = record[ROUTE]
+        key = (route, fields[F_SOURCE], caused, text != "", traded, tuple(payload))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compile(key, payload)
+        if compiled is False:
+            return self._event(record)
+        encoder, getter = compiled
+        if caused:
+            cause = parent[SUBJECT]
+            last = (cause if cause.__class__ is tuple else self.kept(cause))[F_EVENT_ID]
+            if last.__class__ is not str:
+                return self._event(record)
+            trace_id, parent_id = parent[IDS] or self.ids(parent)
+        else:
+            trace_id, parent_id = "", ""
+            last = (self._run_link_json if parent is self._root_parent
+                    else self._link_to_run(parent))
+        ids = record[IDS]  # set already if a child was encoded first (parent in flight)
+        if ids is None:
+            if not caused:
+                trace_id = (self._rand.getrandbits(128) or 1).to_bytes(16, "big").hex()
+            span_id = (self._rand.getrandbits(64) or 1).to_bytes(8, "big").hex()
+            ids = record[IDS] = (trace_id, span_id)
+        trace_id, span_id = ids
+        text = encoder(trace_id, span_id, parent_id, record[START], record[END],
+                       trade.id if traded else None, fields[F_EVENT_ID], text, getter(payload),
+                       last)
+        return text if text is not None else self._event(record)  # values of other types
+
+    def _general(self, record: Record) -> str:
         kind = record[KIND]
         if kind is EVENT:
-            text = self._event(record)
-        elif kind is HANDLER:
-            text = self._handler(record)
-        else:
-            return self._step(record)
-        trade = record[TRADE]
-        if trade.__class__ is Trade:  # a trade's span: its id goes first among attributes
-            text = text.replace(_ATTRIBUTES, _ATTRIBUTES + self.trades.member_attribute(trade)
-                                + ",", 1)
-        return text
+            return self._event(record)
+        if kind is HANDLER:
+            return self._handler(record)
+        return self._step(record)
 
     def kept(self, subject: Any) -> tuple[Any, ...]:
         """An event record's kept fields (capture/record.py): the tuple the publish path
@@ -168,7 +229,8 @@ class SpanEncoder:
             return subject
         return tuple(getattr(subject, name, None) for name in self._kept_names)
 
-    # ids: hex strings, formatted once (a trace id is shared by the whole cascade) ------
+    # ids: hex strings, formatted once (a trace id is shared by the whole cascade), by
+    # int.to_bytes().hex(): half the cost of "%016x" % n, and the same text ------------
     def ids(self, record: Record) -> tuple[str, str]:
         """A record's ids, assigned on first need. Safe from any thread: a trading thread
         that injects trace context (capture/propagation.py) may ask for a record still
@@ -179,13 +241,13 @@ class SpanEncoder:
                 ids = record[IDS]
                 if ids is None:
                     parent = record[PARENT]
-                    span_id = "%016x" % (self._rand.getrandbits(64) or 1)
+                    span_id = (self._rand.getrandbits(64) or 1).to_bytes(8, "big").hex()
                     if parent is not None and (
                         record[KIND] is not EVENT or parent[KIND] is EVENT
                     ):
                         trace_id = self.ids(parent)[0]
                     else:
-                        trace_id = "%032x" % (self._rand.getrandbits(128) or 1)
+                        trace_id = (self._rand.getrandbits(128) or 1).to_bytes(16, "big").hex()
                     ids = record[IDS] = (trace_id, span_id)
         return ids
 
@@ -197,27 +259,15 @@ class SpanEncoder:
 
     # spans ---------------------------------------------------------------------------
     def _event(self, record: Record) -> str:
+        """The general encoder: any event record."""
         route = record[ROUTE]
         fields = record[SUBJECT]
-        if (  # the common shape: compiled (shapes.py)
-            fields.__class__ is tuple
-            and record[ERROR] is None
-            and record[SNAPSHOT].__class__ is dict
-            and not route.payload_snapshot
-            and fields[F_EVENT_ID].__class__ is str
-            and fields[F_CAUSATION] is None
-            and fields[F_CORRELATION] is None
-            and fields[F_TARGET] is None
-            and self._causation_index is None
-        ):
-            text = self._shaped(record, route, fields)
-            if text is not None:
-                return text
         if fields.__class__ is not tuple:
             fields = self.kept(fields)
         attr = self.attr.encode
         head, name_json = self._head(route, fields[F_SOURCE])
-        parts = [head]
+        trade = record[TRADE]  # a trade's span: its id goes first among attributes
+        parts = [attr(conv.TRADE_ID, trade.id), head] if trade.__class__ is Trade else [head]
         add = parts.append
 
         event_id = fields[F_EVENT_ID]
@@ -271,12 +321,13 @@ class SpanEncoder:
         caused = parent is not None and parent[KIND] is EVENT
         ids = record[IDS]
         if ids is None:  # the common case, inlined from ids()
-            span_id = "%016x" % (self._rand.getrandbits(64) or 1)
+            span_id = (self._rand.getrandbits(64) or 1).to_bytes(8, "big").hex()
             if caused:
                 parent_ids = parent[IDS] or self.ids(parent)
                 ids = record[IDS] = (parent_ids[0], span_id)
             else:
-                ids = record[IDS] = ("%032x" % (self._rand.getrandbits(128) or 1), span_id)
+                trace_id = (self._rand.getrandbits(128) or 1).to_bytes(16, "big").hex()
+                ids = record[IDS] = (trace_id, span_id)
         trace_id, span_id = ids
         links: list[str] = []
         cause = None
@@ -300,9 +351,9 @@ class SpanEncoder:
         if correlation is not None:  # else the run: on the resource, and linked below
             add(attr(conv.CORRELATION_ID, correlation))
         if not caused:
-            run = _enclosing_run(record)
-            if run is not None:
-                links.append(link_json(*self.ids(run), self._run_link))
+            run_link = self._link_to_run(parent)
+            if run_link:
+                links.append(run_link)
         if route.payload_snapshot and payload:
             parts.extend(attr(k, v) for k, v in flatten(conv.PAYLOAD_PREFIX, payload))
         if record[ERROR] is None and not links:  # the common case, inlined from span_json()
@@ -313,54 +364,24 @@ class SpanEncoder:
             )
         return self._span(name_json, record, trace_id, span_id, parts, links)
 
-    def _shaped(self, record: Record, route: Any, fields: tuple[Any, ...]) -> str | None:
-        """The compiled encoder's span, or None for the general encoder (shapes.py)."""
-        payload = record[SNAPSHOT]
-        when = fields[F_TIME]
-        if when is None:
-            when = payload.get("timestamp")
-        text: str | None = ""
-        if when is not None:
-            text = self._times.get(when) if when.__hash__ is not None else None
-            if text is None:
-                text = self._sim_time(when)
-        parent = record[PARENT]
-        caused = parent is not None and parent[KIND] is EVENT
-        source = fields[F_SOURCE]
-        keys = tuple(payload)
-        key = (route, source, caused, bool(text), keys)
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compile(key, payload)
-        if compiled is False:
-            return None
-        encoder, getter = compiled
-        if caused:
-            cause = parent[SUBJECT]
-            last = (cause if cause.__class__ is tuple else self.kept(cause))[F_EVENT_ID]
-            if last.__class__ is not str:
-                return None
-            trace_id, parent_id = parent[IDS] or self.ids(parent)
-        else:
-            trace_id, parent_id = "", ""
-            run = _enclosing_run(record)
-            last = link_json(*self.ids(run), self._run_link) if run is not None else ""
-        ids = record[IDS]  # set already if a child was encoded first (parent in flight)
-        if ids is None:
-            if not caused:
-                trace_id = "%032x" % (self._rand.getrandbits(128) or 1)
-            ids = record[IDS] = (trace_id, "%016x" % (self._rand.getrandbits(64) or 1))
-        trace_id, span_id = ids
-        return encoder(trace_id, span_id, parent_id, record[START], record[END],
-                       fields[F_EVENT_ID], text, getter(payload), last)
+    def _link_to_run(self, parent: Record | None) -> str:
+        """The link of a root event whose parent is ``parent`` to the run it happened in
+        ("" outside a run). Roots of a run mostly share their parent: the last is kept."""
+        if parent is not self._root_parent:
+            run = parent
+            while run is not None and run[KIND] is not RUN:
+                run = run[PARENT]
+            self._root_parent = parent
+            self._run_link_json = link_json(*self.ids(run), self._run_link) if run else ""
+        return self._run_link_json
 
     def _compile(self, key: tuple[Any, ...], payload: dict[Any, Any]) -> Any:
         """(encoder, getter of the mapped payload values) for spans like this one, or
-        False where only the general encoder will do (a nested metadata.strategy_id, or
-        values of other types)."""
-        route, source, caused, timed, keys = key
+        False where only the general encoder will do (DEBUG's payload snapshots, a nested
+        metadata.strategy_id, or values of other types)."""
+        route, source, caused, timed, traded, keys = key
         compiled: Any = False
-        if "strategy_id" in keys or "metadata" not in keys:
+        if not route.payload_snapshot and ("strategy_id" in keys or "metadata" not in keys):
             plan = self._plans.get(keys) or self._plan(keys)
             plan_keys = tuple(entry[0] for entry in plan)
             getter = itemgetter(*plan_keys) if len(plan_keys) > 1 else (
@@ -368,7 +389,7 @@ class SpanEncoder:
             head, name_json = self._head(route, source)
             encoder = compile_shape(
                 self.attr, self._derived, head, name_json,
-                tuple(entry[1] for entry in plan), getter(payload), caused, timed,
+                tuple(entry[1] for entry in plan), getter(payload), caused, timed, traded,
             )
             if encoder is not None:
                 compiled = (encoder, getter)
@@ -423,8 +444,11 @@ class SpanEncoder:
     def _sim_time(self, when: Any) -> str:
         """The attribute for a simulated time ("" for NaT and the like: no time rather than
         a wrong one). Bar times repeat across a cascade (BAR, SIGNAL, ORDER...): cached."""
-        value = to_attribute(when)
-        text = "" if value is SKIP else self.attr(conv.SIM_TIME, value)
+        value = when.isoformat() if when.__class__ is datetime else to_attribute(when)
+        if value.__class__ is str:  # the common case, inlined from Attributes
+            text = self._sim_time_prefix + escape(value) + "}}"
+        else:
+            text = "" if value is SKIP else self.attr(conv.SIM_TIME, value)
         if len(self._times) >= 1024:
             self._times.clear()
         try:
@@ -444,6 +468,9 @@ class SpanEncoder:
         ]
         if event_id is not None:
             attrs.append((conv.EVENT_ID, _plain(event_id)))
+        trade = record[TRADE]
+        if trade.__class__ is Trade:  # first among attributes, as on event spans
+            attrs.insert(0, (conv.TRADE_ID, trade.id))
         trace_id, span_id = self.ids(record)
         return self._span(escape(name), record, trace_id, span_id, [self.attr.many(attrs)], [])
 
@@ -489,15 +516,6 @@ def _plain(value: Any) -> Any:
         return value
     converted = to_attribute(value)
     return str(value) if converted is SKIP else converted
-
-
-def _enclosing_run(record: Record) -> Record | None:
-    parent = record[PARENT]
-    while parent is not None:
-        if parent[KIND] is RUN:
-            return parent
-        parent = parent[PARENT]
-    return None
 
 
 def _qualname(handler: Any) -> str:

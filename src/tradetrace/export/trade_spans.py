@@ -19,6 +19,19 @@ from ..retain.tail import EvictionSummary
 from ..retain.trades import Trade
 from .attributes import SKIP, to_attribute
 from .otlp_json import Attributes, escape, link_json, span_json
+from .shapes import compile_trade_shape
+
+#: A trade span's attributes after its id, in order (None values are left out), as
+#: _values() reads them; the last ones are counts, written even when 0.
+_NAMES = (
+    conv.CONTAINER_ID, conv.STRATEGY_ID, conv.SYMBOL, conv.TRADE_OUTCOME, conv.TRADE_SIDE,
+    conv.TRADE_QUANTITY, conv.TRADE_ENTRY_PRICE, conv.TRADE_EXIT_PRICE, conv.TRADE_PNL,
+    conv.TRADE_ENTRY_TIME, conv.TRADE_EXIT_TIME, conv.TRADE_HOLDING, conv.TRADE_EXIT_TYPE,
+    conv.TRADE_MAX_SLIPPAGE, conv.TRADE_MAX_FILL_LATENCY, conv.TRADE_KEPT_BY,
+    conv.TRADE_ORDERS, conv.TRADE_FILLS, conv.TRADE_REJECTED, conv.TRADE_ERRORS,
+    conv.TRADE_SPANS, conv.TRADE_SPANS_DROPPED, conv.TRADE_SPANS_EVICTED,
+)
+_COUNTS = 7
 
 
 class TradeSpanEncoder:
@@ -28,10 +41,8 @@ class TradeSpanEncoder:
         self.attr = attr
         self.rand = rand
         self._member_link = attr(conv.LINK_RELATION, conv.RELATION_TRADE_EVENT)
-
-    def member_attribute(self, trade: Trade) -> str:
-        """``trading.trade.id`` for the spans of the trade's events."""
-        return self.attr(conv.TRADE_ID, trade.id)
+        self._name_json = escape(conv.TRADE_SPAN_NAME)
+        self._shapes: dict[tuple[type, ...], Any] = {}  #: value types -> shape, or False
 
     def encode(self, item: Trade | EvictionSummary) -> str:
         if isinstance(item, EvictionSummary):
@@ -39,8 +50,8 @@ class TradeSpanEncoder:
         return self._trade(item)
 
     def _ids(self) -> tuple[str, str]:
-        return ("%032x" % (self.rand.getrandbits(128) or 1),
-                "%016x" % (self.rand.getrandbits(64) or 1))
+        return ((self.rand.getrandbits(128) or 1).to_bytes(16, "big").hex(),
+                (self.rand.getrandbits(64) or 1).to_bytes(8, "big").hex())
 
     def _common(self, trade: Trade) -> list[tuple[str, Any]]:
         items: list[tuple[str, Any]] = [
@@ -52,32 +63,6 @@ class TradeSpanEncoder:
         return items
 
     def _trade(self, trade: Trade) -> str:
-        items = self._common(trade)
-        items.append((conv.TRADE_OUTCOME, trade.outcome or "incomplete"))
-        for name, value in (
-            (conv.TRADE_SIDE, trade.side),
-            (conv.TRADE_QUANTITY, trade.quantity),
-            (conv.TRADE_ENTRY_PRICE, trade.entry_price),
-            (conv.TRADE_EXIT_PRICE, trade.exit_price),
-            (conv.TRADE_PNL, trade.pnl),
-            (conv.TRADE_ENTRY_TIME, trade.entry_time),
-            (conv.TRADE_EXIT_TIME, trade.exit_time),
-            (conv.TRADE_HOLDING, trade.holding_seconds),
-            (conv.TRADE_EXIT_TYPE, trade.exit_type),
-            (conv.TRADE_MAX_SLIPPAGE, trade.max_slippage_bps),
-            (conv.TRADE_MAX_FILL_LATENCY, trade.max_fill_latency_ms),
-            (conv.TRADE_KEPT_BY, trade.kept_by),
-        ):
-            if value is not None:
-                value = to_attribute(value)
-                if value is not SKIP:
-                    items.append((name, value))
-        items += [
-            (conv.TRADE_ORDERS, trade.orders), (conv.TRADE_FILLS, trade.fills),
-            (conv.TRADE_REJECTED, trade.rejected), (conv.TRADE_ERRORS, trade.errors),
-            (conv.TRADE_SPANS, trade.spans), (conv.TRADE_SPANS_DROPPED, trade.dropped),
-            (conv.TRADE_SPANS_EVICTED, trade.evicted),
-        ]
         links = [
             link_json(ids[0], ids[1], self._member_link)
             for member in trade.members if (ids := member[IDS]) is not None
@@ -85,8 +70,39 @@ class TradeSpanEncoder:
         trade.members = []  # records refer to their trade: break the cycle, free them now
         trace_id, span_id = self._ids()
         start = trade.start or trade.end
-        return span_json(trace_id, span_id, "", escape(conv.TRADE_SPAN_NAME), start,
-                         max(trade.end, start), [self.attr.many(items)], links)
+        values = _values(trade)
+        key = tuple(map(type, values))
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shapes[key] = self._compile(values)
+        if shape:  # the common case: compiled (shapes.py)
+            text = shape(trace_id, span_id, start, max(trade.end, start), trade.id, values,
+                         ',"links":[' + ",".join(links) + "]" if links else "")
+            if text is not None:
+                return text
+        return span_json(trace_id, span_id, "", self._name_json, start,
+                         max(trade.end, start), [self.attr.many(self._items(trade, values))], links)
+
+    def _compile(self, values: tuple[Any, ...]) -> Any:
+        """The trade's shape, or False where the general encoder writes what a shape would
+        leave out (a None container or count, written as a string)."""
+        if values[0] is None or None in values[-_COUNTS:]:
+            return False
+        if len(self._shapes) >= 256:
+            self._shapes.clear()
+        return compile_trade_shape(self.attr, self._name_json, _NAMES, values) or False
+
+    def _items(self, trade: Trade, values: tuple[Any, ...]) -> list[tuple[str, Any]]:
+        """The trade span's attributes, for the general encoder."""
+        items = self._common(trade)
+        items.append((conv.TRADE_OUTCOME, values[3]))
+        for name, value in zip(_NAMES[4:-_COUNTS], values[4:-_COUNTS], strict=True):
+            if value is not None:
+                value = to_attribute(value)
+                if value is not SKIP:
+                    items.append((name, value))
+        items += zip(_NAMES[-_COUNTS:], values[-_COUNTS:], strict=True)
+        return items
 
     def _eviction(self, summary: EvictionSummary) -> str:
         items = self._common(summary.trade)
@@ -96,3 +112,15 @@ class TradeSpanEncoder:
         trace_id, span_id = self._ids()
         return span_json(trace_id, span_id, "", escape(conv.EVICTION_SPAN_NAME), summary.start,
                          max(summary.end, summary.start), [self.attr.many(items)], [])
+
+
+def _values(trade: Trade) -> tuple[Any, ...]:
+    """The values of _NAMES (the outcome as written)."""
+    return (
+        trade.container, trade.strategy, trade.symbol, trade.outcome or "incomplete",
+        trade.side, trade.quantity, trade.entry_price, trade.exit_price, trade.pnl,
+        trade.entry_time, trade.exit_time, trade.holding_seconds, trade.exit_type,
+        trade.max_slippage_bps, trade.max_fill_latency_ms, trade.kept_by,
+        trade.orders, trade.fills, trade.rejected, trade.errors, trade.spans, trade.dropped,
+        trade.evicted,
+    )

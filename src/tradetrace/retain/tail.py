@@ -128,10 +128,11 @@ class TailRetention:
         records.sort(key=_start)
         deferred = self._deferred
         passed = 0
+        append = out.append
         for record in records:
             kind = record[KIND]
             if kind is not EVENT and kind is not HANDLER:  # lifecycle and run steps
-                out.append(record)
+                append(record)
                 continue
             parent = record[PARENT]
             if parent is not None and parent[KIND] is EVENT:
@@ -156,13 +157,13 @@ class TailRetention:
                 if route.retention.kind is SLIDING_WINDOW:
                     self._window(route.container, route.retention, record)
                 else:
-                    out.append(record)
+                    append(record)
                     passed += 1
             else:
                 record[TRADE] = trade
                 self._member(trade, record, role)
-            if self._decided:
-                self._decide_completed()
+                if self._decided:  # (only assign() completes trades, and returns them)
+                    self._decide_completed()
         self._deferrals = self._deferrals + 1 if deferred else 0
         self.stats.spans_passed += passed
         self._expire()

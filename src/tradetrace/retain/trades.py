@@ -453,6 +453,8 @@ def _hashable(value: Any) -> bool:
 
 
 def _number(value: Any) -> float | None:
+    if value.__class__ is float:  # prices and P&L, mostly
+        return value if value == value else None
     if isinstance(value, bool):
         return None
     try:
@@ -477,13 +479,13 @@ def _outcome(pnl: float | None) -> str:
     return WIN if pnl > 0 else LOSS
 
 
+_SIDES = {"BUY": "LONG", "LONG": "LONG", "1": "LONG", "+1": "LONG",
+          "SELL": "SHORT", "SHORT": "SHORT", "-1": "SHORT"}
+
+
 def _position_side(side: Any) -> str:
     text = str(side).upper()
-    if text in ("BUY", "LONG", "1", "+1"):
-        return "LONG"
-    if text in ("SELL", "SHORT", "-1"):
-        return "SHORT"
-    return text
+    return _SIDES.get(text, text)
 
 
 def _slippage_bps(expected: Any, actual: Any, side: Any) -> float | None:
