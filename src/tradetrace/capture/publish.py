@@ -87,7 +87,7 @@ def publish(self, {params}):
     else:
         parent = None
         try:  # a root event may carry its cause from another process (propagation.py)
-            carrier = event.{metadata}
+            carrier = getattr(event, "{metadata}", None)  # no exception for events without
             if carrier and TRACEPARENT in carrier:
                 parent = remote(carrier)
         except Exception:
