@@ -44,6 +44,12 @@ class Bus:
         for handler in self.handlers.get(event.event_type, []):
             handler(event)
 
+class Bridge:  # hands events to another process (a list stands in for the socket)
+    def __init__(self):
+        self.sent = []
+    def send(self, event):
+        self.sent.append(dict(event.metadata))
+
 class AuditedBus(Bus):
     published = 0
     def publish(self, event):
@@ -218,3 +224,22 @@ def test_inject_without_anything_traced_in_flight_does_nothing(demo):
         event = demo.Event(event_type="ORDER", container_id="portfolio_x")
         assert tradetrace.inject(event) is False
         assert TRACEPARENT not in event.metadata
+
+
+def test_a_profile_s_transport_methods_inject_the_context_of_what_they_send(
+        tmp_path, monkeypatch):
+    _new_module(tmp_path, monkeypatch, "late_bus", _BUS)
+    late_bus = importlib.import_module("late_bus")
+    profile = {**_PROFILE, "transport": ["late_bus:Bridge.send"]}
+    with recording("normal", profile=profile) as spans:
+        bus, bridge = late_bus.Bus(), late_bus.Bridge()
+        bus.subscribe("SIGNAL", bridge.send)
+        signal = late_bus.Event("SIGNAL")
+        bus.publish(signal)
+        bridge.send(late_bus.Event("ORDER"))  # nothing traced in flight: sent as it is
+        (span,) = spans.events("SIGNAL")
+    (carried, bare) = bridge.sent
+    trace_id, span_id = f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}"
+    assert carried[TRACEPARENT] == f"00-{trace_id}-{span_id}-01"
+    assert carried[CAUSE_EVENT_ID] == signal.event_id
+    assert TRACEPARENT not in bare

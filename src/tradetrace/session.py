@@ -218,7 +218,7 @@ class TracingSession:
                 else None
             )
         if role == "transport":
-            return function_wrapper(original, self._transport_wrapper(profile))
+            return function_wrapper(original, self._transport_wrapper())
         if role == "lifecycle":
             return function_wrapper(
                 original, lifecycle_wrapper(self, profile.container_id_attribute)
@@ -338,7 +338,7 @@ class TracingSession:
         return inject(event, encoder.ids, lambda subject: encoder.kept(subject)[0],
                       self._fields.get("metadata", "metadata"))
 
-    def _transport_wrapper(self, profile: Profile) -> Any:
+    def _transport_wrapper(self) -> Any:
         """wrapt wrapper for a profile's ``transport`` methods: inject, then send."""
         def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
             event = args[0] if args else next(iter(kwargs.values()), None)
