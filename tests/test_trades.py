@@ -10,7 +10,7 @@ import pytest
 
 import tradetrace
 from tradetrace import conventions as conv
-from tradetrace.retain.tail import TailRetention
+from tradetrace.retain.tail import PAYLOAD_ITEM_BYTES, RECORD_BYTES, TailRetention
 from tradetrace.testing import recording, spans_by_trade
 
 ROUND_TRIP = sorted(["ORDER", "FILL", "POSITION_OPEN", "ORDER", "FILL", "POSITION_CLOSE"])
@@ -160,7 +160,10 @@ def test_minimal_memory_is_bounded_by_open_trades_not_by_events(demo, monkeypatc
     short, long = peaks
     assert long["trades"] > 8 * short["trades"]  # the long run did ~10x the trading...
     portfolios = 2
+    most = portfolios * 6 * (RECORD_BYTES + PAYLOAD_ITEM_BYTES * 20)
     for peak in peaks:  # ...and held at most one open trade per portfolio's worth of spans
         assert peak["open"] <= portfolios
         assert peak["spans"] <= portfolios * 6
-    assert long["bytes"] <= short["bytes"] * 1.5
+        # whatever the run's length (the worker's timing decides when a peak is seen, so
+        # the bound is absolute rather than relative to the short run)
+        assert peak["bytes"] <= most
