@@ -2,6 +2,7 @@
 
 tradetrace run --level normal --output traces/ -- python examples/backtest.py --bars 5000
 tradetrace summary traces/
+tradetrace query bottlenecks traces/          (and chain, trade, trades, patterns, compare)
 """
 
 from __future__ import annotations
@@ -37,9 +38,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary.add_argument("paths", nargs="+", help="trace files, folders or globs")
     summary.add_argument("--json", action="store_true", help="machine-readable output")
 
+    from . import query
+
+    query.add_parser(commands)
+
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(args, parser)
+    if args.command == "query":
+        return query.run(args)
     return _summary(args)
 
 

@@ -1,0 +1,145 @@
+"""`tradetrace query`: each question from the command line, as tables and as JSON, with
+the same answers as the API; bad input is a message and an exit status, not a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import tradetrace
+from tradetrace.analyse.query import TraceQuery
+from tradetrace.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two demo runs (different seeds) in two folders, and each run's own results."""
+    import demo_engine
+
+    folders, results = [], []
+    for seed in (3, 4):
+        folder = tmp_path_factory.mktemp(f"run{seed}")
+        tradetrace.configure("normal", profile="demo", output=folder, backend="file")
+        results.append(demo_engine.run_backtest(bars=300, seed=seed))
+        tradetrace.shutdown()
+        folders.append(str(folder))
+    return folders, results
+
+
+def _json(capsys, *argv: str):
+    assert main(["query", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_bottlenecks_table_and_json_agree_with_the_api(runs, capsys):
+    (folder, _), _ = runs
+    expected = TraceQuery(folder).find_bottlenecks(percentile=95).to_dict()
+    assert _json(capsys, "bottlenecks", folder, "--percentile", "95") == json.loads(
+        json.dumps(expected, default=str))
+    assert main(["query", "bottlenecks", folder, "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "bottlenecks by p99 of processing_time" in out
+    top = expected["rows"][0]
+    assert top["container_id"] in out
+
+
+def test_trades_filtered_by_outcome(runs, capsys):
+    (folder, _), (results, _) = runs
+    everything = _json(capsys, "trades", folder, "--limit", "1000")["rows"]
+    closed = [t for t in everything if t["outcome"] in ("win", "loss", "flat")]
+    assert len(closed) == sum(results["trades"].values())  # the backtest's own count
+    wins = _json(capsys, "trades", folder, "--outcome", "win")["rows"]
+    assert len(wins) == sum(results["winning_trades"].values())
+    assert {t["outcome"] for t in wins} == {"win"}
+    assert main(["query", "trades", folder, "--outcome", "loss", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "(first 2)" in out and "loss" in out and "win " not in out
+
+
+def test_a_fill_s_chain_reaches_back_to_its_bar(runs, capsys):
+    (folder, _), _ = runs
+    trade = next(t for t in _json(capsys, "trades", folder)["rows"] if t["fills"])
+    detail = _json(capsys, "trade", trade["trade_id"], folder)["trade"]
+    fill = next(e for e in detail["events"] if e["event_type"] == "FILL")
+    chain = _json(capsys, "chain", fill["event_id"], folder)
+    assert [n["event_type"] for n in sorted(chain["ancestors"], key=lambda n: -n["depth"])
+            ] == ["BAR", "SIGNAL", "ORDER"]
+    assert main(["query", "chain", fill["event_id"], folder]) == 0
+    rows = capsys.readouterr().out.splitlines()[3:]  # after the title and the header
+
+    def row_of(text: str) -> int:
+        return next(i for i, row in enumerate(rows) if text in row)
+
+    assert row_of("BAR") < row_of("ORDER") < row_of(fill["event_id"])
+
+
+def test_unknown_ids_exit_1_with_a_message(runs, capsys):
+    (folder, _), _ = runs
+    assert main(["query", "chain", "evt_nosuchevent", folder]) == 1
+    assert main(["query", "trade", "trd_nosuchtrade", folder]) == 1
+    err = capsys.readouterr().err
+    assert "evt_nosuchevent" in err and "trd_nosuchtrade" in err
+
+
+def test_an_unknown_pattern_lists_the_known_ones(runs, capsys):
+    (folder, _), _ = runs
+    assert main(["query", "patterns", "moon_phase", folder]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tradetrace: unknown pattern type 'moon_phase'")
+    for known in ("latency_spike", "rejected_orders", "orphan_events", "signal_without_order"):
+        assert known in err
+
+
+def test_rejected_orders_match_the_backtest(runs, capsys):
+    (folder, _), (results, _) = runs
+    report = _json(capsys, "patterns", "rejected_orders", folder)
+    assert report["count"] == results["rejected_orders"]
+
+
+def test_compare_two_folders_counts_each_run(runs, capsys):
+    (a, b), (results_a, results_b) = runs
+    comparison = _json(capsys, "compare", a, b)
+    bars = next(r for r in comparison["rows"]
+                if r["kind"] == "event_type" and r["event_type"] == "BAR")
+    assert bars["count_a"] == results_a["events_by_type"]["BAR"]
+    assert bars["count_b"] == results_b["events_by_type"]["BAR"]
+    assert comparison["trades_a"]["wins"] == sum(results_a["winning_trades"].values())
+    assert comparison["trades_b"]["wins"] == sum(results_b["winning_trades"].values())
+
+
+def test_compare_two_runs_inside_one_set_of_sources(runs, capsys):
+    (a, b), (results_a, results_b) = runs
+    run_a, run_b = TraceQuery([a]).runs()[0], TraceQuery([b]).runs()[0]
+    comparison = _json(capsys, "compare", run_a, run_b, "--runs", a, b)
+    fills = next(r for r in comparison["rows"]
+                 if r["kind"] == "event_type" and r["event_type"] == "FILL")
+    assert (fills["count_a"], fills["count_b"]) == (
+        results_a["events_by_type"]["FILL"], results_b["events_by_type"]["FILL"])
+
+
+def test_tick_to_trade_counts_every_fill(runs, capsys):
+    (folder, _), (results, _) = runs
+    result = _json(capsys, "tick-to-trade", folder)
+    assert result["count"] == results["events_by_type"]["FILL"]
+    assert result["p50_us"] <= result["p99_us"] <= result["max_us"]
+
+
+def test_no_trace_files_is_a_message_and_status_1(tmp_path, capsys):
+    assert main(["query", "bottlenecks", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "no trace files" in err
+
+
+def test_corrupt_lines_are_skipped_and_said(runs, tmp_path, capsys):
+    (folder, _), _ = runs
+    from pathlib import Path
+
+    source = sorted(Path(folder).glob("*-0001.jsonl"))[0]
+    copy = tmp_path / source.name
+    lines = source.read_text().splitlines()
+    copy.write_text("\n".join([lines[0][: len(lines[0]) // 2], "not json", *lines[1:]]) + "\n")
+    assert main(["query", "bottlenecks", str(copy), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["rows"]
+    assert "2" in captured.err and "skipped" in captured.err
