@@ -35,6 +35,10 @@ TRACE_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
 #: Compressions we recognise but cannot read: skipped with a message, never an error.
 UNSUPPORTED_COMPRESSION = (".zst", ".zstd", ".bz2", ".xz", ".lz4", ".snappy")
 _MAX_MESSAGES = 50
+#: Longest line read (one OTLP request). DuckDB sizes its read buffers from this, per
+#: thread: 2 GiB made a 75 MB file need 3.9 GiB. Ours are under 1 MiB; a Collector
+#: batch of thousands of spans is a few MiB. A longer line fails its file, with a message.
+MAX_LINE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -221,7 +225,7 @@ INSERT INTO _spans BY NAME
 WITH lines AS (
     SELECT filename, resourceSpans, resourceMetrics
     FROM read_json(?, format='newline_delimited', columns={_COLUMNS!r},
-                   ignore_errors=true, maximum_object_size=2147483647, filename=true)
+                   ignore_errors=true, maximum_object_size={MAX_LINE_BYTES}, filename=true)
 ),
 rs AS (
     SELECT filename, resourceSpans IS NOT NULL AS ok, resourceMetrics IS NOT NULL AS metric,

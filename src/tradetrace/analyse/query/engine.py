@@ -9,6 +9,7 @@ pattern type, a missing threshold) is a ``ValueError``.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -71,8 +72,12 @@ class TraceQuery:
                  memory_limit: str | None = None) -> None:
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")  # ours is the CLI's, on stderr
         if memory_limit:
-            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+            if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", memory_limit.strip()):
+                raise ValueError(f"memory_limit {memory_limit!r}: expected a size like "
+                                 "'2GB' or '512MiB'")
+            self.con.execute(f"SET memory_limit = '{memory_limit.strip()}'")
         self.stats = QueryStats()
         self._loader = Loader(self.con, self.stats)
         self._cache: set[str] = set()
