@@ -143,3 +143,14 @@ def test_corrupt_lines_are_skipped_and_said(runs, tmp_path, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["rows"]
     assert "2" in captured.err and "skipped" in captured.err
+
+
+def test_a_memory_limit_caps_duckdb_and_the_files_still_load(runs):
+    (folder, _), (results, _) = runs
+    query = TraceQuery(folder, memory_limit="256MB")
+    assert query.stats.messages == []
+    events = query.sql("SELECT count(*) FROM spans WHERE event_type IS NOT NULL "
+                       "AND handler_name IS NULL")[0][0]
+    assert events == results["events"]
+    with pytest.raises(ValueError, match="expected a size"):
+        TraceQuery(folder, memory_limit="256MB'; SELECT 1; --")
