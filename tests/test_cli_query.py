@@ -154,3 +154,16 @@ def test_a_memory_limit_caps_duckdb_and_the_files_still_load(runs):
     assert events == results["events"]
     with pytest.raises(ValueError, match="expected a size"):
         TraceQuery(folder, memory_limit="256MB'; SELECT 1; --")
+
+
+def test_report_command_writes_the_html_report(runs, tmp_path, capsys):
+    (folder, _), _ = runs
+    out = tmp_path / "r.html"
+    assert main(["report", folder, "-o", str(out), "--title", "seed 3"]) == 0
+    page = out.read_text()
+    assert "<title>seed 3" in page or "seed 3" in page
+    for plot in ("plot-latency", "plot-bottlenecks", "plot-trades", "plot-pnl",
+                 "plot-tick-to-trade"):
+        assert f'id="{plot}"' in page
+    assert "report written to" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "empty"), "-o", str(tmp_path / "x.html")]) == 1

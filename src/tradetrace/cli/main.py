@@ -3,6 +3,7 @@
 tradetrace run --level normal --output traces/ -- python examples/backtest.py --bars 5000
 tradetrace summary traces/
 tradetrace query bottlenecks traces/          (and chain, trade, trades, patterns, compare)
+tradetrace report traces/ -o report.html
 """
 
 from __future__ import annotations
@@ -41,12 +42,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import query
 
     query.add_parser(commands)
+    report = commands.add_parser("report", help="write a self-contained HTML report")
+    report.add_argument("sources", nargs="+", help="trace files, folders or globs")
+    report.add_argument("-o", "--output", default="report.html", help="default report.html")
+    report.add_argument("--title")
 
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(args, parser)
     if args.command == "query":
         return query.run(args)
+    if args.command == "report":
+        return _report(args)
     return _summary(args)
 
 
@@ -92,6 +99,23 @@ def _script_folder(program: list[str]) -> str:
         if arg.endswith(".py") and os.path.isfile(arg):
             return os.path.dirname(os.path.abspath(arg))
     return os.getcwd()
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ..analyse.query import TraceQuery
+    from ..analyse.report import write_report
+    from .query import loading, report_skips
+
+    with loading() as progress:
+        query = TraceQuery(args.sources, progress=progress)
+    report_skips(query)
+    if query.stats.files_read == 0:
+        print("tradetrace: no trace files could be read in " + ", ".join(args.sources),
+              file=sys.stderr)
+        return 1
+    path = write_report(query, args.output, title=args.title)
+    print(f"tradetrace: report written to {path}", file=sys.stderr)
+    return 0
 
 
 def _summary(args: argparse.Namespace) -> int:

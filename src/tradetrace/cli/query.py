@@ -84,17 +84,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.question == "compare":
             if args.runs:
-                with _loading() as progress:
+                with loading() as progress:
                     query = TraceQuery(args.runs, progress=progress)
-                _report_skips(query)
+                report_skips(query)
                 result = query.compare(args.a, args.b)
             else:
-                with _loading() as progress:
+                with loading() as progress:
                     result = TraceQuery.compare(args.a, args.b, progress=progress)
             return _emit(args, result, lambda: _compare_tables(out, result, args.limit))
-        with _loading() as progress:
+        with loading() as progress:
             query = TraceQuery(args.sources, progress=progress)
-        _report_skips(query)
+        report_skips(query)
         if query.stats.files_read == 0:
             print("tradetrace: no trace files could be read in " + ", ".join(args.sources),
                   file=sys.stderr)
@@ -147,7 +147,7 @@ def _emit(args: argparse.Namespace, result: Any, render: Callable[[], None],
 # loading ---------------------------------------------------------------------------------
 
 @contextmanager
-def _loading() -> Any:
+def loading() -> Any:
     """A progress bar on stderr while files load (only on a terminal)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -163,7 +163,7 @@ def _loading() -> Any:
         yield progress
 
 
-def _report_skips(query: Any) -> None:
+def report_skips(query: Any) -> None:
     stats = query.stats
     for message in stats.messages:
         print(f"tradetrace: {message}", file=sys.stderr)
