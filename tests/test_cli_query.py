@@ -104,6 +104,10 @@ def test_compare_two_folders_counts_each_run(runs, capsys):
                 if r["kind"] == "event_type" and r["event_type"] == "BAR")
     assert bars["count_a"] == results_a["events_by_type"]["BAR"]
     assert bars["count_b"] == results_b["events_by_type"]["BAR"]
+    stage = next(r for r in comparison["rows"]
+                 if r["kind"] == "stage" and r["event_type"] == "BAR")
+    assert stage["container_id"] == "data"  # matched across runs without the id's suffix
+    assert (stage["count_a"], stage["count_b"]) == (bars["count_a"], bars["count_b"])
     assert comparison["trades_a"]["wins"] == sum(results_a["winning_trades"].values())
     assert comparison["trades_b"]["wins"] == sum(results_b["winning_trades"].values())
 
@@ -111,7 +115,7 @@ def test_compare_two_folders_counts_each_run(runs, capsys):
 def test_compare_two_runs_inside_one_set_of_sources(runs, capsys):
     (a, b), (results_a, results_b) = runs
     run_a, run_b = TraceQuery([a]).runs()[0], TraceQuery([b]).runs()[0]
-    comparison = _json(capsys, "compare", run_a, run_b, "--runs", a, b)
+    comparison = _json(capsys, "compare", "--in", a, run_a, run_b, "--in", b)
     fills = next(r for r in comparison["rows"]
                  if r["kind"] == "event_type" and r["event_type"] == "FILL")
     assert (fills["count_a"], fills["count_b"]) == (
@@ -167,3 +171,20 @@ def test_report_command_writes_the_html_report(runs, tmp_path, capsys):
         assert f'id="{plot}"' in page
     assert "report written to" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "empty"), "-o", str(tmp_path / "x.html")]) == 1
+
+
+def test_a_span_read_twice_counts_once(runs, tmp_path, capsys):
+    (folder, _), (results, _) = runs
+    import gzip
+    import shutil
+    from pathlib import Path
+
+    source = sorted(Path(folder).glob("*-0001.jsonl"))[0]
+    shutil.copy(source, tmp_path / source.name)
+    with open(source, "rb") as plain, gzip.open(tmp_path / (source.name + ".gz"), "wb") as gz:
+        gz.write(plain.read())
+    query = TraceQuery(tmp_path)
+    events = query.sql("SELECT count(*) FROM spans WHERE event_type IS NOT NULL "
+                       "AND handler_name IS NULL")[0][0]
+    assert events == results["events"]
+    assert any("read more than once" in m for m in query.stats.messages)

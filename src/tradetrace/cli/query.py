@@ -1,4 +1,4 @@
-"""``tradetrace query``: the questions of :mod:`tradetrace.query` from the command line.
+"""tradetrace query: ask trace files about event chains, trades, patterns, bottlenecks.
 
 tradetrace query bottlenecks traces/
 tradetrace query trades traces/ --outcome loss --pnl-max -100
@@ -68,10 +68,10 @@ def add_parser(commands: Any) -> None:
 
     compare = question("compare", "what changed between two runs or two sets of files")
     compare.add_argument("a", help="files, folder or glob of the first run (or its run id "
-                                   "with --runs)")
+                                   "with --in)")
     compare.add_argument("b", help="the second")
-    compare.add_argument("--runs", nargs="+", metavar="SOURCE",
-                         help="a and b are run ids inside these sources")
+    compare.add_argument("--in", dest="within", action="append", metavar="SOURCE",
+                         help="a and b are run ids inside this source (repeatable)")
 
     tick = question("tick-to-trade", "BAR published -> FILL done latency distribution")
     tick.add_argument("sources", nargs="+")
@@ -83,9 +83,9 @@ def run(args: argparse.Namespace) -> int:
     out = _console(sys.stdout)
     try:
         if args.question == "compare":
-            if args.runs:
+            if args.within:
                 with loading() as progress:
-                    query = TraceQuery(args.runs, progress=progress)
+                    query = TraceQuery(args.within, progress=progress)
                 report_skips(query)
                 result = query.compare(args.a, args.b)
             else:
@@ -178,13 +178,17 @@ def _console(stream: Any) -> Any:
     return Console(file=stream, width=width, highlight=False, soft_wrap=False)
 
 
+#: Columns whose values are right-aligned numbers.
+_NUMERIC = ("us", "ms", "count", "count a", "count b", "P&L", "%", "trades", "closed",
+            "wins", "qty", "price", "entry", "exit", "depth")
+
+
 def _table(title: str, columns: Sequence[str]) -> Any:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for column in columns:
-        numeric = column.endswith(("us", "ms", "count", "P&L", "%", "n", "trades", "wins",
-                                   "qty", "price", "change"))
+        numeric = column.endswith(_NUMERIC)
         table.add_column(column, justify="right" if numeric else "left")
     return table
 
@@ -236,7 +240,7 @@ def _trade_detail(out: Any, result: Any) -> None:
                  "exit_price", "realized_pnl", "entry_time", "exit_time", "holding_period_s",
                  "orders", "fills", "rejected_orders", "errors", "max_slippage_bps",
                  "max_fill_latency_ms", "kept_by", "run_id"):
-        facts.add_row(name, _text(getattr(trade, name)))
+        facts.add_row(name, _cell(getattr(trade, name)))
     out.print(facts)
     events = _table("lifecycle", ("start (UTC)", "event type", "event id", "container",
                                   "order", "side", "qty", "price", "status", "duration us"))

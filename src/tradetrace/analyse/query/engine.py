@@ -46,6 +46,10 @@ _STAGE_KEYS = {"container": "container_id", "handler": "handler_name",
 _MAX_DEPTH = 512
 
 
+#: A generated suffix of a container id (ADMF-PC: ``{type}_{8 hex}``).
+_ID_SUFFIX = "_[0-9a-f]{8}$"
+
+
 class _hybrid:
     """``compare`` on an instance takes run ids; on the class, two source sets."""
 
@@ -89,8 +93,22 @@ class TraceQuery:
         self.stats.files_total += len(files)
         self._loader.load(files, source_set, progress)
         self._cache.clear()
+        self._drop_duplicates()
         if not files:
             self.stats.note("no trace files found: every query returns an empty result")
+
+    def _drop_duplicates(self) -> None:
+        """The same span read twice (a file and its .gz copy, our files and the
+        Collector's) counts once; how many were dropped is said."""
+        twice = self.sql("SELECT count(*) - count(DISTINCT (trace_id, span_id)) "
+                         "FROM _spans")[0][0]
+        if twice:
+            self.con.execute("""
+CREATE OR REPLACE TABLE _spans AS SELECT * FROM _spans
+QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY file) = 1""")
+            self.stats.spans -= twice
+            self.stats.note(f"{twice} spans were read more than once (same trace and span "
+                            "id in several files); each is counted once")
 
     # -- raw access -------------------------------------------------------------------
 
@@ -571,7 +589,7 @@ SELECT {select}, count(*) AS count,
            AS self_share
 FROM {table}
 GROUP BY {group}
-ORDER BY {metrics[metric]}_us DESC, count DESC
+ORDER BY {metrics[metric]}_us DESC, count DESC, {group}
 """)
         stages = [Stage(**_floats(r)) for r in rows]
         message = "" if stages else ("no event spans loaded" if self.stats.spans
@@ -594,8 +612,12 @@ FROM {table} WHERE {side} IS NOT NULL GROUP BY ALL
             key_list = ", ".join(keys)
             joined = " AND ".join(f"a.{k} IS NOT DISTINCT FROM b.{k}" for k in keys)
             chosen = ", ".join(f"coalesce(a.{k}, b.{k}) AS {k}" for k in keys)
+            # Container ids end in a random suffix per run (``data_9e096a37``): stages
+            # are matched across runs by the container's name without it.
+            named = (f"(SELECT * REPLACE (regexp_replace(container_id, '{_ID_SUFFIX}', '')"
+                     f" AS container_id) FROM {table})")
             base = stats.format(side=side, keys=key_list,
-                                table=table if kind == "stage" else
+                                table=named if kind == "stage" else
                                 f"(SELECT * FROM {table} WHERE handler_name IS NULL)")
             for r in self._rows(f"""
 WITH st AS ({base}),
