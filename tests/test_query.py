@@ -333,6 +333,13 @@ def test_tick_to_trade_on_demo_and_across_links(normal_run):
     assert t2t.p99_us == percentile(expected, 99) / 1000
     assert t2t.max_us == expected[-1] / 1000
     assert sum(b["count"] for b in t2t.rows) == t2t.count and len(t2t.rows) == 10
+    ratios = {round(b["high_us"] / b["low_us"], 6) for b in t2t.rows}
+    assert len(ratios) == 1  # log scale: every bucket spans the same factor
+    assert abs(t2t.rows[0]["low_us"] - min(expected) / 1000) < 1e-6 * t2t.max_us
+    assert abs(t2t.rows[-1]["high_us"] - t2t.max_us) < 1e-6 * t2t.max_us
+    linear = TraceQuery(out).tick_to_trade(buckets=10, scale="linear")
+    widths = {round(b["high_us"] - b["low_us"], 6) for b in linear.rows}
+    assert len(widths) == 1 and sum(b["count"] for b in linear.rows) == t2t.count
     cross = TraceQuery(CROSS).tick_to_trade()
     assert cross.count == 2 and cross.max_us == 8100.0  # fill2 via its causation id
 

@@ -322,20 +322,16 @@ def _tick_to_trade(query: TraceQuery) -> tuple[Any, str]:
         return None, t2t.message or "no FILL caused by a traced BAR"
     import plotly.graph_objects as go
 
+    # log-width buckets (the query's default), shown as labelled categories: equal-width
+    # bars on a log scale, and one outlier cannot squash the body
     fig = go.Figure(go.Bar(
-        x=[(r["low_us"] + r["high_us"]) / 2 for r in t2t.rows],
+        x=[f"{r['low_us']:,.0f}–{r['high_us']:,.0f}" for r in t2t.rows],
         y=[r["count"] for r in t2t.rows],
-        width=[r["high_us"] - r["low_us"] for r in t2t.rows],
         marker_color="#1f77b4", name="fills",
-        customdata=[[r["low_us"], r["high_us"]] for r in t2t.rows],
-        hovertemplate="%{customdata[0]:.1f}–%{customdata[1]:.1f} µs: %{y} fill(s)"
-                      "<extra></extra>"))
-    marks = []
-    for name, value, dash in (("p50", t2t.p50_us, "dot"), ("p90", t2t.p90_us, "dash"),
-                              ("p99", t2t.p99_us, "solid")):
-        if value is not None:
-            fig.add_vline(x=value, line_dash=dash, line_color="#d62728")
-            marks.append(f"{name} {value:,.1f} µs ({dash})")
+        hovertemplate="%{x} µs: %{y} fill(s)<extra></extra>"))
+    marks = [f"{name} {value:,.1f} µs" for name, value in
+             (("p50", t2t.p50_us), ("p90", t2t.p90_us), ("p99", t2t.p99_us))
+             if value is not None]
     fig.update_layout(title={"text": " · ".join(marks), "font": {"size": 13}})
     fig.update_xaxes(title_text="BAR publish → FILL end (µs)")
     fig.update_yaxes(title_text="fills")

@@ -9,6 +9,7 @@ pattern type, a missing threshold) is a ``ValueError``.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -677,11 +678,15 @@ WHERE {side} IS NOT NULL GROUP BY ALL
 
     compare = _hybrid(_compare_runs, _compare_sources)
 
-    def tick_to_trade(self, buckets: int = 20) -> TickToTrade:
+    def tick_to_trade(self, buckets: int = 20, scale: str = "log") -> TickToTrade:
         """BAR publish start -> FILL end, for each FILL caused by a BAR: the nearest BAR
         among its ancestors (parents, causation links, explicit causation ids).
-        Rejected fills count too (they are FILLs). Histogram: ``buckets`` equal-width
-        buckets from the minimum to the maximum, in microseconds."""
+        Rejected fills count too (they are FILLs). Histogram: ``buckets`` buckets from the
+        minimum to the maximum, in microseconds, of equal width on a ``log`` scale (the
+        default: latencies are long-tailed, one outlier would squash the body) or a
+        ``linear`` one."""
+        if scale not in ("log", "linear"):
+            raise ValueError(f"unknown scale {scale!r}; known: log, linear")
         edges = self._edges()
         self.con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _t2t AS
@@ -712,15 +717,22 @@ SELECT count(*), quantile_disc(latency_us, 0.5), quantile_disc(latency_us, 0.9),
                        if self.stats.spans else self._empty_message())
             return TickToTrade(0, None, None, None, None, [], message)
         n = max(1, int(buckets))
-        width = (top - low) / n if top > low else 1.0
+        log = scale == "log" and low > 0
+        lo, hi = (math.log10(low), math.log10(top)) if log else (low, top)
+        width = (hi - lo) / n if hi > lo else 1.0
+        value = "log10(latency_us)" if log else "latency_us"
         hist = self._rows(f"""
-WITH b AS (SELECT least(CAST(floor((latency_us - ?) / ?) AS INTEGER), {n - 1}) AS bucket
-           FROM _t2t)
+WITH b AS (SELECT least(greatest(CAST(floor(({value} - ?) / ?) AS INTEGER), 0), {n - 1})
+                  AS bucket FROM _t2t)
 SELECT bucket, count(*) AS count FROM b GROUP BY bucket ORDER BY bucket
-""", [low, width])
+""", [lo, width])
         counts = {r["bucket"]: r["count"] for r in hist}
-        rows = [{"low_us": low + i * width, "high_us": low + (i + 1) * width,
-                 "count": counts.get(i, 0)} for i in range(n)]
+
+        def edge(i: int) -> float:
+            return 10 ** (lo + i * width) if log else lo + i * width
+
+        rows = [{"low_us": edge(i), "high_us": edge(i + 1), "count": counts.get(i, 0)}
+                for i in range(n)]
         return TickToTrade(int(count), p50, p90, p99, top, rows)
 
 
