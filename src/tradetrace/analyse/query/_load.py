@@ -79,10 +79,6 @@ def expand_sources(sources: str | Path | Iterable[str | Path], stats: QueryStats
     found: list[Path] = []
     for source in sources:
         text = str(source)
-        if text.startswith(("http://", "https://")):
-            stats.skipped_sources.append(text)
-            stats.note(f"{text}: Jaeger and Tempo sources are not supported yet; skipped")
-            continue
         path = Path(text)
         if path.is_dir():
             candidates = sorted(p for p in path.rglob("*") if p.is_file())

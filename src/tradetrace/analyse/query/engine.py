@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import tempfile
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ import duckdb
 
 from ... import conventions as conv
 from ._load import Loader, Progress, QueryStats, attr, expand_sources
+from .remote import RemoteError, fetch_jaeger, is_remote
 from .results import (
     Bottlenecks,
     ChainNode,
@@ -84,19 +86,43 @@ class TraceQuery:
                                  "'2GB' or '512MiB'")
             self.con.execute(f"SET memory_limit = '{memory_limit.strip()}'")
         self.stats = QueryStats()
+        self._fetched: list[str] = []  #: remote sources read
         self._loader = Loader(self.con, self.stats)
         self._cache: set[str] = set()
         self._sets: list[str] = []
         self._add(sources, 0, progress)
 
     def _add(self, sources: Sources, source_set: int, progress: Progress | None) -> None:
-        files = expand_sources(sources, self.stats)
-        self.stats.files_total += len(files)
-        self._loader.load(files, source_set, progress)
+        listed = [sources] if isinstance(sources, (str, Path)) else list(sources)
+        urls = [s for s in listed if isinstance(s, str) and "://" in s]
+        paths = [s for s in listed if not (isinstance(s, str) and "://" in s)]
+        files = expand_sources(paths, self.stats) if paths else []
+        with tempfile.TemporaryDirectory(prefix="tradetrace-query-") as fetched:
+            files += self._fetch(urls, Path(fetched))  # loaded before the folder goes
+            self.stats.files_total += len(files)
+            self._loader.load(files, source_set, progress)
         self._cache.clear()
         self._drop_duplicates()
         if not files:
             self.stats.note("no trace files found: every query returns an empty result")
+
+    def _fetch(self, urls: list[str], folder: Path) -> list[Path]:
+        """Remote sources into trace files in ``folder`` (remote.py); failures are
+        skipped sources with a message."""
+        files: list[Path] = []
+        for url in urls:
+            try:
+                if not is_remote(url):
+                    raise RemoteError("only Jaeger query services are read (jaeger+http://"
+                                      "host:16686/?service=NAME); Tempo is not supported")
+                path, traces = fetch_jaeger(url, folder, len(self._fetched))
+                self._fetched.append(url)
+                self.stats.note(f"{url}: {traces} traces fetched")
+                files.append(path)
+            except RemoteError as exc:
+                self.stats.skipped_sources.append(url)
+                self.stats.note(f"{url}: {exc}; skipped")
+        return files
 
     def _drop_duplicates(self) -> None:
         """The same span read twice (a file and its .gz copy, our files and the
