@@ -1,0 +1,120 @@
+"""The real programs of the observability stack, started and stopped by the tests on
+loopback ports. They are built by .ci/build-stack into .cache/stack/."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / ".cache" / "stack"
+
+
+def program(name: str) -> Path:
+    """The newest built binary of ``name`` (``jaeger``, ``otelcol-tradetrace``)."""
+    found = sorted(STACK.glob(f"{name}-*/{name}"))
+    if not found:
+        message = f"{name} is not built: run .ci/build-stack"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must build the stack, never skip it
+        pytest.skip(message)
+    return found[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll an outside program's state until ``condition()`` or the deadline."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        pause.wait(0.2)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def running(command: list[str], log: Path, ready: Callable[[], bool],
+            what: str, timeout: float = 60) -> Iterator[subprocess.Popen]:
+    """Start a program, wait until it is ready, stop it (bounded) at the end."""
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            try:
+                wait_until(lambda: process.poll() is not None or ready(), timeout, what)
+            except AssertionError:
+                raise AssertionError(f"{what}: not ready; log:\n{log.read_text()[-3000:]}")
+            if process.poll() is not None:
+                raise AssertionError(f"{what} exited ({process.returncode}):\n"
+                                     f"{log.read_text()[-3000:]}")
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+JAEGER_CONFIG = """
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics: {{level: none}}
+    logs: {{level: warn}}
+extensions:
+  jaeger_query:
+    storage: {{traces: memstore}}
+    http: {{endpoint: "127.0.0.1:{query}"}}
+    grpc: {{endpoint: "127.0.0.1:{query_grpc}"}}
+  jaeger_storage:
+    backends:
+      memstore: {{memory: {{max_traces: 100000}}}}
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{otlp_http}"}}
+processors:
+  batch:
+exporters:
+  jaeger_storage_exporter: {{trace_storage: memstore}}
+"""
+
+
+@contextmanager
+def jaeger(folder: Path) -> Iterator[dict[str, int]]:
+    """Jaeger v2 with in-memory storage: OTLP/HTTP in, API v3 out; its ports."""
+    ports = {"query": free_port(), "query_grpc": free_port(), "otlp_http": free_port()}
+    config = folder / "jaeger.yaml"
+    config.write_text(JAEGER_CONFIG.format(**ports))
+    with running([str(program("jaeger")), "--config", str(config)], folder / "jaeger.log",
+                 lambda: http_ok(f"http://127.0.0.1:{ports['query']}/api/v3/services"),
+                 "jaeger"):
+        yield ports
