@@ -64,7 +64,8 @@ def running(command: list[str], log: Path, ready: Callable[[], bool],
             try:
                 wait_until(lambda: process.poll() is not None or ready(), timeout, what)
             except AssertionError:
-                raise AssertionError(f"{what}: not ready; log:\n{log.read_text()[-3000:]}")
+                raise AssertionError(
+                    f"{what}: not ready; log:\n{log.read_text()[-3000:]}") from None
             if process.poll() is not None:
                 raise AssertionError(f"{what} exited ({process.returncode}):\n"
                                      f"{log.read_text()[-3000:]}")
