@@ -416,7 +416,20 @@ class TracingSession:
         if self.metrics is not None:
             self.metrics.shutdown(self.config.flush_timeout_seconds)
         _sessions.discard(self)
+        self._report_losses()
         return done
+
+    def _report_losses(self) -> None:
+        """Spans that never reached the sink are said once, at the end, with the cause."""
+        stats = self._worker.stats if self._worker is not None else None
+        if stats is None or not stats.spans_lost:
+            return
+        total = stats.spans_lost + stats.spans_exported
+        cause = f"; last export error: {stats.last_error}" if stats.last_error else ""
+        stuck = (f" ({stats.spans_dropped_overflow} dropped so trading was not held up)"
+                 if stats.spans_dropped_overflow else "")
+        logger.warning("tradetrace: %d of %d spans were not delivered%s%s",
+                       stats.spans_lost, total, stuck, cause)
 
     @property
     def patched(self) -> list[str]:

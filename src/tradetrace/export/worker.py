@@ -30,13 +30,24 @@ BATCH_SPANS = 256  #: spans per request line (the Collector reads lines up to 1 
 YIELD_EVERY = 32
 
 
+#: A publishing thread whose buffer reached twice its cap waits this long for the worker
+#: before dropping the buffer's records: back-pressure slows a backtest a little, but a
+#: stuck exporter (a collector down, the network) must never stall trading.
+INLINE_WAIT_SECONDS = 0.5
+#: After a failed write the sink is not tried again for this long (doubling up to the
+#: maximum, reset by a success): records meanwhile are counted as lost, not encoded.
+RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 0.5, 30.0
+
+
 class ExportStats:
     def __init__(self) -> None:
         self.spans_exported = 0
         self.batches_exported = 0
         self.build_errors = 0
         self.export_errors = 0
-        self.spans_lost = 0  #: built but not delivered (sink failure) or cut by a deadline
+        self.spans_lost = 0  #: not delivered: sink failure, sink resting, deadline, overflow
+        self.spans_dropped_overflow = 0  #: dropped because the worker was stuck (of lost)
+        self.last_error = ""  #: the last export failure, for the report at exit
         self._logged: set[str] = set()
 
     def failure(self, kind: str, exc: BaseException) -> None:
@@ -66,6 +77,9 @@ class ExportWorker:
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._retry_at = 0.0  #: the sink rests (circuit open) until then
+        self._stuck = False  #: a publisher timed out waiting for the worker; cleared by it
+        self._backoff = RETRY_FIRST_SECONDS
         retention.wake = self._wake.set
         retention.export_inline = self._export_buffer
 
@@ -82,13 +96,29 @@ class ExportWorker:
             try:
                 with self.lock:
                     self._export(self.retention.take_all())
+                self._stuck = False
             except Exception as exc:  # keep the worker alive whatever happens
                 self.stats.failure("export loop", exc)
 
     def _export_buffer(self, buffer: ContainerBuffer) -> None:
-        """A publishing thread whose buffer is at twice its cap exports it itself."""
-        with self.lock:
+        """A publishing thread whose buffer is at twice its cap exports it itself, unless
+        the worker is stuck (or the sink resting): then the buffer is dropped, counted."""
+        if self._resting() or self._stuck or not self.lock.acquire(
+                timeout=INLINE_WAIT_SECONDS):
+            self._stuck = True  # no more waiting until the worker gets through an export
+            dropped = len(buffer.take())
+            self.stats.spans_lost += dropped
+            self.stats.spans_dropped_overflow += dropped
+            self.stats.failure("keeping up with the traced program",
+                               RuntimeError(f"export is stuck; dropped {dropped} spans"))
+            return
+        try:
             self._export(buffer.take())
+        finally:
+            self.lock.release()
+
+    def _resting(self) -> bool:
+        return time.monotonic() < self._retry_at
 
     def _export(
         self, records: Sequence[Record], deadline: float | None = None, finish: bool = False
@@ -101,6 +131,9 @@ class ExportWorker:
             except Exception as exc:  # retention broke: export the batch as it is
                 self.stats.failure("retention", exc)
         if not records and not extra:
+            return
+        if self._resting():  # the sink failed a moment ago: do not encode for nothing
+            self.stats.spans_lost += len(records) + len(extra)
             return
         spans: list[str] = []
         try:
@@ -136,14 +169,21 @@ class ExportWorker:
                     "tradetrace: flush deadline passed, %d spans not written", len(spans) - start
                 )
                 return
+            if self._resting():
+                self.stats.spans_lost += len(spans) - start
+                return
             try:
                 self.sink.write(self.request.line(batch))
                 self.stats.spans_exported += len(batch)
                 self.stats.batches_exported += 1
+                self._backoff = RETRY_FIRST_SECONDS
             except Exception as exc:
                 self.stats.export_errors += 1
                 self.stats.spans_lost += len(batch)
+                self.stats.last_error = repr(exc)
                 self.stats.failure("exporting spans", exc)
+                self._retry_at = time.monotonic() + self._backoff
+                self._backoff = min(self._backoff * 2, RETRY_MAX_SECONDS)
 
     def flush(self, timeout: float, finish: bool = False) -> bool:
         """Export everything buffered now; False if the deadline passed first.

@@ -3,7 +3,9 @@
 ``max_events`` caps how many records a container holds in memory at once, never how many
 are written: reaching the cap wakes the export worker, and if the worker still falls
 behind (twice the cap) the publishing thread exports the buffer itself. A backtest then
-slows down a little rather than lose spans or grow without bound.
+slows down a little rather than lose spans or grow without bound. If the worker is stuck
+(an exporter waiting on a collector that is down) the publishing thread waits at most
+half a second, then drops the buffer and counts it: trading is never held up for long.
 """
 
 from __future__ import annotations
