@@ -14,6 +14,7 @@ from pathlib import Path
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import tradetrace
+from test_safety import BrokenExporter
 from tradetrace.export import worker as worker_module
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,21 +63,9 @@ def test_a_hanging_exporter_does_not_hold_the_trading_thread(demo):
     assert stats.spans_dropped_overflow > 0 and stats.spans_lost >= stats.spans_dropped_overflow
 
 
-class DownExporter(SpanExporter):
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def export(self, spans):
-        self.calls += 1
-        raise ConnectionError("collector down")
-
-    def shutdown(self):
-        pass
-
-
 def test_after_a_failure_the_sink_rests_and_records_are_not_encoded(demo, monkeypatch):
     monkeypatch.setattr(worker_module, "RETRY_FIRST_SECONDS", 3600.0)
-    exporter = DownExporter()
+    exporter = BrokenExporter()
     session = tradetrace.configure("normal", profile="demo", exporter=exporter)
     results = demo.run_backtest(bars=300, seed=2)
     session.flush()
