@@ -101,6 +101,7 @@ extensions:
 receivers:
   otlp:
     protocols:
+      grpc: {{endpoint: "127.0.0.1:{otlp_grpc}"}}
       http: {{endpoint: "127.0.0.1:{otlp_http}"}}
 processors:
   batch:
@@ -112,10 +113,60 @@ exporters:
 @contextmanager
 def jaeger(folder: Path) -> Iterator[dict[str, int]]:
     """Jaeger v2 with in-memory storage: OTLP/HTTP in, API v3 out; its ports."""
-    ports = {"query": free_port(), "query_grpc": free_port(), "otlp_http": free_port()}
+    ports = {"query": free_port(), "query_grpc": free_port(), "otlp_http": free_port(),
+             "otlp_grpc": free_port()}
     config = folder / "jaeger.yaml"
     config.write_text(JAEGER_CONFIG.format(**ports))
     with running([str(program("jaeger")), "--config", str(config)], folder / "jaeger.log",
                  lambda: http_ok(f"http://127.0.0.1:{ports['query']}/api/v3/services"),
                  "jaeger"):
         yield ports
+
+
+CONFIGS = ROOT / "collector-config"
+
+
+@contextmanager
+def collector(folder: Path, config: str, **env: str) -> Iterator[dict[str, int]]:
+    """The project's collector distribution with ``collector-config/<config>``, its OTLP
+    receivers and health check on free loopback ports; ``env`` sets the config's other
+    ``OTELCOL_*`` variables."""
+    ports = {"otlp_grpc": free_port(), "otlp_http": free_port(), "health": free_port()}
+    variables = {
+        "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{ports['otlp_grpc']}",
+        "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports['otlp_http']}",
+        "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{ports['health']}",
+        **env,
+    }
+    command = [str(program("otelcol-tradetrace")), "--config", str(CONFIGS / config)]
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)  # Popen inherits them
+    try:
+        with running(command, folder / f"otelcol-{config}.log",
+                     lambda: http_ok(f"http://127.0.0.1:{ports['health']}/"), "collector"):
+            yield ports
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def backtest_over_otlp(demo, endpoint: str, service: str, folder: Path, monkeypatch,
+                       bars: int = 200, seed: int = 5) -> tuple[dict, int]:
+    """The demo backtest traced at NORMAL, exported over OTLP/HTTP to ``endpoint``
+    (metrics off: the receivers under test take traces only); (results, spans exported)."""
+    import tradetrace
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+    monkeypatch.setenv("OTEL_SERVICE_NAME", service)
+    config = folder / "tracing.yaml"
+    config.write_text("tracing:\n  metrics: false\n")
+    session = tradetrace.configure("normal", profile="demo", backend="otlp",
+                                   config_file=config)
+    results = demo.run_backtest(bars=bars, seed=seed)
+    tradetrace.shutdown()
+    stats = session.stats()
+    assert stats["spans_lost"] == 0 and stats["spans_exported"] > 0
+    return results, stats["spans_exported"]

@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-import tradetrace
 from tradetrace.analyse.query import TraceQuery
 
-from .stack import jaeger, wait_until
+from .stack import backtest_over_otlp, jaeger, wait_until
 
 pytestmark = pytest.mark.e2e
 
 
 def test_jaeger_answers_like_the_trace_files(tmp_path, monkeypatch, demo):
     with jaeger(tmp_path) as ports:
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{ports['otlp_http']}")
-        monkeypatch.setenv("OTEL_SERVICE_NAME", "trading-e2e")
-        config = tmp_path / "tracing.yaml"
-        config.write_text("tracing:\n  metrics: false\n")
-        session = tradetrace.configure("normal", profile="demo", backend="otlp",
-                                       config_file=config)
-        results = demo.run_backtest(bars=200, seed=5)
-        tradetrace.shutdown()
-        exported = session.stats()["spans_exported"]
-        assert session.stats()["spans_lost"] == 0 and exported > 0
+        results, exported = backtest_over_otlp(
+            demo, f"http://127.0.0.1:{ports['otlp_http']}", "trading-e2e", tmp_path,
+            monkeypatch)
 
         url = f"jaeger+http://127.0.0.1:{ports['query']}/?service=trading-e2e&limit=10000"
         wait_until(lambda: TraceQuery(url).stats.spans == exported, 30,
