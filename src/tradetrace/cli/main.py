@@ -102,16 +102,11 @@ def _script_folder(program: list[str]) -> str:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ..analyse.query import TraceQuery
     from ..analyse.report import write_report
-    from .query import loading, report_skips
+    from .query import load
 
-    with loading() as progress:
-        query = TraceQuery(args.sources, progress=progress)
-    report_skips(query)
-    if query.stats.files_read == 0:
-        print("tradetrace: no trace files could be read in " + ", ".join(args.sources),
-              file=sys.stderr)
+    query = load(args.sources)
+    if query is None:
         return 1
     path = write_report(query, args.output, title=args.title)
     print(f"tradetrace: report written to {path}", file=sys.stderr)

@@ -92,14 +92,8 @@ def run(args: argparse.Namespace) -> int:
                 with loading() as progress:
                     result = TraceQuery.compare(args.a, args.b, progress=progress)
             return _emit(args, result, lambda: _compare_tables(out, result, args.limit))
-        with loading() as progress:
-            query = TraceQuery(args.sources, progress=progress)
-        report_skips(query)
-        if query.stats.files_read == 0:
-            print("tradetrace: no trace files could be read in " + ", ".join(args.sources),
-                  file=sys.stderr)
-            return 1
-        return _answer(args, query, out)
+        query = load(args.sources)
+        return _answer(args, query, out) if query is not None else 1
     except ValueError as exc:  # an unknown pattern or metric: the message lists the known
         print(f"tradetrace: {exc}", file=sys.stderr)
         return 2
@@ -161,6 +155,21 @@ def loading() -> Any:
             bar.update(task, completed=done, total=total)
 
         yield progress
+
+
+def load(sources: list[str]) -> Any:
+    """A TraceQuery over ``sources`` with a progress bar and what was skipped said on
+    stderr; None (with a message) when no file could be read."""
+    from ..analyse.query import TraceQuery
+
+    with loading() as progress:
+        query = TraceQuery(sources, progress=progress)
+    report_skips(query)
+    if query.stats.files_read == 0:
+        print("tradetrace: no trace files could be read in " + ", ".join(sources),
+              file=sys.stderr)
+        return None
+    return query
 
 
 def report_skips(query: Any) -> None:
