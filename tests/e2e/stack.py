@@ -127,22 +127,26 @@ CONFIGS = ROOT / "collector-config"
 
 
 @contextmanager
-def collector(folder: Path, config: str, **env: str) -> Iterator[dict[str, int]]:
+def collector(folder: Path, config: str, name: str = "",
+              **env: str) -> Iterator[dict[str, int]]:
     """The project's collector distribution with ``collector-config/<config>``, its OTLP
     receivers and health check on free loopback ports; ``env`` sets the config's other
     ``OTELCOL_*`` variables."""
-    ports = {"otlp_grpc": free_port(), "otlp_http": free_port(), "health": free_port()}
+    ports = {"otlp_grpc": free_port(), "otlp_http": free_port(), "health": free_port(),
+             "metrics": free_port()}
     variables = {
         "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{ports['otlp_grpc']}",
         "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports['otlp_http']}",
         "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{ports['health']}",
+        "OTELCOL_METRICS_HOST": "127.0.0.1",
+        "OTELCOL_METRICS_PORT": str(ports["metrics"]),
         **env,
     }
     command = [str(program("otelcol-tradetrace")), "--config", str(CONFIGS / config)]
     saved = {k: os.environ.get(k) for k in variables}
     os.environ.update(variables)  # Popen inherits them
     try:
-        with running(command, folder / f"otelcol-{config}.log",
+        with running(command, folder / f"otelcol-{name or config}.log",
                      lambda: http_ok(f"http://127.0.0.1:{ports['health']}/"), "collector"):
             yield ports
     finally:
@@ -170,3 +174,11 @@ def backtest_over_otlp(demo, endpoint: str, service: str, folder: Path, monkeypa
     stats = session.stats()
     assert stats["spans_lost"] == 0 and stats["spans_exported"] > 0
     return results, stats["spans_exported"]
+
+
+def accepted_spans(metrics_port: int) -> int:
+    """Spans a collector's receivers accepted, from its own Prometheus metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("otelcol_receiver_accepted_spans")))
