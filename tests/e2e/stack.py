@@ -3,15 +3,18 @@ loopback ports. They are built by .ci/build-stack into .cache/stack/."""
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,3 +185,54 @@ def accepted_spans(metrics_port: int) -> int:
         text = r.read().decode()
     return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                    if line.startswith("otelcol_receiver_accepted_spans")))
+
+
+def kafka_libs() -> Path:
+    found = sorted(STACK.glob("kafka-*/libs"))
+    if not found:
+        message = "Kafka is not fetched: run .ci/build-stack"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found[-1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def kafka(folder: Path) -> Iterator[dict[str, Any]]:
+    """A one-node Kafka broker in KRaft mode (broker and controller in one process),
+    3 partitions per topic; yields its port and a ``run(main_class, *args)`` helper."""
+    libs = kafka_libs()
+    ports = {"broker": free_port(), "controller": free_port()}
+    data = folder / "kafka-data"
+    config = folder / "kafka.properties"
+    config.write_text("\n".join([
+        "process.roles=broker,controller", "node.id=1",
+        f"controller.quorum.voters=1@127.0.0.1:{ports['controller']}",
+        f"listeners=PLAINTEXT://127.0.0.1:{ports['broker']},"
+        f"CONTROLLER://127.0.0.1:{ports['controller']}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{ports['broker']}",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        f"log.dirs={data}", "num.partitions=3", "offsets.topic.replication.factor=1",
+        "transaction.state.log.replication.factor=1", "transaction.state.log.min.isr=1",
+        "group.initial.rebalance.delay.ms=0", "",
+    ]))
+    classpath = f"{libs}/*"
+
+    def run(main_class: str, *args: str, timeout: float = 60) -> str:
+        done = subprocess.run(["java", "-cp", classpath, main_class, *args],
+                              capture_output=True, text=True, timeout=timeout)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    run("kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config))
+    with running(["java", "-cp", classpath, "kafka.Kafka", str(config)],
+                 folder / "kafka.log", lambda: port_open(ports["broker"]), "kafka", 90):
+        yield {"port": ports["broker"], "run": run}
