@@ -115,7 +115,7 @@ def publish(self, {params}):
         buffer = route.buffer
         records = buffer.records
         records.append(record)
-        if len(records) >= buffer.cap:
+        if len(records) >= buffer.limit:
             buffer.full()
 """
 

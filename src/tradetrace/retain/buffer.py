@@ -23,23 +23,29 @@ logger = logging.getLogger(__name__)
 class ContainerBuffer:
     """Finished records of one container, oldest first."""
 
-    __slots__ = ("container", "cap", "records", "_retention")
+    __slots__ = ("container", "cap", "limit", "records", "_retention")
 
     def __init__(self, container: str, cap: int, retention: Retention) -> None:
         self.container = container
         self.cap = cap
+        #: the length at which the publish path calls ``full``: the cap, then twice the
+        #: cap once the worker has been woken, so appends while it gets round to the
+        #: buffer cost nothing extra (each wake takes a lock); ``take`` lowers it again
+        self.limit = cap
         self.records: deque[Record] = deque()
         self._retention = retention
 
     def add(self, record: Record) -> None:
         """Append a finished record (the publish path inlines this for speed)."""
         self.records.append(record)
-        if len(self.records) >= self.cap:
+        if len(self.records) >= self.limit:
             self.full()
 
     def full(self) -> None:
-        """Called by the publish path when ``len(records) >= cap``; never raises."""
+        """Called by the publish path when ``len(records) >= limit``; never raises."""
         try:
+            if len(self.records) < 2 * self.cap:
+                self.limit = 2 * self.cap
             self._retention.on_full(self)
         except Exception:  # telemetry must never break trading
             logger.exception("tradetrace: handling a full buffer failed")
@@ -47,6 +53,7 @@ class ContainerBuffer:
     def take(self) -> list[Record]:
         """Remove and return what is buffered now (safe against concurrent appends)."""
         out: list[Record] = []
+        self.limit = self.cap
         pop = self.records.popleft
         try:
             for _ in range(len(self.records)):
