@@ -1,6 +1,6 @@
 """Tracing cost against the budgets of ../shared/PERFORMANCE.md, as ratios from one run.
 
-Two parts:
+Five parts:
 
 1. publish path: a synchronous publish of a small event to 3 trivial handlers, bare and
    patched by tradetrace (an event the level does not trace; one traced at NORMAL,
@@ -12,7 +12,11 @@ Two parts:
    with its default retention (trade_complete) and with keep_if (losers and rejects).
 3. memory at MINIMAL: peak Python allocations (tracemalloc) of runs 4x apart in length,
    against the bare run's: flat when retention holds only open trades.
-4. launch: the start-up hook's cost with no TRADETRACE_* variable set (the .pth line)
+4. live pacing: publish latency (p50, p99, p99.9, max) of events published every 100 us
+   by a thread that sleeps between them, as a live feed's reader does, bare and at
+   NORMAL while the export worker encodes: how long encoding holds the GIL against
+   the trading thread (the worker hands it back every YIELD_SECONDS).
+5. launch: the start-up hook's cost with no TRADETRACE_* variable set (the .pth line)
    against the interpreter's own start-up, and NONE reached at run time by
    ``set_level("none")`` after NORMAL (case ``none_switched`` in part 2): patches gone,
    so 1.00x bare.
@@ -185,6 +189,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--number", type=int, default=100_000, help="publishes per micro round")
+    parser.add_argument("--live-events", type=int, default=20_000,
+                        help="events per run of the live-pacing part")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -226,6 +232,12 @@ def main() -> int:
     for name, peaks in memory.items():
         print(f"  {name:16} " + "  ".join(f"{bars:6} bars {peak / 1e6:7.2f} MB"
                                           for bars, peak in peaks.items()))
+    print("\nlive pacing: publish latency, one event every 100 us, the thread sleeping "
+          "between them (median of 3 runs of each figure)")
+    print(f"  {'case':16} {'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9} {'max us':>8}")
+    live = live_latency(args.live_events)
+    for name, figures in live.items():
+        print(f"  {name:16} " + " ".join(f"{v:8.1f}" for v in figures))
     hook_ns, startup = startup_hook(max(args.rounds * 3, 15))
     print("\nlaunch: the start-up hook (.pth line) with no TRADETRACE_* variable set")
     print(f"  hook {hook_ns / 1e3:.1f} us; interpreter start-up {startup['unset'] * 1e3:.1f} ms "
@@ -237,6 +249,8 @@ def main() -> int:
             "micro_ns": ns, "events": events,
             "seconds": {c.name: statistics.median(c.seconds) for c in cases.values()},
             "added_us_per_event": added, "normal_vs_naive": ratio,
+            "live_latency_us": {name: dict(zip(("p50", "p99", "p99.9", "max"), figures))
+                                for name, figures in live.items()},
         }, indent=2))
     return 0
 
@@ -259,6 +273,45 @@ def peak_memory(bars: int, seed: int) -> dict[str, dict[int, int]]:
                 tracemalloc.stop()
                 if name != "bare":
                     tradetrace.shutdown()
+    return out
+
+
+def live_latency(events: int, period_ns: int = 100_000) -> dict[str, list[float]]:
+    """Per case (bare, NORMAL), the medians over 3 runs of p50/p99/p99.9/max publish
+    latency in us, for BAR events published every ``period_ns`` by a sleeping thread."""
+    from demo_engine.events import Event
+
+    payload = {"symbol": "SPY", "close": 101.5, "volume": 1200,
+               "timestamp": "2024-01-02T09:30:00"}
+    clock = time.perf_counter_ns
+    out: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("bare", "normal"):
+            runs = []
+            for _ in range(3):
+                if name != "bare":
+                    tradetrace.configure(name, profile="demo", output=Path(tmp) / name,
+                                         backend="file", run_id="bench")
+                bus = demo_engine.EventBus()
+                bus.subscribe("BAR", lambda event: None)
+                latencies = [0] * events
+                gc.collect()
+                due = clock()
+                for i in range(events):
+                    due += period_ns
+                    wait = due - clock()
+                    if wait > 0:
+                        time.sleep(wait / 1e9)  # the GIL is free, as in a socket read
+                    start = clock()
+                    bus.publish(Event("BAR", dict(payload), container_id="data_1",
+                                      source_id="data"))
+                    latencies[i] = clock() - start
+                if name != "bare":
+                    tradetrace.shutdown()
+                latencies.sort()
+                runs.append([latencies[min(events - 1, int(q * events))] / 1e3
+                             for q in (0.5, 0.99, 0.999, 1.0)])
+            out[name] = [statistics.median(run[k] for run in runs) for k in range(4)]
     return out
 
 

@@ -1,0 +1,80 @@
+"""The export worker hands the GIL back to the traced program while it encodes: by the
+clock (every YIELD_SECONDS of encoding), never after every chunk of spans (each hand-over
+costs both threads a wake-up), and never when a publishing thread exports inline."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import tradetrace
+from tradetrace.export import worker as worker_module
+
+
+class FakeTime:
+    """perf_counter advances ``step`` seconds per call; sleep(0) calls are counted."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+        self.yields = 0
+
+    def perf_counter(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds == 0
+        self.yields += 1
+
+
+def encode_on(worker_thread: bool, step: float, demo: Any,
+              tmp_path: Path) -> tuple[FakeTime, int]:
+    session = tradetrace.configure("normal", profile="demo", output=tmp_path, backend="file")
+    worker = session._worker
+    bus = demo.EventBus()
+    chunks = 10
+    with worker.lock:  # the background worker waits: this test drives the export
+        for n in range(chunks * worker_module.YIELD_EVERY):
+            bus.publish(demo.Event(event_type="BAR", container_id="data_x",
+                                   payload={"symbol": "SPY", "close": 100.0 + n}))
+        records = worker.retention.take_all()
+        fake = FakeTime(step)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(worker_module, "time", SimpleNamespace(
+                perf_counter=fake.perf_counter, sleep=fake.sleep, monotonic=time.monotonic))
+            if worker_thread:  # as if this were the worker's own thread
+                patch.setattr(worker, "_thread", threading.current_thread())
+            worker._export(records)
+    exported = worker.stats.spans_exported
+    tradetrace.shutdown()
+    return fake, exported
+
+
+def test_the_worker_yields_by_the_clock_not_per_chunk(demo, tmp_path):
+    # 10 chunks, the clock moving 0.1 ms per look: about one hand-over per 0.5 ms
+    fake, exported = encode_on(True, worker_module.YIELD_SECONDS / 5, demo, tmp_path)
+    assert exported == 10 * worker_module.YIELD_EVERY
+    assert 1 <= fake.yields <= 2
+
+
+def test_a_fast_encode_does_not_hand_over_at_all(demo, tmp_path):
+    fake, exported = encode_on(True, 0.0, demo, tmp_path)
+    assert exported == 10 * worker_module.YIELD_EVERY
+    assert fake.yields == 0
+
+
+def test_a_slow_encode_hands_over_after_every_chunk(demo, tmp_path):
+    fake, _ = encode_on(True, worker_module.YIELD_SECONDS, demo, tmp_path)
+    assert fake.yields == 10
+
+
+def test_a_publishing_thread_exporting_inline_keeps_the_gil(demo, tmp_path):
+    fake, exported = encode_on(False, worker_module.YIELD_SECONDS, demo, tmp_path)
+    assert exported == 10 * worker_module.YIELD_EVERY
+    assert fake.yields == 0
