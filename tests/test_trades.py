@@ -138,8 +138,8 @@ def test_minimal_memory_is_bounded_by_open_trades_not_by_events(demo, monkeypatc
     peaks: list[dict[str, int]] = []
     route = TailRetention.route
 
-    def observed(self, records, finish=False):
-        out = route(self, records, finish)
+    def observed(self, records, finish=False, pause=None):
+        out = route(self, records, finish, pause)
         peak = peaks[-1]
         peak["spans"] = max(peak["spans"], self.stats.spans_held)
         peak["bytes"] = max(peak["bytes"], self.stats.bytes_held)

@@ -1,6 +1,7 @@
-"""The export worker hands the GIL back to the traced program while it encodes: by the
-clock (every YIELD_SECONDS of encoding), never after every chunk of spans (each hand-over
-costs both threads a wake-up), and never when a publishing thread exports inline."""
+"""The export worker hands the GIL back to the traced program while it routes and
+encodes a batch: by the clock (every YIELD_SECONDS), not after every chunk (each
+hand-over costs both threads a wake-up), and never when a publishing thread exports
+inline."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 import tradetrace
 from tradetrace.export import worker as worker_module
+from tradetrace.retain import tail as tail_module
 
 
 class FakeTime:
@@ -69,9 +71,14 @@ def test_a_fast_encode_does_not_hand_over_at_all(demo, tmp_path):
     assert fake.yields == 0
 
 
-def test_a_slow_encode_hands_over_after_every_chunk(demo, tmp_path):
+def test_a_slow_export_hands_over_at_every_chance(demo, tmp_path):
+    """With the clock past YIELD_SECONDS at every look, each chance is taken: between
+    routing's chunks of records, and after each chunk of spans encoded."""
     fake, _ = encode_on(True, worker_module.YIELD_SECONDS, demo, tmp_path)
-    assert fake.yields == 10
+    records = 10 * worker_module.YIELD_EVERY
+    between_routing_chunks = -(-records // tail_module.PAUSE_EVERY) - 1
+    assert between_routing_chunks >= 1
+    assert fake.yields == between_routing_chunks + 10
 
 
 def test_a_publishing_thread_exporting_inline_keeps_the_gil(demo, tmp_path):

@@ -83,6 +83,7 @@ class ExportWorker:
         self._retry_at = 0.0  #: the sink rests (circuit open) until then
         self._stuck = False  #: a publisher timed out waiting for the worker; cleared by it
         self._backoff = RETRY_FIRST_SECONDS
+        self._yield_at = 0.0  #: when the worker next hands the GIL back (_pause)
         retention.wake = self._wake.set
         retention.export_inline = self._export_buffer
 
@@ -120,6 +121,12 @@ class ExportWorker:
         finally:
             self.lock.release()
 
+    def _pause(self) -> None:
+        """Hand the GIL back if this worker has held it for YIELD_SECONDS."""
+        if time.perf_counter() >= self._yield_at:
+            time.sleep(0)  # releases the GIL: a waiting publisher runs now, not in 5 ms
+            self._yield_at = time.perf_counter() + YIELD_SECONDS
+
     def _resting(self) -> bool:
         return time.monotonic() < self._retry_at
 
@@ -128,9 +135,13 @@ class ExportWorker:
     ) -> None:
         records = list(records)
         extra: Sequence[object] = ()
+        # only the worker's own thread hands the GIL back: a publisher exporting inline
+        # is the trading thread itself
+        pause = self._pause if threading.current_thread() is self._thread else None
+        self._yield_at = time.perf_counter() + YIELD_SECONDS
         if self.tail is not None and (records or finish):
             try:
-                records, extra = self.tail.route(records, finish)
+                records, extra = self.tail.route(records, finish, pause)
             except Exception as exc:  # retention broke: export the batch as it is
                 self.stats.failure("retention", exc)
         if not records and not extra:
@@ -144,9 +155,6 @@ class ExportWorker:
         except Exception as exc:
             self.stats.failure("ordering a batch", exc)
         encode = self.encoder.encode
-        polite = threading.current_thread() is self._thread
-        clock = time.perf_counter
-        yield_at = clock() + YIELD_SECONDS
         for start in range(0, len(records), YIELD_EVERY):
             pending = records[start : start + YIELD_EVERY]
             while pending:  # map() per chunk: no Python-level step per record
@@ -158,10 +166,11 @@ class ExportWorker:
                     self.stats.build_errors += 1
                     self.stats.failure("encoding a span", exc)
                     pending = pending[len(spans) - done + 1 :]
-            if polite and clock() >= yield_at:
-                time.sleep(0)  # releases the GIL: a waiting publisher runs now, not in 5 ms
-                yield_at = clock() + YIELD_SECONDS
-        for item in extra:  # trade spans and summaries: after their events have ids
+            if pause is not None:
+                pause()
+        for n, item in enumerate(extra, 1):  # trade and summary spans: after their events
+            if pause is not None and n % YIELD_EVERY == 0:
+                pause()
             try:
                 spans.append(self.encoder.trades.encode(item))  # type: ignore[arg-type]
             except Exception as exc:

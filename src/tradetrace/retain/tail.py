@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -117,9 +119,12 @@ class TailRetention:
 
     # the worker's entry point -------------------------------------------------------
     def route(
-        self, records: list[Record], finish: bool = False
+        self, records: list[Record], finish: bool = False,
+        pause: Callable[[], None] | None = None,
     ) -> tuple[list[Record], list[Trade | EvictionSummary]]:
-        """Records to export now, and trade or summary spans to build after them."""
+        """Records to export now, and trade or summary spans to build after them.
+        ``pause`` is called between chunks of records (the worker's chance to hand the
+        GIL back to the traced program)."""
         out = self._out = []
         self._spans = []
         if self._deferred:
@@ -129,7 +134,8 @@ class TailRetention:
         deferred = self._deferred
         passed = 0
         append = out.append
-        for record in records:
+        for record in records if pause is None else chain.from_iterable(
+                _chunks(records, pause)):
             kind = record[KIND]
             if kind is not EVENT and kind is not HANDLER:  # lifecycle and run steps
                 append(record)
@@ -336,4 +342,16 @@ class TailRetention:
 
 
 _start = itemgetter(START)
+
+#: Records routed between two calls of ``route``'s ``pause``.
+PAUSE_EVERY = 256
+
+
+def _chunks(records: list[Record], pause: Callable[[], None]) -> Iterator[list[Record]]:
+    """``records`` in slices, calling ``pause`` between them: iterating the slices by
+    ``chain.from_iterable`` costs no Python step per record."""
+    for start in range(0, len(records), PAUSE_EVERY):
+        if start:
+            pause()
+        yield records[start : start + PAUSE_EVERY]
 
