@@ -91,6 +91,23 @@ def test_an_unknown_pattern_lists_the_known_ones(runs, capsys):
         assert known in err
 
 
+def test_a_parameter_the_pattern_does_not_take_is_a_usage_error(runs, capsys):
+    (folder, _), _ = runs
+    assert main(["query", "patterns", "latency_spike", folder, "--threshold-ms", "1",
+                 "--changed-only"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "latency_spike takes no changed_only" in err
+
+
+def test_changed_only_narrows_signals_without_order(runs, capsys):
+    (folder, _), _ = runs
+    every = _json(capsys, "patterns", "signal_without_order", folder)
+    changed = _json(capsys, "patterns", "signal_without_order", folder, "--changed-only")
+    assert changed["params"] == {"changed_only": True}
+    assert changed["count"] < every["count"]
+    assert all(row["direction"] != row["previous_direction"] for row in changed["rows"])
+
+
 def test_rejected_orders_match_the_backtest(runs, capsys):
     (folder, _), (results, _) = runs
     report = _json(capsys, "patterns", "rejected_orders", folder)

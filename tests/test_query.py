@@ -257,9 +257,8 @@ def test_orphan_events_below_debug_say_what_cannot_be_known():
     assert "below DEBUG" in report.message
 
 
-def test_signal_without_order_matches_python(normal_run):
-    out, _ = normal_run
-    spans = list(read_spans([out]))
+def _ancestors_of_orders(spans: list) -> set[str]:
+    """Span ids with an ORDER among their descendants, by parent ids (plain Python)."""
     by_id = {(s.trace_id, s.span_id): s for s in spans}
     with_order = set()
     for s in spans:
@@ -268,10 +267,48 @@ def test_signal_without_order_matches_python(normal_run):
             while parent is not None:
                 with_order.add(parent.span_id)
                 parent = by_id.get((parent.trace_id, parent.parent_id))
+    return with_order
+
+
+def test_signal_without_order_matches_python(normal_run):
+    out, _ = normal_run
+    spans = list(read_spans([out]))
+    with_order = _ancestors_of_orders(spans)
     signals = [s for s in spans if s.attributes.get("trading.event.type") == "SIGNAL"]
     report = TraceQuery(out).detect_patterns("signal_without_order", limit=3)
     assert report.count == sum(s.span_id not in with_order for s in signals) > 0
     assert "trading.signal.direction" in report.rows[0]["attributes"]
+
+
+def test_signal_without_order_changed_only_matches_python(demo, tmp_path):
+    """changed_only: of the signals without an order, those whose direction differs from
+    the previous signal's (same container, strategy and symbol, in publish order). A thin
+    market rejects orders, and a signal flipping back while the position whose closing
+    order was rejected is still open needs no order: at least one such signal."""
+    out, results = _run(demo, tmp_path, "normal", "thin", config={
+        "data": {"bars": 600, "seed": 5}, "execution": {"max_volume_fraction": 0.003}})
+    assert results["rejected_orders"] > 0
+    spans = list(read_spans([out]))
+    with_order = _ancestors_of_orders(spans)
+    signals = sorted((s for s in spans if s.attributes.get("trading.event.type") == "SIGNAL"),
+                     key=lambda s: (s.start, s.span_id))
+    previous: dict[tuple, object] = {}
+    expected = {}
+    for s in signals:
+        key = tuple(s.attributes.get(k) for k in (
+            "trading.container.id", "trading.strategy.id", "trading.symbol"))
+        direction = s.attributes.get("trading.signal.direction")
+        before = previous.get(key)
+        previous[key] = direction
+        if s.span_id not in with_order and before != direction:
+            expected[s.span_id] = before
+    q = TraceQuery(out)
+    every = q.detect_patterns("signal_without_order", limit=None)
+    changed = q.detect_patterns("signal_without_order", changed_only=True, limit=None)
+    assert 0 < changed.count == len(expected) < every.count
+    assert {r["span_id"]: r["previous_direction"] for r in changed.rows} == expected
+    assert all(r["direction"] != r["previous_direction"] for r in changed.rows)
+    assert "changed_only" in every.message and changed.params == {"changed_only": True}
 
 
 def test_signal_without_order_fixture():

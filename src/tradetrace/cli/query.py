@@ -59,6 +59,9 @@ def add_parser(commands: Any) -> None:
     patterns.add_argument("--threshold-ms", type=float, help="latency_spike: longer than this")
     patterns.add_argument("--relative", type=float,
                           help="latency_spike: longer than this many times its stage's median")
+    patterns.add_argument("--changed-only", action="store_true",
+                          help="signal_without_order: only signals whose direction differs "
+                               "from the previous one")
 
     bottlenecks = question("bottlenecks", "slowest stages by percentile of self time")
     bottlenecks.add_argument("sources", nargs="+")
@@ -114,8 +117,11 @@ def _answer(args: argparse.Namespace, query: Any, out: Any) -> int:
                               events=False)
         return _emit(args, result, lambda: _trades_table(out, result, args.limit))
     if question == "patterns":
-        params = {k: v for k, v in (("threshold_ms", args.threshold_ms),
-                                    ("relative", args.relative)) if v is not None}
+        params: dict[str, Any] = {k: v for k, v in (("threshold_ms", args.threshold_ms),
+                                                    ("relative", args.relative))
+                                  if v is not None}
+        if args.changed_only:
+            params["changed_only"] = True
         result = query.detect_patterns(args.pattern, **params)
         return _emit(args, result, lambda: _rows_table(
             out, f"{result.pattern}: {result.count} found", result.rows, args.limit))

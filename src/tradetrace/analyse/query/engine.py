@@ -9,6 +9,7 @@ pattern type, a missing threshold) is a ``ValueError``.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import re
 import tempfile
@@ -404,9 +405,12 @@ ORDER BY s.trade_id, s.start_ns, s.span_id
           handler ran; below DEBUG handler calls are not spans, so ``no_consequence``:
           the event may have been handled, but nothing traced was published from it.
         - ``signal_without_order(signal_types=("SIGNAL",), order_types=("ORDER",
-          "ORDER_REQUEST"))``: signals with no order among their descendants (children
-          and linked effects, transitively), with each signal's attributes: why didn't
-          it trade.
+          "ORDER_REQUEST"), changed_only=False)``: signals with no order among their
+          descendants (children and linked effects, transitively), with each signal's
+          attributes and ``previous_direction`` (that of the signal before it from the
+          same container, strategy and symbol): why didn't it trade. ``changed_only``
+          keeps those whose direction differs from the previous one, the signals a
+          strategy that trades on changes should have acted on.
         """
         handlers: dict[str, Callable[..., tuple[int, list[dict[str, Any]], str]]] = {
             "latency_spike": self._latency_spike,
@@ -417,6 +421,12 @@ ORDER BY s.trade_id, s.start_ns, s.span_id
         if pattern_type not in handlers:
             raise ValueError(f"unknown pattern type {pattern_type!r}; known: "
                              + ", ".join(self.PATTERNS))
+        takes = [name for name in inspect.signature(handlers[pattern_type]).parameters
+                 if name != "limit"]
+        unknown = sorted(set(params) - set(takes))
+        if unknown:
+            raise ValueError(f"{pattern_type} takes no {', '.join(unknown)}; it takes "
+                             + (", ".join(takes) or "no parameters"))
         count, rows, message = handlers[pattern_type](
             limit if limit is not None else 2**62, **params)
         if not self.stats.spans:
@@ -514,7 +524,8 @@ ORDER BY s.start_ns, s.span_id
         return count, rows, message
 
     def _signal_without_order(self, limit: int, signal_types: Iterable[str] = ("SIGNAL",),
-                              order_types: Iterable[str] = ("ORDER", "ORDER_REQUEST")
+                              order_types: Iterable[str] = ("ORDER", "ORDER_REQUEST"),
+                              changed_only: bool = False,
                               ) -> tuple[int, list[dict[str, Any]], str]:
         edges = self._edges()
         count, rows = self._counted(f"""
@@ -525,21 +536,33 @@ WITH RECURSIVE up(trace_id, span_id, depth) USING KEY (trace_id, span_id) AS (
     SELECT e.src_trace, e.src_span, up.depth + 1
     FROM up JOIN {edges} e ON e.dst_trace = up.trace_id AND e.dst_span = up.span_id
     WHERE up.depth < {_MAX_DEPTH}
+),
+signals AS (
+    SELECT *, lag(direction) OVER (
+               PARTITION BY run_id, container_id, strategy_id, symbol
+               ORDER BY start_ns, span_id) AS previous_direction
+    FROM (SELECT *, TRY_CAST({attr(conv.DIRECTION, 'attr_keys', 'attr_values')} AS DOUBLE)
+                        AS direction
+          FROM _spans WHERE handler_name IS NULL AND list_contains(?, event_type))
 )
 SELECT s.trace_id, s.span_id, s.event_id, s.container_id, s.symbol, s.strategy_id,
-       TRY_CAST({attr(conv.DIRECTION, 's.attr_keys', 's.attr_values')} AS DOUBLE)
-           AS direction,
+       s.direction, s.previous_direction,
        s.start_ns, s.duration_ns / 1000.0 AS duration_us,
        map(s.attr_keys, s.attr_values) AS attributes
-FROM _spans s
-WHERE s.handler_name IS NULL AND list_contains(?, s.event_type)
-  AND NOT EXISTS (SELECT 1 FROM up WHERE up.trace_id = s.trace_id
+FROM signals s
+WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.trace_id = s.trace_id
                   AND up.span_id = s.span_id AND up.depth > 0)
+  AND (NOT ? OR s.previous_direction IS DISTINCT FROM s.direction)
 ORDER BY s.start_ns, s.span_id
-""", [list(order_types), list(signal_types)], limit)
+""", [list(order_types), list(signal_types), bool(changed_only)], limit)
         for row in rows:
             row["attributes"] = dict(row["attributes"] or {})
-        return count, rows, ""
+        message = ""
+        if not changed_only and count:
+            message = ("strategies often signal on every bar and trade only when the "
+                       "direction changes: changed_only=True (--changed-only) keeps the "
+                       "signals whose direction differs from the one before")
+        return count, rows, message
 
     # -- timing -----------------------------------------------------------------------
 
