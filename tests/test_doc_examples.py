@@ -11,6 +11,7 @@ MODULES = [
     "tradetrace",
     "tradetrace.config",
     "tradetrace.decide.sampler",
+    "tradetrace.decide.overload",
     "tradetrace.capture.propagation",
     "tradetrace.launch.instrumentor",
 ]

@@ -39,6 +39,7 @@ import yaml
 
 from . import environment_variables as ev
 from .decide.levels import LEVEL_NAMES, ContainerPolicy, TraceLevel, preset
+from .decide.overload import ACTIONS, OverloadSettings
 from .errors import ConfigError
 from .retain.policy import (
     ALWAYS,
@@ -112,6 +113,7 @@ class TracingConfig:
     limits: RetentionLimits = field(default_factory=RetentionLimits)
     trade_rules: TradeRules | None = field(default_factory=TradeRules)  #: None: no trades
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    overload: OverloadSettings = field(default_factory=OverloadSettings)
 
     @property
     def enabled(self) -> bool:
@@ -172,6 +174,21 @@ class TracingConfig:
         old = next((o for o in self.overrides if o.pattern == containers), None)
         changed = replace(old, level=parsed) if old else ContainerOverride(containers, parsed)
         return replace(self, overrides=(*kept, changed))
+
+    @property
+    def top_level(self) -> TraceLevel:
+        """The highest level any container may have."""
+        return max([self.level] + [o.level for o in self.overrides if o.level is not None])
+
+    def capped(self, cap: TraceLevel | None) -> TracingConfig:
+        """This config with no level above ``cap`` (None: unchanged); NONE stays NONE."""
+        if cap is None or self.top_level <= cap:
+            return self
+        overrides = tuple(
+            replace(o, level=cap) if o.level is not None and o.level > cap else o
+            for o in self.overrides
+        )
+        return replace(self, level=min(self.level, cap), overrides=overrides)
 
     @property
     def any_handler_spans(self) -> bool:
@@ -265,6 +282,7 @@ def load_config(
             "retention",
             "trades",
             "metrics",
+            "overload",
         ),
     )
     retention_raw = _mapping(tracing.get("retention"), "tracing.retention")
@@ -290,6 +308,7 @@ def load_config(
         limits=parse_limits(retention_raw, "tracing.retention"),
         trade_rules=rules,
         metrics=_parse_metrics(tracing.get("metrics")),
+        overload=_parse_overload(tracing.get("overload"), env.get(ev.TRADETRACE_OVERLOAD)),
     )
 
 
@@ -412,6 +431,34 @@ def _parse_metrics(raw: Any) -> MetricsSettings:
     if not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval <= 0:
         raise ConfigError("tracing.metrics.interval_seconds", interval, "a number > 0")
     return MetricsSettings(enabled, float(interval))
+
+
+def _parse_overload(raw: Any, action_env: str | None) -> OverloadSettings:
+    path = "tracing.overload"
+    data = dict(_mapping(raw, path))
+    _check_keys(data, path, ("action", "busy_fraction", "window_seconds", "recover_seconds",
+                             "floor"))
+    where = {key: f"{path}.{key}" for key in data}
+    if action_env:
+        data["action"], where["action"] = action_env.strip().lower(), ev.TRADETRACE_OVERLOAD
+    action = data.get("action", "off")
+    if action not in ACTIONS:
+        raise ConfigError(where.get("action", f"{path}.action"), action, ", ".join(ACTIONS))
+    numbers = {}
+    for key, default, check, expected in (
+        ("busy_fraction", 0.25, lambda v: 0 < v <= 1, "a fraction in (0, 1]"),
+        ("window_seconds", 5.0, lambda v: v > 0, "a number of seconds > 0"),
+        ("recover_seconds", 60.0, lambda v: v >= 0, "a number of seconds >= 0"),
+    ):
+        value = data.get(key, default)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not check(value):
+            raise ConfigError(where[key], value, expected)
+        numbers[key] = float(value)
+    floor = _parse_level(data.get("floor", "minimal"), f"{path}.floor")
+    if floor is TraceLevel.NONE:
+        raise ConfigError(f"{path}.floor", data.get("floor"), "minimal, normal or debug "
+                          "(open trades stay traced)")
+    return OverloadSettings(action, floor=floor, **numbers)
 
 
 def _truthy(value: str) -> bool:

@@ -51,6 +51,15 @@ LIFECYCLE_PHASE = "trading.container.phase"
 TOPOLOGY = "trading.topology.name"
 EXECUTION_ID = "trading.execution.id"
 
+# Level changes under load (decide/overload.py): a root span when the level steps down
+# or back up; levels are the highest in effect before and after
+LEVEL_CHANGE_SPAN_NAME = "tracing.level_change"
+LEVEL_BEFORE = "trading.tracing.level.before"
+LEVEL_AFTER = "trading.tracing.level.after"
+LEVEL_REASON = "trading.tracing.reason"
+LEVEL_WORKER_BUSY = "trading.tracing.worker_busy"  # fraction of the window judged
+LEVEL_PAID = "trading.tracing.trading_thread_exports"  # inline exports and drops in it
+
 # Links
 LINK_RELATION = "trading.link.relation"
 RELATION_CAUSATION = "causation"

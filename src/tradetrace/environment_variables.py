@@ -23,6 +23,9 @@ TRADETRACE_RUN_ID = "TRADETRACE_RUN_ID"
 TRADETRACE_FAIL_FAST = "TRADETRACE_FAIL_FAST"
 """``true``: a bad setting at start-up exits with status 2 instead of running untraced."""
 
+TRADETRACE_OVERLOAD = "TRADETRACE_OVERLOAD"
+"""``downgrade``: step the level down while tracing cannot keep up (``off`` by default)."""
+
 TRADETRACE_PARENT_PID = "TRADETRACE_PARENT_PID"
 """Set by a traced process for its children: a child whose parent it names is a worker
 of the same run (spans carry ``trading.worker.id``)."""
@@ -30,6 +33,7 @@ of the same run (spans carry ``trading.worker.id``)."""
 KNOWN = frozenset({
     TRADETRACE_LEVEL, TRADETRACE_CONFIG, TRADETRACE_PROFILE, TRADETRACE_OUTPUT,
     TRADETRACE_STORAGE, TRADETRACE_RUN_ID, TRADETRACE_FAIL_FAST, TRADETRACE_PARENT_PID,
+    TRADETRACE_OVERLOAD,
 })
 
 OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"

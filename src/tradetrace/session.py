@@ -33,6 +33,7 @@ from .capture.profile import EVENT_FIELDS, Profile, resolve_profiles
 from .capture.propagation import inject
 from .capture.publish import traced_publish
 from .capture.record import (
+    END,
     KIND,
     LIFECYCLE,
     RUN,
@@ -44,6 +45,7 @@ from .capture.record import (
 )
 from .config import TracingConfig
 from .decide.levels import TraceLevel
+from .decide.overload import OverloadGuard, Verdict
 from .decide.table import DecisionTable
 from .errors import ConfigError
 from .export.files import RotatingTraceFile
@@ -79,7 +81,10 @@ class TracingSession:
         tracer_provider: Any = None,
         resource: Resource | None = None,
     ) -> None:
-        self.config = config
+        self.config = config  #: in effect: ``wanted`` under the load cap, if any
+        self.wanted = config  #: as configured (and changed by set_level)
+        self.level_cap: TraceLevel | None = None  #: set while overloaded (decide/overload.py)
+        self.overload: OverloadGuard | None = None
         self.tracer_provider = tracer_provider
         self._given = (exporter, tuple(search_paths), tracer_provider)  # to rebuild after fork
         self.worker_id = worker_id()  #: set in a worker process of a traced parent
@@ -127,6 +132,9 @@ class TracingSession:
             self.config.trade_rules or TradeRules(), self.config.limits, self.metrics
         )
         self._worker = ExportWorker(self.retention, encoder, request, self.sink, tail=self.tail)
+        if self.config.overload.enabled:
+            self.overload = OverloadGuard(self.config.overload)
+            self._worker.after_export = self._judge_load
         self._worker.start()
         self._patcher = Patcher(self._replacement)
         self._patcher.arm(self.profiles)
@@ -303,10 +311,12 @@ class TracingSession:
         pending and removes every patch (the cost is back to zero); leaving NONE patches
         again. Handler spans (DEBUG) need handlers subscribed while patched for DEBUG.
         Raises ConfigError for a bad level or glob; nothing changes then."""
-        config = self.config.with_level(level, containers)
+        wanted = self.wanted.with_level(level, containers)
+        config = wanted.capped(self.level_cap)
         with self._lock:
             if self._closed:
                 return
+            self.wanted = wanted
             if self._worker is None:  # never started: configured at NONE
                 if config.enabled:
                     self.profiles, self.explicit_profile = resolve_profiles(
@@ -327,6 +337,45 @@ class TracingSession:
             self.table.reconfigure(config)
             self._patcher.arm(self.profiles)  # idempotent; patches what the level now needs
             self.active = True
+
+    # load ----------------------------------------------------------------------------
+    def _judge_load(self, cpu_seconds: float) -> None:
+        """After each export, on the worker's thread: step the level down or up."""
+        guard, worker = self.overload, self._worker
+        if guard is None or worker is None:
+            return
+        guard.worked(cpu_seconds)
+        paid = self.retention.inline_exports + worker.stats.spans_dropped_overflow
+        verdict = guard.judge(paid, self.wanted.top_level, self.level_cap)
+        if verdict is not None:
+            self._apply_cap(verdict)
+
+    def _apply_cap(self, verdict: Verdict) -> None:
+        with self._lock:
+            if self._closed or not self.active or self._patcher is None:
+                return
+            self.level_cap = verdict.cap
+            self.config = self.wanted.capped(verdict.cap)
+            self.table.reconfigure(self.config)
+            if verdict.after > verdict.before:
+                self._patcher.arm(self.profiles)  # DEBUG again may need handler patches
+        before, after = verdict.before.name.lower(), verdict.after.name.lower()
+        if verdict.after < verdict.before:
+            logger.warning("tradetrace: level stepped down from %s to %s: %s (it steps back "
+                           "up after %g s of calm)", before, after, verdict.reason,
+                           self.config.overload.recover_seconds)
+        else:
+            logger.warning("tradetrace: level stepped back up from %s to %s: %s",
+                           before, after, verdict.reason)
+        now = time.time_ns()
+        record = new_record(LIFECYCLE, (conv.LEVEL_CHANGE_SPAN_NAME, (
+            (conv.LEVEL_BEFORE, before), (conv.LEVEL_AFTER, after),
+            (conv.LEVEL_REASON, verdict.reason),
+            (conv.LEVEL_WORKER_BUSY, round(verdict.busy, 4)),
+            (conv.LEVEL_PAID, verdict.paid),
+        )), None, None, now)
+        record[END] = now
+        self._system.records.append(record)
 
     def inject(self, event: Any) -> bool:
         """Put this event's trace context (W3C ``traceparent``) in its metadata before it
@@ -395,7 +444,7 @@ class TracingSession:
         # child until its own after-fork handler runs: derive the resource instead.
         identity = {conv.WORKER_ID: worker_id(), "process.pid": os.getpid(),
                     "process.parent_pid": os.getppid()}
-        child = TracingSession(self.config, exporter=exporter, search_paths=search_paths,
+        child = TracingSession(self.wanted, exporter=exporter, search_paths=search_paths,
                                tracer_provider=provider,
                                resource=self.resource.merge(Resource(identity)))
         return child.start()
@@ -442,6 +491,8 @@ class TracingSession:
         worker = self._worker.stats if self._worker is not None else None
         return {
             "level": self.config.level.name.lower(),
+            "level_cap": self.level_cap.name.lower() if self.level_cap is not None else None,
+            "level_downgrades": self.overload.downgrades if self.overload else 0,
             "run_id": self.config.run_id,
             "patched": len(self.patched),
             "spans_exported": worker.spans_exported if worker else 0,

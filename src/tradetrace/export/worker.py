@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..capture.record import Record
 from ..retain.buffer import ContainerBuffer, Retention
@@ -84,6 +84,9 @@ class ExportWorker:
         self._stuck = False  #: a publisher timed out waiting for the worker; cleared by it
         self._backoff = RETRY_FIRST_SECONDS
         self._yield_at = 0.0  #: when the worker next hands the GIL back (_pause)
+        #: called on the worker's thread after each export, outside the export lock, with
+        #: the CPU time that export took on this thread (the session judges load with it)
+        self.after_export: Callable[[float], None] | None = None
         retention.wake = self._wake.set
         retention.export_inline = self._export_buffer
 
@@ -98,9 +101,12 @@ class ExportWorker:
             if self._stopping:
                 break
             try:
+                cpu = time.thread_time()
                 with self.lock:
                     self._export(self.retention.take_all())
                 self._stuck = False
+                if self.after_export is not None:
+                    self.after_export(time.thread_time() - cpu)
             except Exception as exc:  # keep the worker alive whatever happens
                 self.stats.failure("export loop", exc)
 
