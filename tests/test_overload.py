@@ -12,6 +12,7 @@ import pytest
 import tradetrace
 from tradetrace import conventions as conv
 from tradetrace.analyse.reader import read_spans
+from tradetrace.analyse.summary import render, summarize
 from tradetrace.config import load_config
 from tradetrace.decide.levels import TraceLevel
 from tradetrace.decide.overload import OverloadGuard, OverloadSettings
@@ -211,6 +212,14 @@ def test_a_session_steps_down_records_the_step_and_steps_back_up(demo, tmp_path,
     down = changes[0].attributes
     assert down[conv.LEVEL_WORKER_BUSY] == pytest.approx(0.8)
     assert "busy 80%" in down[conv.LEVEL_REASON] and down[conv.LEVEL_PAID] == 0
+
+    summary = summarize([tmp_path / "out"])  # `tradetrace summary` says it first
+    assert [(c["before"], c["after"]) for c in summary.level_changes] == [
+        ("normal", "minimal"), ("minimal", "normal")]
+    lines = render(summary).splitlines()
+    assert lines[1] == "the level changed under load (tracing.overload):"
+    assert lines[2].endswith("UTC  normal -> minimal: export worker busy 80% of the last 5.0 s")
+    assert lines[3].endswith("UTC  minimal -> normal: calm for 10 s")
 
 
 def test_the_worker_reports_each_exports_cpu_time(demo, tmp_path):

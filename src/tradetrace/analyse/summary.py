@@ -11,6 +11,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ class Summary:
     problems: list[str] = field(default_factory=list)
     trade_spans: int = 0  #: one per kept trade
     metrics: MetricsSummary | None = None
+    #: the level stepped down or up under load (tracing.level_change spans), in time order
+    level_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +99,7 @@ def summarize(sources: Iterable[str | Path]) -> Summary:
     traces: set[str] = set()
     runs: set[str] = set()
     errors = other = trades = 0
+    changes: list[tuple[int, dict[str, Any]]] = []
     digest = MetricsDigest()
     for span in read_spans(sources, stats, digest.add):
         traces.add(span.trace_id)
@@ -117,6 +121,13 @@ def summarize(sources: Iterable[str | Path]) -> Summary:
             publish[event_type].append(span.duration_ns)
         else:
             other += 1
+            if span.name == conv.LEVEL_CHANGE_SPAN_NAME:
+                changes.append((span.start, {
+                    "time_unix_nano": span.start,
+                    "before": attrs.get(conv.LEVEL_BEFORE),
+                    "after": attrs.get(conv.LEVEL_AFTER),
+                    "reason": attrs.get(conv.LEVEL_REASON),
+                }))
     return Summary(
         files=stats.files,
         spans=stats.spans,
@@ -133,6 +144,7 @@ def summarize(sources: Iterable[str | Path]) -> Summary:
         problems=stats.problems,
         trade_spans=trades,
         metrics=_metrics(digest) if digest else None,
+        level_changes=[change for _, change in sorted(changes, key=lambda c: c[0])],
     )
 
 
@@ -176,6 +188,12 @@ def render(summary: Summary) -> str:
         out.append(
             f"skipped: {summary.skipped_lines} bad line(s), {summary.skipped_spans} bad span(s)"
         )
+    if summary.level_changes:  # spans are missing from then on: say so first
+        out.append("the level changed under load (tracing.overload):")
+        for change in summary.level_changes:
+            when = datetime.fromtimestamp(change["time_unix_nano"] / 1e9, timezone.utc)
+            out.append(f"  {when:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" UTC  {change['before']} -> "
+                       f"{change['after']}: {change['reason']}")
     out += ["", _table(["event type", "spans"], summary.events_by_type.items())]
     out += ["", _table(["container", "spans"], summary.events_by_container.items())]
     out += ["", "publish latency (the publish call, all handlers included)"]
