@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import doctest
 import importlib
+from pathlib import Path
 
 import pytest
+
+from tradetrace.config import load_config
 
 MODULES = [
     "tradetrace",
@@ -24,3 +27,19 @@ def test_docstring_examples(name, tmp_path, monkeypatch):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0, f"{name} has no examples"
     assert result.failed == 0
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.mark.parametrize("page", ["production.md", "retention.md", "configuration.md"])
+def test_yaml_configs_in_the_docs_load(page, tmp_path):
+    """Every `tracing:` YAML block a page shows is a valid configuration."""
+    text = (DOCS / page).read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
+    configs = [b for b in blocks if b.startswith("tracing:")]
+    assert configs, f"{page} shows no tracing config"
+    for n, block in enumerate(configs):
+        path = tmp_path / f"{n}.yaml"
+        path.write_text(block)
+        load_config(config_file=path, env={})  # raises ConfigError naming a bad key
