@@ -1,6 +1,6 @@
 """Tracing cost against the budgets of ../shared/PERFORMANCE.md, as ratios from one run.
 
-Five parts:
+Six parts:
 
 1. publish path: a synchronous publish of a small event to 3 trivial handlers, bare and
    patched by tradetrace (an event the level does not trace; one traced at NORMAL,
@@ -16,7 +16,10 @@ Five parts:
    by a thread that sleeps between them, as a live feed's reader does, bare and at
    NORMAL while the export worker encodes: how long encoding holds the GIL against
    the trading thread (the worker hands it back every YIELD_SECONDS).
-5. launch: the start-up hook's cost with no TRADETRACE_* variable set (the .pth line)
+5. overload: a flood of BARs published as fast as one thread can, at NORMAL with
+   ``overload: {action: downgrade, window_seconds: 1}``: when the level stepped down, and
+   the publish rate before and after.
+6. launch: the start-up hook's cost with no TRADETRACE_* variable set (the .pth line)
    against the interpreter's own start-up, and NONE reached at run time by
    ``set_level("none")`` after NORMAL (case ``none_switched`` in part 2): patches gone,
    so 1.00x bare.
@@ -238,6 +241,14 @@ def main() -> int:
     live = live_latency(args.live_events)
     for name, figures in live.items():
         print(f"  {name:16} " + " ".join(f"{v:8.1f}" for v in figures))
+    flood = overload_flood()
+    print("\noverload: a flood of BARs at NORMAL, overload downgrade judged every 1 s")
+    if flood["stepped_down_after_s"] is None:
+        print("  the level did not step down")
+    else:
+        print(f"  stepped down to {flood['level']} after {flood['stepped_down_after_s']:.2f} s; "
+              f"publishes per second before {flood['rate_before']:,.0f}, after "
+              f"{flood['rate_after']:,.0f} ({flood['rate_after'] / flood['rate_before']:.1f}x)")
     hook_ns, startup = startup_hook(max(args.rounds * 3, 15))
     print("\nlaunch: the start-up hook (.pth line) with no TRADETRACE_* variable set")
     print(f"  hook {hook_ns / 1e3:.1f} us; interpreter start-up {startup['unset'] * 1e3:.1f} ms "
@@ -251,6 +262,7 @@ def main() -> int:
             "added_us_per_event": added, "normal_vs_naive": ratio,
             "live_latency_us": {name: dict(zip(("p50", "p99", "p99.9", "max"), figures))
                                 for name, figures in live.items()},
+            "overload_flood": flood,
         }, indent=2))
     return 0
 
@@ -313,6 +325,49 @@ def live_latency(events: int, period_ns: int = 100_000) -> dict[str, list[float]
                              for q in (0.5, 0.99, 0.999, 1.0)])
             out[name] = [statistics.median(run[k] for run in runs) for k in range(4)]
     return out
+
+
+def overload_flood(seconds: float = 4.0) -> dict[str, Any]:
+    """BARs published back to back at NORMAL with overload downgrade (1 s windows): when
+    the level stepped down, and publishes per second before and after."""
+    from demo_engine.events import Event
+
+    payload = {"symbol": "SPY", "close": 101.5, "volume": 1200,
+               "timestamp": "2024-01-02T09:30:00"}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "tracing.yaml"
+        config.write_text("tracing:\n  overload: {action: downgrade, window_seconds: 1, "
+                          "recover_seconds: 600}\n")
+        session = tradetrace.configure("normal", profile="demo", output=Path(tmp) / "out",
+                                       backend="file", config_file=config, run_id="bench")
+        bus = demo_engine.EventBus()
+        bus.subscribe("BAR", lambda event: None)
+        marks: list[tuple[float, int]] = []
+        stepped: float | None = None
+        published = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for _ in range(1000):
+                bus.publish(Event("BAR", dict(payload), container_id="data_1",
+                                  source_id="data"))
+            published += 1000
+            now = time.perf_counter()
+            if stepped is None and session.level_cap is not None:
+                stepped = now - start
+            marks.append((now - start, published))
+        level = session.config.level.name.lower()
+        tradetrace.shutdown()
+
+    def rate(since: float, until: float) -> float:
+        window = [m for m in marks if since <= m[0] < until]
+        if len(window) < 2:
+            return float("nan")
+        return (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+
+    if stepped is None:
+        return {"stepped_down_after_s": None, "level": level}
+    return {"stepped_down_after_s": stepped, "level": level,
+            "rate_before": rate(0.1, stepped), "rate_after": rate(stepped + 0.2, seconds)}
 
 
 def startup_hook(rounds: int) -> tuple[float, dict[str, float]]:
