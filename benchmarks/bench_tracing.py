@@ -102,7 +102,7 @@ def micro(number: int, repeat: int) -> dict[str, float]:
     for buffer_owner in (Patched(), PatchedMinimal()):
         buffer_owner.publish(traced)  # resolve the routes once
     for buffer in retention.buffers():
-        buffer.cap = buffer.limit = 1 << 62  # capture only: never wake an exporter
+        buffer.cap = buffer.limit = buffer.wake_at = 1 << 62  # capture only: no exporter
     buses = {"bare": (MicroBus(), traced), "untraced": (PatchedMinimal(), untraced),
              "traced": (Patched(), traced)}
     results: dict[str, list[float]] = {name: [] for name in buses}

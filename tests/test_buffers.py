@@ -11,7 +11,7 @@ from tradetrace.capture.profile import EVENT_FIELDS
 from tradetrace.capture.publish import traced_publish
 from tradetrace.config import load_config
 from tradetrace.decide.table import DecisionTable
-from tradetrace.retain.buffer import ContainerBuffer, Retention
+from tradetrace.retain.buffer import WAKE_AT, ContainerBuffer, Retention
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,28 @@ def test_taking_the_buffer_resets_its_threshold(tmp_path: Path) -> None:
     for _ in range(4):
         bus.publish(Fill())
     assert calls.wakes == 2 and calls.inline == []
+
+
+def test_a_large_buffer_wakes_the_worker_early_and_exports_inline_only_at_twice_its_cap(
+    tmp_path: Path,
+) -> None:
+    """The cap bounds memory; the worker is woken after WAKE_AT records, so that records
+    are exported young."""
+    cap = 3 * WAKE_AT
+    bus, retention, calls = traced_bus(cap, tmp_path)
+    for _ in range(WAKE_AT - 1):
+        bus.publish(Fill())
+    assert calls.wakes == 0
+    bus.publish(Fill())
+    assert calls.wakes == 1
+    for _ in range(2 * cap - WAKE_AT - 1):
+        bus.publish(Fill())
+    assert calls.wakes == 1 and calls.inline == []
+    bus.publish(Fill())
+    assert calls.inline == [2 * cap]
+    for _ in range(WAKE_AT):  # taken: early again
+        bus.publish(Fill())
+    assert calls.wakes == 2
 
 
 def test_a_buffer_the_worker_cannot_drain_keeps_asking() -> None:
