@@ -222,6 +222,28 @@ def test_a_session_steps_down_records_the_step_and_steps_back_up(demo, tmp_path,
     assert lines[3].endswith("UTC  minimal -> normal: calm for 10 s")
 
 
+def test_set_level_under_the_cap_lifts_it_without_a_step(demo, tmp_path, caplog):
+    file = tmp_path / "t.yaml"
+    file.write_text("tracing:\n  overload: {action: downgrade, recover_seconds: 5}\n")
+    session = tradetrace.configure("debug", profile="demo", output=tmp_path / "out",
+                                   backend="file", config_file=file)
+    session._worker.after_export = None
+    clock = Clock()
+    session.overload.clock = clock
+    session.overload._window_start = clock.now
+    clock.now += 5.0
+    session._judge_load(4.0)
+    assert session.level_cap is N
+    tradetrace.set_level("minimal")  # below the cap: the cap no longer means anything
+    assert session.level_cap is None and session.config.level is M
+    for _ in range(3):  # calm windows: nothing to step back up to
+        clock.now += 5.0
+        session._judge_load(0.0)
+    assert session.level_cap is None and session.config.level is M
+    assert "stepped back up" not in caplog.text
+    tradetrace.shutdown()
+
+
 def test_the_worker_reports_each_exports_cpu_time(demo, tmp_path):
     file = tmp_path / "t.yaml"
     file.write_text("tracing:\n  overload: {action: downgrade}\n")

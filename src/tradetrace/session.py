@@ -312,10 +312,12 @@ class TracingSession:
         again. Handler spans (DEBUG) need handlers subscribed while patched for DEBUG.
         Raises ConfigError for a bad level or glob; nothing changes then."""
         wanted = self.wanted.with_level(level, containers)
-        config = wanted.capped(self.level_cap)
         with self._lock:
             if self._closed:
                 return
+            if self.level_cap is not None and wanted.top_level <= self.level_cap:
+                self.level_cap = None  # the new levels are under the cap: nothing to lift
+            config = wanted.capped(self.level_cap)
             self.wanted = wanted
             if self._worker is None:  # never started: configured at NONE
                 if config.enabled:
