@@ -5,6 +5,7 @@ parents, links and trading attributes, and TraceQuery reads the Collector's file
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -24,6 +25,17 @@ def _jaeger_trace(port: int, trace_id: str) -> list[dict]:
         answer = json.loads(response.read())
     return [span for rs in answer["result"]["resourceSpans"]
             for ss in rs["scopeSpans"] for span in ss["spans"]]
+
+
+def _jaeger_search(port: int, service: str, tags: dict, operation: str = "") -> set[str]:
+    """Trace ids from the search the Jaeger UI runs for its form's Tags field."""
+    query = {"service": service, "tags": json.dumps(tags), "limit": "10000"}
+    if operation:
+        query["operation"] = operation
+    url = f"http://127.0.0.1:{port}/api/traces?{urllib.parse.urlencode(query)}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        answer = json.loads(response.read())
+    return {trace["traceID"] for trace in answer["data"]}
 
 
 def _attributes(span: dict) -> dict:
@@ -75,3 +87,16 @@ def test_demo_through_the_collector_to_jaeger_and_a_file(tmp_path, monkeypatch, 
         linked = {link["spanId"] for link in in_jaeger.get("links", [])}
         assert fill.span_id in linked and len(linked) == trade_span[2]
         assert _attributes(in_jaeger)[conv.TRADE_OUTCOME] == trade.outcome
+
+        # docs/backends.md: "in the search form's Tags field enter trading.trade.id=..."
+        # finds the whole trade: every trace holding one of its spans, and only those
+        holding = {row[0] for row in from_file.sql(
+            "SELECT DISTINCT trace_id FROM spans WHERE trade_id = ?", [trade.trade_id])}
+        assert len(holding) > 2  # the bars' traces of its events, and its trade span's
+        assert _jaeger_search(jaeger_ports["query"], "trading-fanout",
+                              {conv.TRADE_ID: trade.trade_id}) == holding
+        # ... and trading.trade.outcome=loss with operation `trade`, the losing trades
+        losers = {t.trade_id for t in from_file.trades().rows if t.outcome == "loss"}
+        found = _jaeger_search(jaeger_ports["query"], "trading-fanout",
+                               {conv.TRADE_OUTCOME: "loss"}, operation=conv.TRADE_SPAN_NAME)
+        assert losers and len(found) == len(losers)
