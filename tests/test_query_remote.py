@@ -35,6 +35,8 @@ def _closed_port() -> int:
     ("jaeger+http://127.0.0.1:16686/?service=x&lookback=soon", "lookback='soon'"),
     ("jaeger+http://127.0.0.1:16686/?trace=xyz", "not a 32-hex-digit trace id"),
     ("jaeger+http://127.0.0.1:16686/?service=x&limit=0", "limit='0'"),
+    ("jaeger+http://127.0.0.1:16686/?service=x&tag=loss", "tag='loss': expected key:value"),
+    ("jaeger+http://127.0.0.1:16686/?trade=trd_1", "name the service"),
 ])
 def test_a_bad_or_unreachable_url_is_skipped_with_its_reason(folder, url, reason):
     alone = TraceQuery(folder).stats.spans

@@ -41,3 +41,16 @@ def test_jaeger_answers_like_the_trace_files(tmp_path, monkeypatch, demo):
         one = TraceQuery(f"jaeger+http://127.0.0.1:{ports['query']}/?trace={fill.trace_id}")
         ids = one.sql("SELECT DISTINCT trace_id FROM spans")
         assert ids == [(fill.trace_id,)]
+
+        # one trade, and then only losing trades, pulled from Jaeger by attribute
+        base = f"jaeger+http://127.0.0.1:{ports['query']}/?service=trading-e2e&limit=10000"
+        holding = set(remote.sql("SELECT DISTINCT trace_id FROM spans WHERE trade_id = ?",
+                                 [trade.trade_id]))
+        alone = TraceQuery(f"{base}&trade={trade.trade_id}")
+        assert set(alone.sql("SELECT DISTINCT trace_id FROM spans")) == holding
+        again = alone.get_trade(trade.trade_id)
+        assert again is not None and again.trade.outcome == trade.outcome
+        assert len(again.trade.events) == len(trade.events)
+        losers = TraceQuery(f"{base}&tag=trading.trade.outcome:loss&tag=trading.trade.side:LONG")
+        expected = {t.trade_id for t in closed if t.outcome == "loss" and t.side == "LONG"}
+        assert {t.trade_id for t in losers.trades().rows} == expected

@@ -7,6 +7,12 @@ in the last ``lookback`` (``30m``, ``24h``, ``7d``; default 1h), at most ``limit
 answers in OTLP JSON, so each answer becomes one line of a temporary trace file and is
 loaded like any other. An unreachable server, an HTTP error or an answer that is not
 OTLP is a skipped source with a message, never an exception.
+
+``trade=<trade id>`` (repeatable) keeps the traces holding a span of that trade, and
+``tag=key:value`` (repeatable, all must match) those holding a span with that attribute:
+API v3 cannot search by attribute in Jaeger v2.13, so the trace ids come from the
+search behind the Jaeger UI's Tags field (``/api/traces?tags=``), then each trace from
+API v3.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+from ... import conventions as conv
 
 TIMEOUT_SECONDS = 10.0
 _LOOKBACK = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -54,14 +62,26 @@ def fetch_jaeger(source: str, folder: Path, index: int) -> tuple[Path, int]:
         limit = (params.get("limit") or ["100"])[0]
         if not limit.isdigit() or int(limit) < 1:
             raise RemoteError(f"limit={limit!r} is not a positive whole number")
+        tags = dict(_tag(text) for text in params.get("tag", []))
+        trades = params.get("trade", [])
         end = datetime.now(timezone.utc)
-        query = urllib.parse.urlencode({
-            "query.service_name": service,
-            "query.start_time_min": _rfc3339(end - lookback),
-            "query.start_time_max": _rfc3339(end),
-            "query.num_traces": limit,
-        })
-        answers += _get(f"{base}/api/v3/traces?{query}")
+        if tags or trades:
+            searches = [{**tags, conv.TRADE_ID: trade} for trade in trades] or [tags]
+            found: list[str] = []
+            for search in searches:
+                for trace_id in _search(base, service, search, end - lookback, end, limit):
+                    if trace_id not in found:
+                        found.append(trace_id)
+            for trace_id in found:
+                answers += _get(f"{base}/api/v3/traces/{trace_id}")
+        else:
+            query = urllib.parse.urlencode({
+                "query.service_name": service,
+                "query.start_time_min": _rfc3339(end - lookback),
+                "query.start_time_max": _rfc3339(end),
+                "query.num_traces": limit,
+            })
+            answers += _get(f"{base}/api/v3/traces?{query}")
     path = folder / f"jaeger-{index:03d}.jsonl"
     traces: set[str] = set()
     with open(path, "w", encoding="utf-8") as out:
@@ -107,6 +127,32 @@ def _get(url: str) -> list[Any]:
                 return []
             raise RemoteError(f"Jaeger said: {message}")
     return objects
+
+
+def _search(base: str, service: str, tags: dict[str, str], start: datetime, end: datetime,
+            limit: str) -> list[str]:
+    """Trace ids of the service's traces holding a span with all these attributes."""
+    query = urllib.parse.urlencode({
+        "service": service, "tags": json.dumps(tags), "limit": limit,
+        "start": int(start.timestamp() * 1e6), "end": int(end.timestamp() * 1e6),
+    })
+    ids = []
+    for answer in _get(f"{base}/api/traces?{query}"):
+        traces = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(traces, list):
+            raise RemoteError("the search answer has no trace list (is this Jaeger?)")
+        for trace in traces:  # this API drops a 128-bit id's leading zeros
+            trace_id = str(trace.get("traceID", "")) if isinstance(trace, dict) else ""
+            if re.fullmatch(r"[0-9a-fA-F]{1,32}", trace_id):
+                ids.append(trace_id.lower().zfill(32))
+    return ids
+
+
+def _tag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition(":")
+    if not sep or not key.strip():
+        raise RemoteError(f"tag={text!r}: expected key:value, e.g. trading.trade.outcome:loss")
+    return key.strip(), value
 
 
 def _trace_ids(resource_spans: list[Any]) -> set[str]:
