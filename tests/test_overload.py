@@ -64,7 +64,7 @@ def test_a_busy_worker_steps_the_level_down_one_step_at_a_time_to_the_floor():
     second = window(g, clock, 0.5, top=D, cap=N)
     assert (second.before, second.after, second.cap) == (N, M, M)
     assert window(g, clock, 0.9, top=D, cap=M) is None  # MINIMAL is the floor
-    assert g.downgrades == 2
+    assert g.downgrades == 2 and g.at_floor == 1 and "busy 90%" in g.last_reason
 
 
 def test_a_floor_of_normal_stops_there():
@@ -220,6 +220,25 @@ def test_a_session_steps_down_records_the_step_and_steps_back_up(demo, tmp_path,
     assert lines[1] == "the level changed under load (tracing.overload):"
     assert lines[2].endswith("UTC  normal -> minimal: export worker busy 80% of the last 5.0 s")
     assert lines[3].endswith("UTC  minimal -> normal: calm for 10 s")
+
+
+def test_overload_at_the_floor_is_said_once_and_counted(demo, tmp_path, caplog):
+    file = tmp_path / "t.yaml"
+    file.write_text("tracing:\n  overload: {action: downgrade}\n")
+    session = tradetrace.configure("minimal", profile="demo", backend="memory",
+                                   config_file=file)
+    session._worker.after_export = None
+    clock = Clock()
+    session.overload.clock = clock
+    session.overload._window_start = clock.now
+    for _ in range(3):
+        clock.now += 5.0
+        session._judge_load(4.0)
+    assert session.level_cap is None and session.config.level is M
+    assert session.stats()["overloaded_at_floor"] == 3
+    assert caplog.text.count("still overloaded at level minimal") == 1
+    assert "busy 80%" in caplog.text
+    tradetrace.shutdown()
 
 
 def test_set_level_under_the_cap_lifts_it_without_a_step(demo, tmp_path, caplog):

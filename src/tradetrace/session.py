@@ -348,9 +348,14 @@ class TracingSession:
             return
         guard.worked(cpu_seconds)
         paid = self.retention.inline_exports + worker.stats.spans_dropped_overflow
+        at_floor = guard.at_floor
         verdict = guard.judge(paid, self.wanted.top_level, self.level_cap)
         if verdict is not None:
             self._apply_cap(verdict)
+        elif guard.at_floor == 1 and at_floor == 0:  # said once; counted in stats()
+            logger.warning("tradetrace: still overloaded at level %s, the lowest allowed "
+                           "(tracing.overload.floor): %s", self.config.top_level.name.lower(),
+                           guard.last_reason)
 
     def _apply_cap(self, verdict: Verdict) -> None:
         with self._lock:
@@ -495,6 +500,7 @@ class TracingSession:
             "level": self.config.level.name.lower(),
             "level_cap": self.level_cap.name.lower() if self.level_cap is not None else None,
             "level_downgrades": self.overload.downgrades if self.overload else 0,
+            "overloaded_at_floor": self.overload.at_floor if self.overload else 0,
             "run_id": self.config.run_id,
             "patched": len(self.patched),
             "spans_exported": worker.spans_exported if worker else 0,

@@ -71,6 +71,8 @@ class OverloadGuard:
         self._calm_since: float | None = None
         self.downgrades = 0
         self.recoveries = 0
+        self.at_floor = 0  #: windows judged overloaded with nothing lower to step to
+        self.last_reason = ""  #: why the last overloaded window was judged so
 
     def worked(self, seconds: float) -> None:
         """The worker spent ``seconds`` of CPU time exporting."""
@@ -91,13 +93,15 @@ class OverloadGuard:
         current = min(top, cap) if cap is not None else top
         if busy > settings.busy_fraction or paid_now > 0:
             self._calm_since = None
+            self.last_reason = reason = (
+                f"export worker busy {busy:.0%} of the last {elapsed:.1f} s"
+                if busy > settings.busy_fraction else
+                f"trading threads exported or dropped {paid_now} times")
             lower = TraceLevel(current - 1)
             if current <= settings.floor or lower < settings.floor:
-                return None  # as low as it may go
+                self.at_floor += 1  # as low as it may go
+                return None
             self.downgrades += 1
-            reason = (f"export worker busy {busy:.0%} of the last {elapsed:.1f} s"
-                      if busy > settings.busy_fraction else
-                      f"trading threads exported or dropped {paid_now} times")
             return Verdict(lower, current, lower, reason, busy, paid_now)
         if cap is None or busy > settings.busy_fraction / 2:
             self._calm_since = None
