@@ -67,6 +67,13 @@ def test_a_busy_worker_steps_the_level_down_one_step_at_a_time_to_the_floor():
     assert g.downgrades == 2 and g.at_floor == 1 and "busy 90%" in g.last_reason
 
 
+def test_nothing_traced_is_never_stepped_anywhere():
+    """set_level("none") everywhere: the worker still reports, and nothing can go lower."""
+    g, clock = guard()
+    assert window(g, clock, 0.9, paid=5, top=TraceLevel.NONE) is None
+    assert window(g, clock, 0.0, paid=5, top=TraceLevel.NONE, cap=M) is None
+
+
 def test_a_floor_of_normal_stops_there():
     g, clock = guard(floor=N)
     assert window(g, clock, 0.5, top=D).cap is N

@@ -97,10 +97,10 @@ class OverloadGuard:
                 f"export worker busy {busy:.0%} of the last {elapsed:.1f} s"
                 if busy > settings.busy_fraction else
                 f"trading threads exported or dropped {paid_now} times")
-            lower = TraceLevel(current - 1)
-            if current <= settings.floor or lower < settings.floor:
-                self.at_floor += 1  # as low as it may go
+            if current <= settings.floor:  # as low as it may go (or nothing traced)
+                self.at_floor += 1
                 return None
+            lower = TraceLevel(current - 1)
             self.downgrades += 1
             return Verdict(lower, current, lower, reason, busy, paid_now)
         if cap is None or busy > settings.busy_fraction / 2:
@@ -112,7 +112,7 @@ class OverloadGuard:
             return None
         self._calm_since = now
         self.recoveries += 1
-        higher = TraceLevel(current + 1)
+        higher = TraceLevel(min(current + 1, top))
         new_cap = None if higher >= top else higher
         return Verdict(new_cap, current, min(higher, top),
                        f"calm for {settings.recover_seconds:g} s", busy, 0)
