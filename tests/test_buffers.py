@@ -1,17 +1,21 @@
-"""A container's buffer on the publish path: when it wakes the worker, when the
-publishing thread exports it itself, and that appends in between cost no wake-up."""
+"""A container's buffer on the publish path: when it wakes the worker, when it drops
+(never exporting, waiting at most a moment for the worker), and that appends in between
+cost no wake-up."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tradetrace.capture.profile import EVENT_FIELDS
 from tradetrace.capture.publish import traced_publish
+from tradetrace.capture.record import TRADE
 from tradetrace.config import load_config
 from tradetrace.decide.table import DecisionTable
-from tradetrace.retain.buffer import WAKE_AT, ContainerBuffer, Retention
+from tradetrace.retain.buffer import WAKE_AT, Retention
+from tradetrace.retain.trades import NO_TRADE
 
 
 @dataclass(frozen=True)
@@ -31,20 +35,14 @@ class Bus:
 
 
 class Calls:
-    """Stands in for the export worker: counts wake-ups and inline exports."""
+    """Stands in for the export worker: counts wake-ups."""
 
-    def __init__(self, retention: Retention, drain_inline: bool = True) -> None:
+    def __init__(self, retention: Retention) -> None:
         self.wakes = 0
-        self.inline: list[int] = []
-        self.drain_inline = drain_inline
         retention.wake = self.wake
-        retention.export_inline = self.export_inline
 
     def wake(self) -> None:
         self.wakes += 1
-
-    def export_inline(self, buffer: ContainerBuffer) -> None:
-        self.inline.append(len(buffer.take()) if self.drain_inline else len(buffer.records))
 
 
 def traced_bus(cap: int, tmp_path: Path) -> tuple[Bus, Retention, Calls]:
@@ -59,63 +57,104 @@ def traced_bus(cap: int, tmp_path: Path) -> tuple[Bus, Retention, Calls]:
     return patched(), retention, calls
 
 
-def test_a_full_buffer_wakes_the_worker_once_then_exports_inline_at_twice_the_cap(
-    tmp_path: Path,
-) -> None:
+def test_a_full_buffer_wakes_the_worker_once_then_drops_at_twice_the_cap(tmp_path: Path) -> None:
+    """Past twice the cap the worker is behind: the publisher waits for it once (at most
+    max_wait: no worker runs here), then drops, counted; the traced call still runs."""
     bus, retention, calls = traced_bus(4, tmp_path)
-    for _ in range(3):
+    for _ in range(4):
         bus.publish(Fill())
     assert calls.wakes == 0
-    bus.publish(Fill())  # the 4th: the cap
+    bus.publish(Fill())  # the 5th finds the cap reached: the worker is woken
     assert calls.wakes == 1
     for _ in range(3):  # the worker has not come yet: no more wake-ups
         bus.publish(Fill())
-    assert calls.wakes == 1 and calls.inline == []
-    bus.publish(Fill())  # the 8th: twice the cap, the publisher exports itself
-    assert calls.inline == [8] and calls.wakes == 1
-    assert bus.seen == 8 and retention.pending() == 0
-
-
-def test_taking_the_buffer_resets_its_threshold(tmp_path: Path) -> None:
-    bus, retention, calls = traced_bus(4, tmp_path)
-    for _ in range(5):
+    assert calls.wakes == 1 and retention.waits == 0 and retention.pending() == 8
+    for _ in range(5):  # twice the cap held: one wait in vain, then every record dropped
         bus.publish(Fill())
-    assert calls.wakes == 1
-    assert len(retention.take_all()) == 5  # the worker drains it
+    assert (retention.waits, retention.waits_in_vain, calls.wakes) == (1, 1, 2)
+    assert retention.pending() == 8 and retention.dropped == 5
+    assert bus.seen == 13
+
+
+def test_a_worker_that_takes_the_buffer_while_the_publisher_waits_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """The publisher waits on a condition; a worker thread that takes the buffer lets
+    it go, and its record is kept."""
+    bus, retention, calls = traced_bus(4, tmp_path)
+    retention.max_wait = 30.0  # bounded, but far longer than the worker below needs
+    taken: list[int] = []
+    woken = threading.Event()
+    retention.wake = woken.set  # woken at the cap, and again by the waiting publisher
+
+    def worker() -> None:
+        while woken.wait(30):
+            woken.clear()
+            if retention.hungry:
+                taken.append(len(retention.take_all()))
+                retention.fed()
+                return
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    for _ in range(9):
+        bus.publish(Fill())
+    thread.join(30)
+    assert taken == [8] and (retention.waits, retention.waits_in_vain) == (1, 0)
+    assert retention.pending() == 1 and retention.dropped == 0
+
+
+def test_without_a_wait_a_full_buffer_drops_at_once(tmp_path: Path) -> None:
+    bus, retention, calls = traced_bus(4, tmp_path)
+    retention.max_wait = 0
+    for _ in range(10):
+        bus.publish(Fill())
+    assert retention.waits == 0 and retention.dropped == 2 and bus.seen == 10
+
+
+def test_taking_the_buffer_resets_its_thresholds(tmp_path: Path) -> None:
+    """After a take the next filling wakes the worker again, and may wait again."""
+    bus, retention, calls = traced_bus(4, tmp_path)
+    for _ in range(10):  # woken at the cap, and once more by the publisher that waits
+        bus.publish(Fill())
+    assert (calls.wakes, retention.waits, retention.dropped) == (2, 1, 2)
+    assert len(retention.take_all()) == 8  # the worker drains it
     for _ in range(4):
         bus.publish(Fill())
-    assert calls.wakes == 2 and calls.inline == []
+    assert calls.wakes == 2
+    for _ in range(6):
+        bus.publish(Fill())
+    assert (calls.wakes, retention.waits, retention.dropped) == (4, 2, 4)
 
 
-def test_a_large_buffer_wakes_the_worker_early_and_exports_inline_only_at_twice_its_cap(
+def test_a_large_buffer_wakes_the_worker_early_and_drops_only_at_twice_its_cap(
     tmp_path: Path,
 ) -> None:
     """The cap bounds memory; the worker is woken after WAKE_AT records, so that records
     are exported young."""
     cap = 3 * WAKE_AT
     bus, retention, calls = traced_bus(cap, tmp_path)
-    for _ in range(WAKE_AT - 1):
+    for _ in range(WAKE_AT):
         bus.publish(Fill())
     assert calls.wakes == 0
     bus.publish(Fill())
     assert calls.wakes == 1
     for _ in range(2 * cap - WAKE_AT - 1):
         bus.publish(Fill())
-    assert calls.wakes == 1 and calls.inline == []
+    assert calls.wakes == 1 and retention.waits == 0 and retention.dropped == 0
     bus.publish(Fill())
-    assert calls.inline == [2 * cap]
-    for _ in range(WAKE_AT):  # taken: early again
-        bus.publish(Fill())
-    assert calls.wakes == 2
+    assert retention.waits == 1 and retention.dropped == 1
+    assert retention.pending() == 2 * cap
 
 
-def test_a_buffer_the_worker_cannot_drain_keeps_asking() -> None:
-    """If the inline export could not take the records (it raised, say), the next
-    append asks again rather than growing past twice the cap silently."""
-    retention = Retention()
-    calls = Calls(retention, drain_inline=False)
-    buffer = retention.buffer_for("portfolio_1", 2)
-    for _ in range(6):
-        buffer.add([])
-    assert calls.wakes == 1
-    assert calls.inline == [4, 5, 6]
+def test_a_dropped_record_does_not_hold_back_what_it_caused() -> None:
+    """Retention waits for a record's cause to be routed; a dropped cause never will be,
+    so it is marked as no trade's before it goes."""
+    retention = Retention(max_wait=0)
+    Calls(retention)
+    buffer = retention.buffer_for("portfolio_1", 1)
+    records = [[None] * 10 for _ in range(4)]
+    for record in records:
+        buffer.add(record)
+    assert retention.dropped == 2
+    assert [r[TRADE] for r in records] == [None, None, NO_TRADE, NO_TRADE]

@@ -1,10 +1,11 @@
 """An exporter that hangs or a collector that is down never holds trading up: the
-publishing thread drops rather than waits, the sink rests after a failure instead of
-being hammered, and the losses are said once at exit."""
+writer thread waits for it while the worker and the publishing thread go on, the sink
+rests after a failure instead of being hammered, and the losses are said once at exit."""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import tradetrace
 from test_safety import BrokenExporter
-from tradetrace.export import worker as worker_module
+from tradetrace.export import writer as writer_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,12 +40,15 @@ class HangingExporter(SpanExporter):
 
 
 def test_a_hanging_exporter_does_not_hold_the_trading_thread(demo):
+    """The writer thread hangs in the exporter; the worker goes on encoding into the
+    writer's queue, the trading thread never waits on either, and once the exporter
+    answers every span is written, by the writer thread only."""
     exporter = HangingExporter()
     session = tradetrace.configure("normal", profile="demo", exporter=exporter)
     bus = demo.EventBus()
     first = demo.Event(event_type="ORDER", container_id="portfolio_x")
     bus.publish(first)
-    session._worker._wake.set()  # the worker takes that span and hangs in the exporter
+    session._worker.nudge()  # the worker takes that span and the writer hangs with it
     assert exporter.entered.wait(10)
 
     def trade_on():
@@ -56,22 +60,35 @@ def test_a_hanging_exporter_does_not_hold_the_trading_thread(demo):
     trader.start()
     trader.join(60)
     hung = trader.is_alive()
+    accounting_while_hung = session.stats()["accounting"]
     exporter.release.set()
     trader.join(10)
     assert not hung, "the trading thread waited for the hanging exporter"
-    stats = session._worker.stats
-    assert stats.spans_dropped_overflow > 0 and stats.spans_lost >= stats.spans_dropped_overflow
+    assert accounting_while_hung["recorded"] == 30_001
+    assert accounting_while_hung["exported"] == 0
+    assert session.flush(30)
+    accounting = session.stats()["accounting"]
+    assert accounting["recorded"] == 30_001
+    assert accounting["recorded"] == accounting["exported"] + sum(
+        accounting["dropped"].values()) and accounting["pending"] == 0
+    assert session._worker.stats.sink_threads == {session._worker.writer._thread.ident}
+    assert trader.ident not in session._worker.stats.sink_threads
 
 
 def test_after_a_failure_the_sink_rests_and_records_are_not_encoded(demo, monkeypatch):
-    monkeypatch.setattr(worker_module, "RETRY_FIRST_SECONDS", 3600.0)
+    monkeypatch.setattr(writer_module, "RETRY_FIRST_SECONDS", 3600.0)
     exporter = BrokenExporter()
     session = tradetrace.configure("normal", profile="demo", exporter=exporter)
     results = demo.run_backtest(bars=300, seed=2)
     session.flush()
     stats = session.stats()
+    accounting = stats["accounting"]
     assert exporter.calls == 1  # tried once, then left alone while it rests
-    assert stats["spans_lost"] >= results["events"]
+    assert accounting["exported"] == 0 and accounting["pending"] == 0
+    assert accounting["recorded"] >= results["events"]
+    assert accounting["recorded"] == sum(accounting["dropped"].values())
+    assert set(accounting["dropped"]) <= {"sink_failure", "sink_resting"}
+    assert 0 < accounting["dropped"]["sink_failure"] <= 256
     assert stats["spans_exported"] == 0
 
 
@@ -98,6 +115,12 @@ def test_collector_down_at_start_the_backtest_completes_and_losses_are_reported(
         return out.rsplit(",", 1)[0]  # the summary line ends with the elapsed seconds
 
     assert without_time(traced.stdout) == without_time(bare.stdout)
-    report = [line for line in traced.stderr.splitlines() if "were not delivered" in line]
-    assert len(report) == 1
+    report = [line for line in traced.stderr.splitlines() if " = exported " in line]
+    assert len(report) == 1, traced.stderr
+    figures = re.search(r"recorded (\d+) = exported (\d+) \+ dropped (\d+) \((.*)\) "
+                        r"\+ pending (\d+)", report[0])
+    assert figures is not None, report[0]
+    recorded, exported, dropped, pending = (int(figures[i]) for i in (1, 2, 3, 5))
+    assert exported == 0 and pending == 0 and recorded == dropped > 0
+    assert "sink_failure" in figures[4]
     assert "last export error" in report[0]

@@ -1,7 +1,6 @@
 """The export worker hands the GIL back to the traced program while it routes and
 encodes a batch: by the clock (every YIELD_SECONDS), not after every chunk (each
-hand-over costs both threads a wake-up), and never when a publishing thread exports
-inline."""
+hand-over costs both threads a wake-up), and only on the worker's own thread."""
 
 from __future__ import annotations
 
@@ -13,9 +12,19 @@ from typing import Any
 
 import pytest
 
-import tradetrace
+from tradetrace.capture.profile import EVENT_FIELDS
+from tradetrace.capture.publish import traced_publish
+from tradetrace.config import load_config
+from tradetrace.decide.table import DecisionTable
 from tradetrace.export import worker as worker_module
+from tradetrace.export.otlp_json import RequestWriter
+from tradetrace.export.spans import SpanEncoder
+from tradetrace.export.worker import ExportWorker
 from tradetrace.retain import tail as tail_module
+from tradetrace.retain.buffer import Retention
+from tradetrace.retain.policy import RetentionLimits
+from tradetrace.retain.tail import TailRetention
+from tradetrace.retain.trades import TradeRules
 
 
 class FakeTime:
@@ -35,27 +44,46 @@ class FakeTime:
         self.yields += 1
 
 
+class CountingSink:
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def write(self, line: bytes) -> None:
+        self.lines += 1
+
+    def flush(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
 def encode_on(worker_thread: bool, step: float, demo: Any,
               tmp_path: Path) -> tuple[FakeTime, int]:
-    session = tradetrace.configure("normal", profile="demo", output=tmp_path, backend="file")
-    worker = session._worker
-    bus = demo.EventBus()
+    """A worker built by hand and never started: this test drives its export of
+    records published on a traced bus."""
+    config = load_config(level="normal", profile="demo", env={}, run_id="r")
+    retention = Retention()
+    fields = dict(EVENT_FIELDS)
+    bus = type("Bus", (demo.EventBus,), {})()
+    type(bus).publish = traced_publish(demo.EventBus.publish, DecisionTable(config, retention),
+                                       fields)
+    worker = ExportWorker(retention, SpanEncoder("r", fields),
+                          RequestWriter([], "tradetrace", "1"), CountingSink(),
+                          tail=TailRetention(TradeRules(), RetentionLimits()))
     chunks = 10
-    with worker.lock:  # the background worker waits: this test drives the export
-        for n in range(chunks * worker_module.YIELD_EVERY):
-            bus.publish(demo.Event(event_type="BAR", container_id="data_x",
-                                   payload={"symbol": "SPY", "close": 100.0 + n}))
-        records = worker.retention.take_all()
-        fake = FakeTime(step)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(worker_module, "time", SimpleNamespace(
-                perf_counter=fake.perf_counter, sleep=fake.sleep, monotonic=time.monotonic))
-            if worker_thread:  # as if this were the worker's own thread
-                patch.setattr(worker, "_thread", threading.current_thread())
-            worker._export(records)
-    exported = worker.stats.spans_exported
-    tradetrace.shutdown()
-    return fake, exported
+    for n in range(chunks * worker_module.YIELD_EVERY):
+        bus.publish(demo.Event(event_type="BAR", container_id="data_x",
+                               payload={"symbol": "SPY", "close": 100.0 + n}))
+    records = retention.take_all()
+    fake = FakeTime(step)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(worker_module, "time", SimpleNamespace(
+            perf_counter=fake.perf_counter, sleep=fake.sleep, monotonic=time.monotonic))
+        if worker_thread:  # as if this were the worker's own thread
+            patch.setattr(worker, "_thread", threading.current_thread())
+        worker._export(records)
+    return fake, worker.stats.exported
 
 
 def test_the_worker_yields_by_the_clock_not_per_chunk(demo, tmp_path):
@@ -81,7 +109,9 @@ def test_a_slow_export_hands_over_at_every_chance(demo, tmp_path):
     assert fake.yields == between_routing_chunks + 10
 
 
-def test_a_publishing_thread_exporting_inline_keeps_the_gil(demo, tmp_path):
+def test_another_thread_driving_the_export_keeps_the_gil(demo, tmp_path):
+    """Only the worker's own thread hands over: a flush on the caller's thread (no
+    worker running) has no trading thread to make room for."""
     fake, exported = encode_on(False, worker_module.YIELD_SECONDS, demo, tmp_path)
     assert exported == 10 * worker_module.YIELD_EVERY
     assert fake.yields == 0

@@ -48,6 +48,7 @@ from .decide.levels import TraceLevel
 from .decide.overload import OverloadGuard, Verdict
 from .decide.table import DecisionTable
 from .errors import ConfigError
+from .export.accounting import Accounting, account
 from .export.files import RotatingTraceFile
 from .export.otlp_json import RequestWriter
 from .export.sinks import (
@@ -60,6 +61,8 @@ from .export.sinks import (
 )
 from .export.spans import SpanEncoder
 from .export.worker import ExportWorker
+from .export.writer import SHUTDOWN_TIMEOUT
+from .launch import children, signals
 from .retain.buffer import Retention
 from .retain.tail import TailRetention
 from .retain.trades import TradeRules
@@ -103,6 +106,7 @@ class TracingSession:
         self.metrics_path: Any = None
         self._patcher: Patcher | None = None
         self._closed = False
+        self._final: Accounting | None = None  #: the accounting at shutdown, fixed
         self._lock = threading.Lock()
         if self.active:
             # Everything that can be a ConfigError happens here, before anything is patched.
@@ -140,6 +144,9 @@ class TracingSession:
         self._patcher.arm(self.profiles)
         _sessions.add(self)
         flush_in_multiprocessing_workers()
+        signals.install(_shutdown_on_signal, _export_now)
+        if self.worker_id is not None:
+            children.write_report(self.config.run_id, self.worker_id, None)
         return self
 
     def _make_sink(self) -> SpanSink:
@@ -200,7 +207,7 @@ class TracingSession:
         return run if self.worker_id is None else f"{run}-{self.worker_id}"
 
     def _metrics_backend(self) -> str:
-        if self.exporter is not None:
+        if self._given[0] is not None:  # the program's own SpanExporter: metrics in memory
             return "memory"
         if self.tracer_provider is not None:
             # OpenTelemetry's variable decides (opentelemetry-distro sets it to otlp); a
@@ -281,15 +288,19 @@ class TracingSession:
 
     def end_record(self, record: Record) -> None:
         try:
-            self._system.records.append(record)
+            self._system.add(record)
             if record[KIND] is RUN and not any(r[KIND] is RUN for r in dispatch.stack):
-                self.finish_run()  # the outermost run ended: its spans are on disk now
+                # The outermost run ended, and trading with it: its spans are on disk
+                # when the run returns. This thread only waits (at most the flush
+                # timeout) for the worker, which does the writing.
+                self.finish_run()
         except Exception:
             logger.debug("tradetrace: ending a record failed", exc_info=True)
 
     # control ---------------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:
-        """Export everything recorded so far; False if ``timeout`` passed first."""
+        """Have the export worker write everything recorded so far, and wait for it;
+        False if ``timeout`` passed first (nothing is lost: it stays pending)."""
         if self._worker is None:
             return True
         return self._worker.flush(self.config.flush_timeout_seconds if timeout is None else timeout)
@@ -347,7 +358,7 @@ class TracingSession:
         if guard is None or worker is None:
             return
         guard.worked(cpu_seconds)
-        paid = self.retention.inline_exports + worker.stats.spans_dropped_overflow
+        paid = self.retention.waits + self.retention.dropped
         at_floor = guard.at_floor
         verdict = guard.judge(paid, self.wanted.top_level, self.level_cap)
         if verdict is not None:
@@ -382,7 +393,7 @@ class TracingSession:
             (conv.LEVEL_PAID, verdict.paid),
         )), None, None, now)
         record[END] = now
-        self._system.records.append(record)
+        self._system.add(record)
 
     def inject(self, event: Any) -> bool:
         """Put this event's trace context (W3C ``traceparent``) in its metadata before it
@@ -406,16 +417,10 @@ class TracingSession:
 
     # processes -------------------------------------------------------------------------
     def _before_fork(self) -> None:
-        """Hold the export lock across fork (no half-written batch is inherited) and give
-        the records in flight on this thread their ids: a forked child's events continue
-        their trace."""
+        """Give the records in flight on this thread their ids, so that a forked child's
+        events continue their trace. Nothing else: no lock the worker could hold across
+        I/O is taken (files hold no buffer in this process to be inherited)."""
         worker = self._worker
-        self._fork_locked = worker is not None and worker.lock.acquire(timeout=2.0)
-        if self._fork_locked:
-            try:  # else the child's copy of the file buffer could be written twice
-                self.sink.flush()
-            except Exception:
-                logger.debug("tradetrace: no flush before fork", exc_info=True)
         if worker is not None:
             for record in dispatch.stack:
                 if record is not SUPPRESSED:
@@ -423,11 +428,6 @@ class TracingSession:
                         worker.encoder.ids(record)
                     except Exception:
                         logger.debug("tradetrace: no ids before fork", exc_info=True)
-
-    def _after_fork_in_parent(self) -> None:
-        if getattr(self, "_fork_locked", False) and self._worker is not None:
-            self._fork_locked = False
-            self._worker.lock.release()
 
     def _after_fork_in_child(self) -> TracingSession | None:
         """The child inherits this session's patches and buffers but none of its threads.
@@ -440,6 +440,9 @@ class TracingSession:
             self._patcher.unpatch()
         if self.metrics is not None:
             self.metrics.abandon()
+        abandon = getattr(self.sink, "abandon", None)
+        if abandon is not None:  # the parent's open file is the parent's
+            abandon()
         for record in dispatch.stack:  # causes from the parent: settled, never exported
             if record[TRADE] is None:
                 record[TRADE] = 0
@@ -456,8 +459,9 @@ class TracingSession:
                                resource=self.resource.merge(Resource(identity)))
         return child.start()
 
-    def shutdown(self, timeout: float | None = None) -> bool:
-        """Remove every patch, export what is pending and close the sink. Idempotent."""
+    def shutdown(self, timeout: float | None = None, reason: str = "") -> bool:
+        """Remove every patch, have the worker export what is pending (within the flush
+        timeout) and close the sink, then state the accounting in one line. Idempotent."""
         with self._lock:
             if self._closed:
                 return True
@@ -469,33 +473,65 @@ class TracingSession:
             done = self._worker.shutdown(
                 self.config.flush_timeout_seconds if timeout is None else timeout
             )
+        # Past the deadline the worker writes nothing more: what is still pending now
+        # was not written, and the accounting is fixed as it stands.
+        self._final = self.accounting().closed(SHUTDOWN_TIMEOUT)
         if self.metrics is not None:
             self.metrics.shutdown(self.config.flush_timeout_seconds)
         _sessions.discard(self)
-        self._report_losses()
+        if self._worker is not None:
+            self._report(reason)
         return done
 
-    def _report_losses(self) -> None:
-        """Spans that never reached the sink are said once, at the end, with the cause."""
+    def accounting(self) -> Accounting:
+        """Where every recorded span is now (export/accounting.py); fixed at shutdown."""
+        if self._final is not None:
+            return self._final
+        return account(self.retention, self._worker, self.tail)
+
+    def _report(self, reason: str) -> None:
+        """The exit line: the accounting, and the workers' if this process had any. A
+        warning when anything was lost or left unwritten, else an info line."""
+        final = self.accounting()
+        where = self.sink_description
+        line = f"tradetrace: run {self.config.run_id}" + (
+            f" ({where})" if where else "") + (f", stopped by {reason}" if reason else "")
+        line += ": " + final.sentence()
         stats = self._worker.stats if self._worker is not None else None
-        if stats is None or not stats.spans_lost:
-            return
-        total = stats.spans_lost + stats.spans_exported
-        cause = f"; last export error: {stats.last_error}" if stats.last_error else ""
-        stuck = (f" ({stats.spans_dropped_overflow} dropped so trading was not held up)"
-                 if stats.spans_dropped_overflow else "")
-        logger.warning("tradetrace: %d of %d spans were not delivered%s%s",
-                       stats.spans_lost, total, stuck, cause)
+        if stats is not None and stats.last_error and final.lost:
+            line += f"; last export error: {stats.last_error}"
+        workers = children.collect_reports(self.config.run_id)
+        workers_text = workers.sentence()
+        if workers_text:
+            line += "; " + workers_text
+        if self.worker_id is not None:
+            children.write_report(self.config.run_id, self.worker_id, final.as_dict())
+        bad = final.lost or final.derived_lost or workers.unknown or sum(
+            n for r, n in workers.dropped.items() if r != "retention_policy")
+        logger.log(logging.WARNING if bad else logging.INFO, "%s", line)
+
+    @property
+    def sink_description(self) -> str:
+        file = getattr(self.sink, "file", None)
+        if file is not None:
+            return f"files in {file.folder}"
+        if self.exporter is not None:
+            return type(self.exporter).__name__
+        return ""
 
     @property
     def patched(self) -> list[str]:
         return self._patcher.patched if self._patcher is not None else []
 
     def stats(self) -> dict[str, Any]:
+        """The session's figures. ``accounting`` is the identity every recorded span
+        keeps: ``recorded = exported + sum(dropped.values()) + pending``."""
         from .capture.publish import PublishStats
         from .export.attributes import ConversionStats
+        from .export.otlp_json import EncodingStats
 
         worker = self._worker.stats if self._worker is not None else None
+        accounting = self.accounting()
         return {
             "level": self.config.level.name.lower(),
             "level_cap": self.level_cap.name.lower() if self.level_cap is not None else None,
@@ -503,15 +539,19 @@ class TracingSession:
             "overloaded_at_floor": self.overload.at_floor if self.overload else 0,
             "run_id": self.config.run_id,
             "patched": len(self.patched),
-            "spans_exported": worker.spans_exported if worker else 0,
-            "spans_lost": worker.spans_lost if worker else 0,
+            "accounting": accounting.as_dict(),
+            "spans_exported": worker.spans_exported if worker else 0,  #: trade spans too
+            "spans_lost": accounting.lost + accounting.derived_lost,
             "export_errors": worker.export_errors if worker else 0,
             "build_errors": worker.build_errors if worker else 0,
-            "pending": self.retention.pending(),
-            "inline_exports": self.retention.inline_exports,
+            "pending": accounting.pending,
+            "publisher_waits": self.retention.waits,  #: a full buffer waited for the worker
+            "publisher_waits_in_vain": self.retention.waits_in_vain,
             "payload_values_skipped": ConversionStats.skipped,
+            "characters_replaced": EncodingStats.replaced,
             "undecidable_events": PublishStats.undecidable,
             "retention": _retention_stats(self.tail),
+            "metrics": self.metrics.accounting() if self.metrics is not None else None,
             "metrics_file": str(self.metrics_path) if self.metrics_path else None,
             "trace_files": [str(p) for p in getattr(getattr(self.sink, "file", None), "paths", [])],
         }
@@ -569,11 +609,6 @@ def _before_fork() -> None:
         session._before_fork()
 
 
-def _after_fork_in_parent() -> None:
-    for session in list(_sessions):
-        session._after_fork_in_parent()
-
-
 def _after_fork_in_child() -> None:
     import tradetrace
 
@@ -587,11 +622,7 @@ def _after_fork_in_child() -> None:
             tradetrace._current = child
 
 
-os.register_at_fork(
-    before=_before_fork,
-    after_in_parent=_after_fork_in_parent,
-    after_in_child=_after_fork_in_child,
-)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 class _ExitAnchor:
@@ -624,9 +655,21 @@ def _shutdown_at_worker_exit(_: object) -> None:
 
 
 @atexit.register
-def _flush_at_exit() -> None:
+def _flush_at_exit(reason: str = "") -> None:
     for session in list(_sessions):
         try:
-            session.shutdown()
+            session.shutdown(reason=reason)
         except Exception:  # never turn a clean exit into a traceback
             logger.debug("tradetrace: shutdown at exit failed", exc_info=True)
+
+
+def _shutdown_on_signal(name: str) -> None:
+    """SIGTERM with its default action (launch/signals.py): the process ends next."""
+    _flush_at_exit(name)
+
+
+def _export_now() -> None:
+    """A signal the program handles itself: export now, wait for nothing."""
+    for session in list(_sessions):
+        if session._worker is not None:
+            session._worker.nudge()

@@ -114,9 +114,10 @@ def publish(self, {params}):
             pass
         buffer = route.buffer
         records = buffer.records
-        records.append(record)
-        if len(records) >= buffer.limit:
-            buffer.full()
+        if len(records) < buffer.limit:
+            records.append(record)
+        else:  # wakes the worker, or (worker behind) drops the record, counted
+            buffer.full(record)
 """
 
 

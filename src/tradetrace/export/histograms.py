@@ -82,6 +82,9 @@ class HistogramExporter(MetricExporter):
         self.resource, self.scope = resource, scope
         self.muted = False  #: set in a forked child: exports nothing more
         self.idle: Callable[[], bool] = lambda: False  #: True: nothing to report yet
+        self.exported = 0  #: exports the inner exporter took
+        self.failed = 0  #: exports it refused or raised on
+        self.last_error = ""
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
@@ -92,7 +95,18 @@ class HistogramExporter(MetricExporter):
         ours = [m for s in self.series if (m := s.metric(now)) is not None]
         if ours:
             metrics_data = self._merged(metrics_data, ours)
-        return self.inner.export(metrics_data, timeout_millis=timeout_millis)
+        try:
+            result = self.inner.export(metrics_data, timeout_millis=timeout_millis)
+        except Exception as exc:  # counted; the SDK's reader would only log it
+            self.failed += 1
+            self.last_error = repr(exc)
+            return MetricExportResult.FAILURE
+        if result is MetricExportResult.SUCCESS:
+            self.exported += 1
+        else:
+            self.failed += 1
+            self.last_error = f"{type(self.inner).__name__} returned {result.name}"
+        return result
 
     def _merged(self, data: MetricsData, ours: list[Metric]) -> MetricsData:
         """Ours go into the SDK's own scope of the same resource: the stock OTLP encoder

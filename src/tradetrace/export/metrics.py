@@ -207,6 +207,13 @@ class TradingMetrics(Metrics):
                 yield Observation(count, {ANOMALY: kind})
 
     # control ---------------------------------------------------------------------------
+    def accounting(self) -> dict[str, Any]:
+        """Metric exports: how many the backend took, how many failed (each one is a
+        whole collection of every instrument), and the last failure."""
+        exporter = self.exporter
+        return {"backend": type(exporter.inner).__name__, "exports": exporter.exported,
+                "failed": exporter.failed, "last_error": exporter.last_error}
+
     def flush(self, timeout_seconds: float) -> None:
         try:
             self.provider.force_flush(int(timeout_seconds * 1000))

@@ -10,6 +10,7 @@ value forms follow the OTLP/JSON mapping: lowerCamelCase names, hex trace and sp
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -22,6 +23,31 @@ escape = json.encoder.encode_basestring
 CACHE_LIMIT = 50_000
 
 KIND_INTERNAL = 1  #: SPAN_KIND_INTERNAL in OTLP's enum
+
+#: The error handler request lines are encoded to UTF-8 with: a character that has no
+#: UTF-8 form (a lone surrogate, as ``surrogateescape`` decoding leaves in a string)
+#: becomes U+FFFD and is counted, so one bad value costs that value's character, never
+#: the line's other spans.
+UNENCODABLE = "tradetrace.replace"
+
+
+class EncodingStats:
+    replaced = 0  #: characters with no UTF-8 form, replaced by U+FFFD
+
+
+def _replace_unencodable(error: UnicodeError) -> tuple[bytes, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    EncodingStats.replaced += error.end - error.start
+    # bytes: the UTF-8 codec takes only ASCII text from an error handler
+    return _REPLACEMENT * (error.end - error.start), error.end
+
+
+_REPLACEMENT = "\ufffd".encode()
+
+
+codecs.register_error(UNENCODABLE, _replace_unencodable)
+
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
 
 

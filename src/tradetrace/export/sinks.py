@@ -1,4 +1,6 @@
-"""Where encoded spans go: one OTLP JSON request line at a time.
+"""Where encoded spans go: one OTLP JSON request line (UTF-8 bytes) at a time.
+
+Only the export worker's thread calls a sink (export/worker.py).
 
 - :class:`JsonFileSink`: the embedded default, rotated local files;
 - :class:`SdkSink`: any OpenTelemetry SDK ``SpanExporter`` (OTLP over gRPC or HTTP, the
@@ -33,7 +35,9 @@ _STATUS = {STATUS_OK: StatusCode.OK, STATUS_ERROR: StatusCode.ERROR}
 
 
 class SpanSink(Protocol):
-    def write(self, line: str) -> None: ...
+    def write(self, line: bytes) -> None:
+        """Deliver one request line, or raise: then none of its spans count as written."""
+
     def flush(self) -> None: ...
     def shutdown(self) -> None: ...
 
@@ -44,7 +48,7 @@ class JsonFileSink:
     def __init__(self, file: RotatingTraceFile) -> None:
         self.file = file
 
-    def write(self, line: str) -> None:
+    def write(self, line: bytes) -> None:
         self.file.write_line(line)
 
     def flush(self) -> None:
@@ -52,6 +56,10 @@ class JsonFileSink:
 
     def shutdown(self) -> None:
         self.file.close()
+
+    def abandon(self) -> None:
+        """In a forked child: the parent's file is the parent's."""
+        self.file.abandon()
 
 
 class SdkSink:
@@ -62,7 +70,7 @@ class SdkSink:
         self.resource = resource
         self.scope = scope
 
-    def write(self, line: str) -> None:
+    def write(self, line: bytes) -> None:
         spans = [self.readable(s) for s in decode_request(json.loads(line))
                  if not isinstance(s, BadSpan)]
         result = self.exporter.export(spans)
@@ -119,7 +127,7 @@ class ProviderSink(SdkSink):
         # The SDK has no public accessor for the processors a provider feeds.
         self.processor = provider._active_span_processor
 
-    def write(self, line: str) -> None:
+    def write(self, line: bytes) -> None:
         on_end = self.processor.on_end
         for span in decode_request(json.loads(line)):
             if not isinstance(span, BadSpan):
@@ -133,7 +141,7 @@ class ProviderSink(SdkSink):
 
 
 class NullSink:
-    def write(self, line: str) -> None:
+    def write(self, line: bytes) -> None:
         pass
 
     def flush(self) -> None:

@@ -1,9 +1,17 @@
-"""The export worker: drains the buffers, builds spans and hands them to the sink.
+"""The export worker: drains the buffers, routes records through retention, encodes.
 
-One daemon thread, woken by a full buffer or every ``interval`` seconds. Building and
-encoding happen here, not on the publishing thread. Failures are counted and logged
-once per kind; they never propagate. ``flush`` exports everything pending on the
-caller's thread within a deadline.
+One daemon thread, woken by a buffer (``retain/buffer.py``), by a flush request or every
+``interval`` seconds. It is the only thread that routes or encodes; the lines it makes
+go to the sink writer (``writer.py``), the only thread that does I/O. A publishing
+thread never exports: when its buffer is full it may wait a moment for this thread to
+take the buffer (``Retention.wait_for_take``), which this thread does between chunks of
+work, and never while waiting on I/O, because it never waits on I/O.
+:meth:`ExportWorker.flush` asks the two threads and waits for them with a deadline.
+
+Every record taken from the buffers is accounted for (``export/accounting.py``):
+written, or dropped with a reason; what is neither is pending (with retention, or in
+these threads' hands). Failures are counted and logged once per kind; they never
+propagate.
 """
 
 from __future__ import annotations
@@ -14,11 +22,12 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..capture.record import Record
-from ..retain.buffer import ContainerBuffer, Retention
+from ..retain.buffer import Retention
 from ..retain.tail import TailRetention
-from .otlp_json import RequestWriter
+from .otlp_json import UNENCODABLE, RequestWriter
 from .sinks import SpanSink
 from .spans import SpanEncoder
+from .writer import SINK_RESTING, SinkWriter, WriteStats
 
 logger = logging.getLogger(__name__)
 
@@ -32,31 +41,24 @@ BATCH_SPANS = 256  #: spans per request line (the Collector reads lines up to 1 
 YIELD_SECONDS = 0.0005
 YIELD_EVERY = 32  #: spans encoded between two looks at the clock
 
-
-#: A publishing thread whose buffer reached twice its cap waits this long for the worker
-#: before dropping the buffer's records: back-pressure slows a backtest a little, but a
-#: stuck exporter (a collector down, the network) must never stall trading.
-INLINE_WAIT_SECONDS = 0.5
-#: After a failed write the sink is not tried again for this long (doubling up to the
-#: maximum, reset by a success): records meanwhile are counted as lost, not encoded.
-RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 0.5, 30.0
+ENCODE_ERROR = "encode_error"  #: drop reason: the record could not be encoded
 
 
-class ExportStats:
+class ExportStats(WriteStats):
+    """The writer's figures (export/writer.py) and the worker's own."""
+
     def __init__(self) -> None:
-        self.spans_exported = 0
-        self.batches_exported = 0
-        self.build_errors = 0
-        self.export_errors = 0
-        self.spans_lost = 0  #: not delivered: sink failure, sink resting, deadline, overflow
-        self.spans_dropped_overflow = 0  #: dropped because the worker was stuck (of lost)
-        self.last_error = ""  #: the last export failure, for the report at exit
-        self._logged: set[str] = set()
+        super().__init__()
+        self.taken = 0  #: records taken from the buffers
 
-    def failure(self, kind: str, exc: BaseException) -> None:
-        if kind not in self._logged:
-            self._logged.add(kind)
-            logger.error("tradetrace: %s failed (logged once, counted from now on): %r", kind, exc)
+    @property
+    def spans_exported(self) -> int:
+        """Every span written: recorded ones and trade/summary spans."""
+        return self.exported + self.derived_exported
+
+    @property
+    def build_errors(self) -> int:
+        return self.dropped[ENCODE_ERROR]
 
 
 class ExportWorker:
@@ -76,85 +78,138 @@ class ExportWorker:
         self.interval = interval
         self.tail = tail  #: trade-aware retention; None: every record is exported
         self.stats = ExportStats()
-        self.lock = threading.Lock()  #: one exporting thread at a time (held across fork)
+        self.writer = SinkWriter(sink, self.stats)
+        #: taking from the buffers, and reading the accounting: a reader never sees
+        #: records between the buffers and ``taken``. Held for microseconds, never
+        #: across I/O.
+        self.ledger = threading.Lock()
         self._wake = threading.Event()
+        self._requests = threading.Condition()  #: flush requests (``_requested``)
+        self._requested = 0
+        self._finish = False  #: a request also ends the run (flush(finish=True))
         self._stopping = False
+        self._exited = False  #: the thread has returned (set under ``_requests``)
         self._thread: threading.Thread | None = None
-        self._retry_at = 0.0  #: the sink rests (circuit open) until then
-        self._stuck = False  #: a publisher timed out waiting for the worker; cleared by it
-        self._backoff = RETRY_FIRST_SECONDS
+        self._more: list[Record] = []  #: taken for a waiting publisher mid-pass
         self._yield_at = 0.0  #: when the worker next hands the GIL back (_pause)
-        #: called on the worker's thread after each export, outside the export lock, with
-        #: the CPU time that export took on this thread (the session judges load with it)
+        self._drops_said = False
+        #: called on the worker's thread after each pass with the CPU time that pass
+        #: took on this thread (the session judges load with it)
         self.after_export: Callable[[float], None] | None = None
         retention.wake = self._wake.set
-        retention.export_inline = self._export_buffer
 
     def start(self) -> None:
+        self.writer.start()
         self._thread = threading.Thread(target=self._run, name="tradetrace-export", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stopping:
+        while True:
             self._wake.wait(self.interval)
             self._wake.clear()
-            if self._stopping:
-                break
+            with self._requests:
+                target, finish, self._finish = self._requested, self._finish, False
+                stopping = self._stopping
             try:
                 cpu = time.thread_time()
-                with self.lock:
-                    self._export(self.retention.take_all())
-                self._stuck = False
+                self._pass(finish)
                 if self.after_export is not None:
                     self.after_export(time.thread_time() - cpu)
             except Exception as exc:  # keep the worker alive whatever happens
                 self.stats.failure("export loop", exc)
+            self.writer.mark(target)  # served once the lines before it are written
+            if stopping:
+                with self._requests:
+                    if self._requested == target:
+                        self._exited = True
+                        self.writer.stop()
+                        return
 
-    def _export_buffer(self, buffer: ContainerBuffer) -> None:
-        """A publishing thread whose buffer is at twice its cap exports it itself, unless
-        the worker is stuck (or the sink resting): then the buffer is dropped, counted."""
-        if self._resting() or self._stuck or not self.lock.acquire(
-                timeout=INLINE_WAIT_SECONDS):
-            self._stuck = True  # no more waiting until the worker gets through an export
-            dropped = len(buffer.take())
-            self.stats.spans_lost += dropped
-            self.stats.spans_dropped_overflow += dropped
-            self.stats.failure("keeping up with the traced program",
-                               RuntimeError(f"export is stuck; dropped {dropped} spans"))
-            return
-        try:
-            self._export(buffer.take())
-        finally:
-            self.lock.release()
+    # taking ----------------------------------------------------------------------------
+    def _take(self) -> list[Record]:
+        """Everything buffered now; a publisher waiting for its buffer is let go."""
+        retention = self.retention
+        with self.ledger:
+            records = retention.take_all()
+            self.stats.taken += len(records)
+        if retention.hungry:
+            retention.fed()
+        return records
+
+    def _pass(self, finish: bool = False) -> None:
+        """Take everything buffered now and export it, with whatever is taken for
+        waiting publishers meanwhile; ``finish``: then end the run."""
+        records = self._take()
+        self._say_buffer_drops()
+        while True:
+            self._export(records)
+            records, self._more = self._more, []
+            if not records:
+                break
+        if finish:
+            self._export([], finish=True)
+
+    def _say_buffer_drops(self) -> None:
+        """Records the publish path dropped are counted there and said here, once: a
+        log line is I/O, which the publishing thread never does."""
+        if not self._drops_said and self.retention.dropped:
+            self._drops_said = True
+            logger.warning("tradetrace: the export worker fell behind and full container "
+                           "buffers dropped records (logged once; counted in "
+                           "stats()['accounting']['dropped']['buffer_full'])")
 
     def _pause(self) -> None:
-        """Hand the GIL back if this worker has held it for YIELD_SECONDS."""
-        if time.perf_counter() >= self._yield_at:
+        """Between chunks of work: let a publisher waiting for its buffer go, and hand
+        the GIL back if this worker has held it for YIELD_SECONDS."""
+        if self.retention.hungry:
+            self._more += self._take()
+            time.sleep(0)  # the publisher runs on at once
+            self._yield_at = time.perf_counter() + YIELD_SECONDS
+        elif time.perf_counter() >= self._yield_at:
             time.sleep(0)  # releases the GIL: a waiting publisher runs now, not in 5 ms
             self._yield_at = time.perf_counter() + YIELD_SECONDS
 
-    def _resting(self) -> bool:
-        return time.monotonic() < self._retry_at
-
-    def _export(
-        self, records: Sequence[Record], deadline: float | None = None, finish: bool = False
-    ) -> None:
+    # routing and encoding --------------------------------------------------------------
+    def _export(self, records: Sequence[Record], finish: bool = False) -> None:
+        stats = self.stats
         records = list(records)
         extra: Sequence[object] = ()
-        # only the worker's own thread hands the GIL back: a publisher exporting inline
-        # is the trading thread itself
+        # Only the worker's own thread hands the GIL back (a flush without a worker
+        # thread runs on the caller's).
         pause = self._pause if threading.current_thread() is self._thread else None
         self._yield_at = time.perf_counter() + YIELD_SECONDS
         if self.tail is not None and (records or finish):
             try:
                 records, extra = self.tail.route(records, finish, pause)
             except Exception as exc:  # retention broke: export the batch as it is
-                self.stats.failure("retention", exc)
+                stats.failure("retention", exc)
         if not records and not extra:
             return
-        if self._resting():  # the sink failed a moment ago: do not encode for nothing
-            self.stats.spans_lost += len(records) + len(extra)
+        if self.writer.resting:  # the sink failed a moment ago: do not encode for nothing
+            stats.dropped[SINK_RESTING] += len(records)
+            stats.derived_lost += len(extra)
             return
+        spans = self._encode(records, pause)
+        recorded = len(spans)  # the first spans are the records', then retention's own
+        for n, item in enumerate(extra, 1):  # trade and summary spans: after their events
+            if pause is not None and n % YIELD_EVERY == 0:
+                pause()
+            try:
+                spans.append(self.encoder.trades.encode(item))  # type: ignore[arg-type]
+            except Exception as exc:
+                stats.derived_lost += 1
+                stats.failure("encoding a trade span", exc)
+        put = self.writer.put if self.writer.running else self.writer.write_here
+        for start in range(0, len(spans), BATCH_SPANS):
+            batch = spans[start : start + BATCH_SPANS]
+            mine = max(0, min(len(batch), recorded - start))  # recorded spans in it
+            # Bytes once, here: a value with a lone surrogate (a symbol decoded with
+            # surrogateescape) is replaced and counted instead of failing the line.
+            data = self.request.line(batch).encode("utf-8", UNENCODABLE)
+            put(data, mine, len(batch) - mine)
+
+    def _encode(self, records: list[Record], pause: Callable[[], None] | None) -> list[str]:
+        """Spans of ``records`` in order; one that fails costs only itself (counted)."""
         spans: list[str] = []
         try:
             self.encoder.encode_batch(records)
@@ -169,69 +224,60 @@ class ExportWorker:
                     spans += map(encode, pending)
                     pending = []
                 except Exception as exc:  # skip the record that failed, go on after it
-                    self.stats.build_errors += 1
+                    self.stats.dropped[ENCODE_ERROR] += 1
                     self.stats.failure("encoding a span", exc)
                     pending = pending[len(spans) - done + 1 :]
             if pause is not None:
                 pause()
-        for n, item in enumerate(extra, 1):  # trade and summary spans: after their events
-            if pause is not None and n % YIELD_EVERY == 0:
-                pause()
-            try:
-                spans.append(self.encoder.trades.encode(item))  # type: ignore[arg-type]
-            except Exception as exc:
-                self.stats.build_errors += 1
-                self.stats.failure("encoding a trade span", exc)
-        for start in range(0, len(spans), BATCH_SPANS):
-            batch = spans[start : start + BATCH_SPANS]
-            if deadline is not None and time.monotonic() > deadline:
-                self.stats.spans_lost += len(spans) - start
-                logger.warning(
-                    "tradetrace: flush deadline passed, %d spans not written", len(spans) - start
-                )
-                return
-            if self._resting():
-                self.stats.spans_lost += len(spans) - start
-                return
-            try:
-                self.sink.write(self.request.line(batch))
-                self.stats.spans_exported += len(batch)
-                self.stats.batches_exported += 1
-                self._backoff = RETRY_FIRST_SECONDS
-            except Exception as exc:
-                self.stats.export_errors += 1
-                self.stats.spans_lost += len(batch)
-                self.stats.last_error = repr(exc)
-                self.stats.failure("exporting spans", exc)
-                self._retry_at = time.monotonic() + self._backoff
-                self._backoff = min(self._backoff * 2, RETRY_MAX_SECONDS)
+        return spans
+
+    # control, from other threads ---------------------------------------------------------
+    def nudge(self, finish: bool = False) -> None:
+        """Have the worker export now (``finish``: and end the run); wait for nothing."""
+        if finish:
+            with self._requests:
+                self._finish = True
+        self._wake.set()
 
     def flush(self, timeout: float, finish: bool = False) -> bool:
-        """Export everything buffered now; False if the deadline passed first.
+        """Have the worker export everything buffered now and the writer write it; True
+        once written, False if ``timeout`` passed first (what is left stays pending;
+        nothing is dropped for it).
 
         ``finish`` (the run ended): trades still open end as incomplete, and retention
-        exports or drops them by policy, with every sliding window."""
+        exports or drops them by policy, with every sliding window. The caller waits on
+        a condition only: routing, encoding and writing happen on the two threads."""
         deadline = time.monotonic() + timeout
-        if not self.lock.acquire(timeout=timeout):
-            return False
-        try:
-            self._export(self.retention.take_all(), deadline, finish)
-            try:
-                self.sink.flush()
-            except Exception as exc:
-                self.stats.failure("flushing the sink", exc)
-        finally:
-            self.lock.release()
-        return time.monotonic() <= deadline
+        with self._requests:
+            here = self._thread is None or self._exited
+            if not here:
+                self._requested += 1
+                target = self._requested
+                self._finish = self._finish or finish
+        if here:  # never started (a test drives it), or stopped: on this thread
+            self._pass(finish)
+            if not self.writer.running:
+                self.writer._flush()
+            return True
+        self._wake.set()
+        return self.writer.wait_served(target, max(0.0, deadline - time.monotonic()))
 
     def shutdown(self, timeout: float) -> bool:
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        """Finish the run and stop both threads; True if everything was written in
+        time. Past the deadline nothing more is written (what is left: ``abandon``)."""
+        with self._requests:
+            self._stopping = True
         done = self.flush(max(timeout, 0.1), finish=True)
-        try:
-            self.sink.shutdown()
-        except Exception as exc:
-            self.stats.failure("shutting the sink down", exc)
-        return done
+        if not done:
+            self.abandon()
+            return False
+        self.writer.shutdown_sink()
+        return True
+
+    def abandon(self) -> None:
+        """Write nothing more: the process is leaving. Lines not yet written count as
+        ``shutdown_timeout`` (a write already under way may still land)."""
+        with self._requests:
+            self._stopping = True
+        self.writer.abandon()
+        self._wake.set()

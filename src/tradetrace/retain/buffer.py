@@ -1,12 +1,18 @@
-"""Per-container buffers of finished records.
+"""Per-container buffers of finished records, between the publish path and the worker.
 
-``max_events`` caps how many records a container holds in memory at once, never how many
-are written: a buffer wakes the export worker early (``WAKE_AT`` records), and if the
-worker still falls behind (twice the cap) the publishing thread exports the buffer
-itself. A backtest then slows down a little rather than lose spans or grow without
-bound. If the worker is stuck (an exporter waiting on a collector that is down) the
-publishing thread waits at most half a second, then drops the buffer and counts it:
-trading is never held up for long.
+The publishing thread only ever appends here; the export worker takes. Nothing on the
+publishing side exports, or waits on export I/O:
+
+- at ``wake_at`` records (``WAKE_AT``, or the cap if smaller) the worker is woken, once;
+- at twice ``max_events`` the worker is behind. The publisher waits for it to take the
+  buffer, at most ``max_wait`` seconds (1 ms by default), once per filling: the worker
+  takes buffers between chunks of CPU work and never waits on a file or a network
+  itself (export/writer.py does the I/O), so this wait is short and does not grow with
+  a slow or dead sink. A backtest that outruns the worker is slowed to its pace rather
+  than losing spans. If the buffer is still full, the record is dropped and counted
+  (``buffer_full``), as is every further one until the worker takes the buffer.
+
+So memory is bounded by the caps, and a publish waits at most ``max_wait`` more.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from ..capture.record import Record
+from ..capture.record import TRADE, Record
+from .trades import NO_TRADE
 
 logger = logging.getLogger(__name__)
 
@@ -25,36 +32,58 @@ logger = logging.getLogger(__name__)
 #: old generation, whose full collections walk the whole heap. Waking at the cap instead
 #: (1,000 for data_* at NORMAL) cost the demo backtest about 1 us more per event.
 WAKE_AT = 128
+#: How long a publisher whose buffer is at twice its cap waits for the worker to take it.
+MAX_WAIT_SECONDS = 0.001
+
+BUFFER_FULL = "buffer_full"  #: drop reason: the worker was behind and the buffer full
 
 
 class ContainerBuffer:
     """Finished records of one container, oldest first."""
 
-    __slots__ = ("container", "cap", "limit", "wake_at", "records", "_retention")
+    __slots__ = ("container", "cap", "limit", "wake_at", "hard", "records", "dropped",
+                 "_waited", "_retention")
 
     def __init__(self, container: str, cap: int, retention: Retention) -> None:
         self.container = container
         self.cap = cap
         self.wake_at = min(cap, WAKE_AT)
-        #: the length at which the publish path calls ``full``: ``wake_at``, then twice
-        #: the cap once the worker has been woken, so appends while it gets round to the
-        #: buffer cost nothing extra (each wake takes a lock); ``take`` lowers it again
+        self.hard = 2 * cap  #: the most records held at once; beyond, records are dropped
+        #: the length at which the publish path calls ``full`` instead of appending:
+        #: ``wake_at``, then ``hard`` once the worker has been woken, so appends while it
+        #: gets round to the buffer cost nothing extra; ``take`` lowers it again
         self.limit = self.wake_at
         self.records: deque[Record] = deque()
+        self.dropped = 0  #: records dropped because the buffer was full (buffer_full)
+        self._waited = False  #: a publisher waited for the worker since the last take
         self._retention = retention
 
     def add(self, record: Record) -> None:
         """Append a finished record (the publish path inlines this for speed)."""
-        self.records.append(record)
-        if len(self.records) >= self.limit:
-            self.full()
+        records = self.records
+        if len(records) < self.limit:
+            records.append(record)
+        else:
+            self.full(record)
 
-    def full(self) -> None:
-        """Called by the publish path when ``len(records) >= limit``; never raises."""
+    def full(self, record: Record) -> None:
+        """Called by the publish path instead of appending when ``len(records) >= limit``.
+        Appends, or drops and counts; never raises, never waits on export I/O."""
         try:
-            if len(self.records) < 2 * self.cap:
-                self.limit = 2 * self.cap
-            self._retention.on_full(self)
+            records = self.records
+            if len(records) < self.hard:
+                records.append(record)
+                if self.limit < self.hard:
+                    self.limit = self.hard
+                    self._retention.wake()
+                return
+            if not self._waited:
+                self._waited = True
+                if self._retention.wait_for_take(self):
+                    records.append(record)
+                    return
+            record[TRADE] = NO_TRADE  # what it caused does not wait for it (retain/tail.py)
+            self._retention.drop(self)
         except Exception:  # telemetry must never break trading
             logger.exception("tradetrace: handling a full buffer failed")
 
@@ -62,6 +91,7 @@ class ContainerBuffer:
         """Remove and return what is buffered now (safe against concurrent appends)."""
         out: list[Record] = []
         self.limit = self.wake_at
+        self._waited = False
         pop = self.records.popleft
         try:
             for _ in range(len(self.records)):
@@ -72,16 +102,23 @@ class ContainerBuffer:
 
 
 class Retention:
-    """All buffers of a tracing session, and the policy for a full one."""
+    """All buffers of a tracing session, and what their full states cost."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_wait: float = MAX_WAIT_SECONDS) -> None:
         self._buffers: dict[str, ContainerBuffer] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  #: creating buffers and counting drops; never held long
         self.wake: Callable[[], None] = lambda: None
-        self.export_inline: Callable[[ContainerBuffer], None] = lambda buffer: None
-        self.inline_exports = 0  #: times a publishing thread had to export itself
+        self.max_wait = max_wait  #: seconds a publisher may wait for a full buffer's take
+        #: a publisher waits for a take: the worker takes between chunks of work
+        self.hungry = False
+        self._taken = threading.Condition()
+        self.waits = 0  #: times a publisher waited for the worker
+        self.waits_in_vain = 0  #: of which the buffer was still full at the deadline
 
     def buffer_for(self, container: str, cap: int) -> ContainerBuffer:
+        buffer = self._buffers.get(container)
+        if buffer is not None:
+            return buffer
         with self._lock:
             buffer = self._buffers.get(container)
             if buffer is None:
@@ -89,21 +126,47 @@ class Retention:
             return buffer
 
     def buffers(self) -> list[ContainerBuffer]:
-        with self._lock:
-            return list(self._buffers.values())
+        # No lock: the worker may call this while a signal handler on the publishing
+        # thread interrupted buffer_for; copying a dict's values is atomic under the GIL.
+        return list(self._buffers.values())
 
     def take_all(self) -> list[Record]:
         out: list[Record] = []
         for buffer in self.buffers():
-            out.extend(buffer.take())
+            if buffer.records:
+                out.extend(buffer.take())
         return out
 
     def pending(self) -> int:
         return sum(len(b.records) for b in self.buffers())
 
-    def on_full(self, buffer: ContainerBuffer) -> None:
-        if len(buffer.records) >= 2 * buffer.cap:
-            self.inline_exports += 1
-            self.export_inline(buffer)
-        else:
+    @property
+    def dropped(self) -> int:
+        """Records dropped on the publish path (``buffer_full``), all containers."""
+        return sum(b.dropped for b in self.buffers())
+
+    def wait_for_take(self, buffer: ContainerBuffer) -> bool:
+        """On the publishing thread: wait (at most ``max_wait``) until the worker has
+        taken ``buffer``; True if it has. The lock is held only around the flag."""
+        if self.max_wait <= 0:
+            return False
+        self.waits += 1
+        with self._taken:
+            self.hungry = True
             self.wake()
+            taken = self._taken.wait_for(lambda: len(buffer.records) < buffer.hard,
+                                         self.max_wait)
+        if not taken:
+            self.waits_in_vain += 1
+        return taken
+
+    def fed(self) -> None:
+        """On the worker, after a take: let waiting publishers go."""
+        with self._taken:
+            self.hungry = False
+            self._taken.notify_all()
+
+    def drop(self, buffer: ContainerBuffer) -> None:
+        # Counted here, said by the worker: logging is I/O, kept off the publishing thread.
+        with self._lock:  # several publishing threads may drop from one container
+            buffer.dropped += 1

@@ -83,16 +83,37 @@ class Metrics:
     def handler_duration(self, record: Record) -> None: ...
 
 
+#: Why retention let a recorded span go (``RetentionStats.dropped``; the accounting's
+#: drop reasons): a trade not kept by its policy, or a sliding window's oldest span;
+#: past ``max_spans_per_trade``; summarised when a global cap was hit.
+DROPPED_BY_POLICY, DROPPED_PER_TRADE_CAP, EVICTED_BY_CAP = (
+    "retention_policy", "max_spans_per_trade", "evicted")
+
+
 @dataclass
 class RetentionStats:
+    """Counts of recorded spans (records) only; trade and summary spans, which
+    retention makes itself, are counted apart (``derived_*``)."""
+
     spans_passed: int = 0  #: handed to the exporter
-    spans_dropped: int = 0  #: dropped by a policy, a per-trade cap or a window
-    spans_evicted: int = 0  #: summarised because a global cap was hit
     spans_held: int = 0  #: held now, with open trades or in windows
     bytes_held: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)  #: by reason (above)
+    derived_dropped: int = 0  #: trade spans pushed out of a sliding window
+    derived_held: int = 0  #: trade spans in sliding windows now
     trades_completed: Counter[str] = field(default_factory=Counter)  #: by outcome
     trades_kept: int = 0
     losses_logged: set[str] = field(default_factory=set)
+
+    @property
+    def spans_dropped(self) -> int:
+        """Dropped by a policy, a window or the per-trade cap."""
+        return self.dropped[DROPPED_BY_POLICY] + self.dropped[DROPPED_PER_TRADE_CAP]
+
+    @property
+    def spans_evicted(self) -> int:
+        """Summarised because a global cap was hit."""
+        return self.dropped[EVICTED_BY_CAP]
 
 
 class TailRetention:
@@ -195,7 +216,7 @@ class TailRetention:
                 self._out.append(record)
                 self.stats.spans_passed += 1
             else:
-                self.stats.spans_dropped += 1
+                self.stats.dropped[DROPPED_BY_POLICY] += 1
             return
         policy: RetentionPolicy = trade.policy
         if policy.kind is ALWAYS:
@@ -205,7 +226,7 @@ class TailRetention:
             self._window(record[ROUTE].container, policy, record)
         elif len(trade.records) >= self.limits.max_spans_per_trade and role is not CLOSE:
             trade.dropped += 1
-            self.stats.spans_dropped += 1
+            self.stats.dropped[DROPPED_PER_TRADE_CAP] += 1
             self._loss("max_spans_per_trade", f"trade {trade.id} passed "
                        f"{self.limits.max_spans_per_trade} spans; later ones are counted only")
         else:
@@ -256,7 +277,7 @@ class TailRetention:
             else:
                 self._spans.append(trade)
         else:
-            self.stats.spans_dropped += len(held)
+            self.stats.dropped[DROPPED_BY_POLICY] += len(held)
             trade.members = []  # no trade span: let its records go
 
     def _release(self, trade: Trade, count: int) -> None:
@@ -269,7 +290,7 @@ class TailRetention:
         held, trade.records = trade.records, []
         self._release(trade, len(held))
         trade.evicted += len(held)
-        self.stats.spans_evicted += len(held)
+        self.stats.dropped[EVICTED_BY_CAP] += len(held)
         self._spans.append(EvictionSummary(trade, reason, held))
 
     def _enforce_caps(self) -> None:
@@ -317,28 +338,42 @@ class TailRetention:
         window = self._windows.get(container)
         if window is None:
             window = self._windows[container] = deque()
+        stats = self.stats
         if len(window) >= policy.window:
-            window.popleft()
-            self.stats.spans_dropped += 1
-            self.stats.spans_held -= 1
+            if window.popleft().__class__ is list:
+                stats.dropped[DROPPED_BY_POLICY] += 1
+                stats.spans_held -= 1
+            else:  # a kept trade's own span
+                stats.derived_dropped += 1
+                stats.derived_held -= 1
         window.append(item)
-        self.stats.spans_held += 1
-        if item.__class__ is list and item[ERROR] is not None:
-            self._dump(window)  # the lead-up to an error is what a window is for
+        if item.__class__ is list:
+            stats.spans_held += 1
+            if item[ERROR] is not None:
+                self._dump(window)  # the lead-up to an error is what a window is for
+        else:
+            stats.derived_held += 1
 
     def _dump(self, window: deque[Any]) -> None:
-        self.stats.spans_held -= len(window)
         for item in window:
             if item.__class__ is list:
                 self._out.append(item)
                 self.stats.spans_passed += 1
+                self.stats.spans_held -= 1
             else:
                 self._spans.append(item)
+                self.stats.derived_held -= 1
         window.clear()
 
     @property
     def open_trades(self) -> int:
         return len(self.tracker.open)
+
+    @property
+    def records_held(self) -> int:
+        """Recorded spans retention holds now: with open trades, in windows, or waiting
+        for their cause (deferred to the next batch)."""
+        return self.stats.spans_held + len(self._deferred)
 
 
 _start = itemgetter(START)
