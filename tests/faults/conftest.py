@@ -8,6 +8,8 @@ and folders that cannot be written.
   fail with ENOSPC); unmounted at teardown. Skips, with mount's reason, where mounting
   is not permitted.
 - ``unwritable_folder``: an existing folder where creating a file fails, for root too.
+- ``stock_exporter(receiver, timeout=1.0, **kwargs)``: the stock OTLP span exporter of
+  the receiver's protocol pointed at it; all shut down at teardown.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from .exporters import stock_span_exporter
 from .filesystems import MountUnavailable, tmpfs
 from .filesystems import unwritable_folder as _unwritable_folder
 from .receivers import GrpcFaultReceiver, HttpFaultReceiver
@@ -56,3 +60,16 @@ def unwritable_folder() -> Iterator[Path]:
         except MountUnavailable as exc:
             pytest.skip(str(exc))
         yield folder
+
+
+@pytest.fixture
+def stock_exporter() -> Iterator[Callable[..., Any]]:
+    made: list[Any] = []
+
+    def make(receiver: Any, timeout: float = 1.0, **kwargs: Any) -> Any:
+        made.append(stock_span_exporter(receiver, timeout, **kwargs))
+        return made[-1]
+
+    yield make
+    for exporter in made:
+        exporter.shutdown()

@@ -466,7 +466,9 @@ class _MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
 
 
 class GrpcFaultReceiver(FaultReceiver):
-    """OTLP/gRPC on 127.0.0.1, insecure (``endpoint`` is an http:// URL)."""
+    """OTLP/gRPC on 127.0.0.1, insecure (``endpoint`` is an http:// URL). Each request
+    held by ``slow`` or ``hang`` takes one of ``workers`` threads; past that, gRPC queues
+    new requests unseen until one is let go."""
 
     protocol = "grpc"
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import errno
 import http.client
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,9 @@ from google.protobuf.message import DecodeError
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
     OTLPMetricExporter as GrpcMetricExporter,
 )
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-    OTLPSpanExporter as GrpcSpanExporter,
-)
 from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
     OTLPMetricExporter as HttpMetricExporter,
-)
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-    OTLPSpanExporter as HttpSpanExporter,
 )
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -44,11 +37,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
 
+from .exporters import FAILURE, SUCCESS, TRACE_ID, make_spans
 from .receivers import (
     GARBAGE,
     FaultReceiver,
@@ -61,60 +53,14 @@ from .receivers import (
     status,
 )
 
-SUCCESS, FAILURE = SpanExportResult.SUCCESS, SpanExportResult.FAILURE
 MAX_ATTEMPTS = 6  #: the stock exporters' _MAX_RETRIES / _MAX_RETRYS
 CODE_NAMES = {"http": {429: "429", 500: "500", 503: "503"},
               "grpc": {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}}
 
 
-class CountingIds(IdGenerator):
-    def __init__(self) -> None:
-        self.n = 0
-
-    def generate_span_id(self) -> int:
-        self.n += 1
-        return self.n
-
-    def generate_trace_id(self) -> int:
-        return 0xABC
-
-
-def make_spans(count: int = 3) -> list[ReadableSpan]:
-    """Finished SDK spans with known names, ids and attributes."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(id_generator=CountingIds())
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("faults")
-    for n in range(count):
-        tracer.start_span(f"span-{n}", attributes={"n": n, "symbol": "SPY"}).end()
-    provider.shutdown()
-    return list(memory.get_finished_spans())
-
-
 @pytest.fixture(params=["http", "grpc"])
 def receiver(request: pytest.FixtureRequest) -> FaultReceiver:
     return request.getfixturevalue(f"{request.param}_receiver")
-
-
-@pytest.fixture
-def stock_exporter() -> Iterator[Callable[..., Any]]:
-    """``stock_exporter(receiver, timeout=1.0)``: the stock OTLP span exporter of the
-    receiver's protocol; every one made is shut down at teardown."""
-    made: list[Any] = []
-
-    def make(receiver: FaultReceiver, timeout: float = 1.0, **kwargs: Any) -> Any:
-        if receiver.protocol == "http":
-            exporter = HttpSpanExporter(endpoint=receiver.traces_url,  # type: ignore[attr-defined]
-                                        timeout=timeout, **kwargs)
-        else:
-            exporter = GrpcSpanExporter(endpoint=receiver.endpoint, insecure=True,
-                                        timeout=timeout, **kwargs)
-        made.append(exporter)
-        return exporter
-
-    yield make
-    for exporter in made:
-        exporter.shutdown()
 
 
 def export_in_thread(exporter: Any, spans: list[ReadableSpan]) -> tuple[threading.Thread, list]:
@@ -137,7 +83,7 @@ def test_ok_keeps_every_span_as_sent(receiver, stock_exporter):
     spans = make_spans(3)
     assert stock_exporter(receiver).export(spans) is SUCCESS
     assert [(s.name, s.trace_id, s.span_id, s.attributes) for s in receiver.spans] == [
-        (f"span-{n}", f"{0xABC:032x}", f"{n + 1:016x}", {"n": n, "symbol": "SPY"})
+        (f"span-{n}", f"{TRACE_ID:032x}", f"{n + 1:016x}", {"n": n, "symbol": "SPY"})
         for n in range(3)
     ]
     assert receiver.outcomes() == ["accepted"]
