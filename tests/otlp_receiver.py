@@ -2,7 +2,8 @@
 
 It speaks the protocol (protobuf over HTTP POST to /v1/traces and /v1/metrics, gzip or
 not) with the generated OTLP message classes, so a span that arrives here was encoded
-and sent by a real exporter.
+and sent by a real exporter. The decoding below is shared with the misbehaving
+receivers of ``tests/faults/receivers.py``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +25,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+#: OTLP/HTTP paths and the signal each carries.
+SIGNALS = {"/v1/traces": "traces", "/v1/metrics": "metrics"}
+REQUESTS = {"traces": ExportTraceServiceRequest, "metrics": ExportMetricsServiceRequest}
+RESPONSES = {"traces": ExportTraceServiceResponse, "metrics": ExportMetricsServiceResponse}
 
 
 @dataclass
@@ -46,6 +54,55 @@ def _attributes(pairs: Any) -> dict[str, Any]:
     return {kv.key: _value(kv.value) for kv in pairs}
 
 
+def decode_spans(request: ExportTraceServiceRequest) -> list[ReceivedSpan]:
+    """Every span of an OTLP trace request, with its resource's attributes."""
+    spans = []
+    for resource_spans in request.resource_spans:
+        resource = _attributes(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for s in scope_spans.spans:
+                spans.append(ReceivedSpan(
+                    s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(),
+                    _attributes(s.attributes), resource,
+                    [(link.trace_id.hex(), link.span_id.hex()) for link in s.links],
+                ))
+    return spans
+
+
+def read_request(handler: BaseHTTPRequestHandler, signal: str) -> Any:
+    """The OTLP request message of an HTTP POST (gzip, deflate or plain protobuf)."""
+    body = handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+    encoding = handler.headers.get("Content-Encoding")
+    if encoding == "gzip":
+        body = gzip.decompress(body)
+    elif encoding == "deflate":
+        body = zlib.decompress(body)
+    return REQUESTS[signal].FromString(body)
+
+
+def send_reply(handler: BaseHTTPRequestHandler, code: int, body: bytes,
+               headers: dict[str, str] | None = None) -> None:
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/x-protobuf")
+    handler.send_header("Content-Length", str(len(body)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def wait_until(changed: threading.Condition, holds: Callable[[], bool], timeout: float) -> bool:
+    """Wait (bounded) on ``changed`` until ``holds()``; a condition, not a sleep."""
+    deadline = time.monotonic() + timeout
+    with changed:
+        while not holds():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            changed.wait(left)
+        return True
+
+
 class OtlpReceiver:
     """``with OtlpReceiver() as r: ... r.endpoint ... r.wait_for(n)``."""
 
@@ -58,26 +115,17 @@ class OtlpReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                if self.path == "/v1/traces":
-                    request = ExportTraceServiceRequest.FromString(body)
-                    reply = ExportTraceServiceResponse().SerializeToString()
-                    receiver._add_traces(request)
-                elif self.path == "/v1/metrics":
-                    ExportMetricsServiceRequest.FromString(body)
-                    reply = ExportMetricsServiceResponse().SerializeToString()
-                    receiver._add_metrics()
-                else:
+                signal = SIGNALS.get(self.path)
+                if signal is None:
                     self.send_response(404)
                     self.end_headers()
                     return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
+                request = read_request(self, signal)
+                if signal == "traces":
+                    receiver._add_traces(request)
+                else:
+                    receiver._add_metrics()
+                send_reply(self, 200, RESPONSES[signal]().SerializeToString())
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -98,16 +146,7 @@ class OtlpReceiver:
         self._server.server_close()
 
     def _add_traces(self, request: Any) -> None:
-        spans = []
-        for resource_spans in request.resource_spans:
-            resource = _attributes(resource_spans.resource.attributes)
-            for scope_spans in resource_spans.scope_spans:
-                for s in scope_spans.spans:
-                    spans.append(ReceivedSpan(
-                        s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(),
-                        _attributes(s.attributes), resource,
-                        [(link.trace_id.hex(), link.span_id.hex()) for link in s.links],
-                    ))
+        spans = decode_spans(request)
         with self._changed:
             self.spans.extend(spans)
             self.requests += 1
@@ -120,11 +159,4 @@ class OtlpReceiver:
 
     def wait_for(self, predicate: Any, timeout: float = 30.0) -> bool:
         """Wait (bounded) until ``predicate(self)`` holds; a condition, not a sleep."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not predicate(self):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(left)
-            return True
+        return wait_until(self._changed, lambda: predicate(self), timeout)
