@@ -1,14 +1,16 @@
 """A real OTLP/HTTP receiver on loopback, for tests: decodes what exporters send.
 
-It speaks the protocol (protobuf over HTTP POST to /v1/traces and /v1/metrics, gzip or
-not) with the generated OTLP message classes, so a span that arrives here was encoded
+It speaks the protocol (protobuf or JSON over HTTP POST to /v1/traces and /v1/metrics,
+gzip or not) with the generated OTLP message classes, so a span that arrives here was encoded
 and sent by a real exporter. The decoding below is shared with the misbehaving
 receivers of ``tests/faults/receivers.py``.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
+import json
 import threading
 import time
 import zlib
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -70,20 +73,45 @@ def decode_spans(request: ExportTraceServiceRequest) -> list[ReceivedSpan]:
 
 
 def read_request(handler: BaseHTTPRequestHandler, signal: str) -> Any:
-    """The OTLP request message of an HTTP POST (gzip, deflate or plain protobuf)."""
+    """The OTLP request message of an HTTP POST: protobuf or JSON (the OTLP JSON
+    mapping: ids in hex), gzip, deflate or plain. Replies go back in the same encoding."""
     body = handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
     encoding = handler.headers.get("Content-Encoding")
     if encoding == "gzip":
         body = gzip.decompress(body)
     elif encoding == "deflate":
         body = zlib.decompress(body)
+    if (handler.headers.get("Content-Type") or "").startswith("application/json"):
+        handler.otlp_json = True  # type: ignore[attr-defined]
+        return json_format.ParseDict(_ids_to_base64(json.loads(body)), REQUESTS[signal]())
     return REQUESTS[signal].FromString(body)
 
 
-def send_reply(handler: BaseHTTPRequestHandler, code: int, body: bytes,
+def _ids_to_base64(value: Any) -> Any:
+    """OTLP JSON writes trace and span ids in hex; protobuf's JSON mapping reads bytes
+    fields as base64."""
+    if isinstance(value, list):
+        return [_ids_to_base64(v) for v in value]
+    if isinstance(value, dict):
+        return {k: (base64.b64encode(bytes.fromhex(v)).decode()
+                    if k in _ID_FIELDS and isinstance(v, str) else _ids_to_base64(v))
+                for k, v in value.items()}
+    return value
+
+
+_ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId"})
+
+
+def send_reply(handler: BaseHTTPRequestHandler, code: int, body: Any,
                headers: dict[str, str] | None = None) -> None:
+    """``body``: a protobuf message (sent in the request's encoding) or raw bytes."""
+    as_json = getattr(handler, "otlp_json", False)
+    if not isinstance(body, bytes):
+        body = (json_format.MessageToJson(body).encode() if as_json
+                else body.SerializeToString())
     handler.send_response(code)
-    handler.send_header("Content-Type", "application/x-protobuf")
+    handler.send_header("Content-Type",
+                        "application/json" if as_json else "application/x-protobuf")
     handler.send_header("Content-Length", str(len(body)))
     for name, value in (headers or {}).items():
         handler.send_header(name, value)
@@ -125,7 +153,7 @@ class OtlpReceiver:
                     receiver._add_traces(request)
                 else:
                     receiver._add_metrics()
-                send_reply(self, 200, RESPONSES[signal]().SerializeToString())
+                send_reply(self, 200, RESPONSES[signal]())
 
             def log_message(self, *args: Any) -> None:
                 pass

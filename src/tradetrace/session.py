@@ -57,7 +57,7 @@ from .export.sinks import (
     ProviderSink,
     SdkSink,
     SpanSink,
-    otlp_exporter,
+    otlp_sink,
 )
 from .export.spans import SpanEncoder
 from .export.worker import ExportWorker
@@ -168,8 +168,7 @@ class TracingSession:
             )
             return JsonFileSink(file)
         if backend == "otlp":
-            self.exporter = otlp_exporter()
-            return SdkSink(self.exporter, self.resource, self.scope)
+            return otlp_sink()
         if backend == "memory":
             from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
                 InMemorySpanExporter,
@@ -440,9 +439,9 @@ class TracingSession:
             self._patcher.unpatch()
         if self.metrics is not None:
             self.metrics.abandon()
-        abandon = getattr(self.sink, "abandon", None)
-        if abandon is not None:  # the parent's open file is the parent's
-            abandon()
+        forget = getattr(self.sink, "forget", None)
+        if forget is not None:  # the parent's open file or connection is the parent's
+            forget()
         for record in dispatch.stack:  # causes from the parent: settled, never exported
             if record[TRADE] is None:
                 record[TRADE] = 0
@@ -517,7 +516,11 @@ class TracingSession:
             return f"files in {file.folder}"
         if self.exporter is not None:
             return type(self.exporter).__name__
-        return ""
+        endpoint = getattr(self.sink, "endpoint", None)
+        if endpoint:
+            return f"OTLP to {endpoint}"
+        protocol = getattr(self.sink, "protocol", None)
+        return f"OTLP ({protocol})" if protocol else ""
 
     @property
     def patched(self) -> list[str]:

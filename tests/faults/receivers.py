@@ -427,9 +427,9 @@ class HttpFaultReceiver(FaultReceiver):
             handler.close_connection = True
             handler.connection.close()  # already shut by die(); no answer goes out
         elif answer.kind == "ok":
-            send_reply(handler, 200, response().SerializeToString())
+            send_reply(handler, 200, response())
         elif answer.kind == "partial":
-            send_reply(handler, 200, _partial_response(signal, answer).SerializeToString())
+            send_reply(handler, 200, _partial_response(signal, answer))
         elif answer.kind == "garbage":
             send_reply(handler, 200, GARBAGE)
         else:
@@ -437,7 +437,7 @@ class HttpFaultReceiver(FaultReceiver):
             headers = ({} if behaviour.retry_after is None
                        else {"Retry-After": f"{behaviour.retry_after:g}"})
             body = Status(code=behaviour.grpc_code().value[0],
-                          message=f"fault injection: {behaviour}").SerializeToString()
+                          message=f"fault injection: {behaviour}")
             send_reply(handler, behaviour.http_code(), body, headers)
 
 

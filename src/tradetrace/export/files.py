@@ -137,7 +137,7 @@ class RotatingTraceFile:
                 self._file.close()
                 self._file = None
 
-    def abandon(self) -> None:
+    def forget(self) -> None:
         """In a forked child: let go of the parent's file without writing to it."""
         file, self._file = self._file, None
         if file is not None:

@@ -35,8 +35,9 @@ _STATUS = {STATUS_OK: StatusCode.OK, STATUS_ERROR: StatusCode.ERROR}
 
 
 class SpanSink(Protocol):
-    def write(self, line: bytes) -> None:
-        """Deliver one request line, or raise: then none of its spans count as written."""
+    def write(self, line: bytes) -> int | None:
+        """Deliver one request line, or raise: then none of its spans count as written.
+        May return how many of its spans the receiver said it rejected."""
 
     def flush(self) -> None: ...
     def shutdown(self) -> None: ...
@@ -57,9 +58,9 @@ class JsonFileSink:
     def shutdown(self) -> None:
         self.file.close()
 
-    def abandon(self) -> None:
+    def forget(self) -> None:
         """In a forked child: the parent's file is the parent's."""
-        self.file.abandon()
+        self.file.forget()
 
 
 class SdkSink:
@@ -149,6 +150,34 @@ class NullSink:
 
     def shutdown(self) -> None:
         pass
+
+
+def otlp_protocol(env: Mapping[str, str] | None = None) -> str:
+    """``OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL``: ``http/protobuf`` (the specification's
+    default), ``http/json`` or ``grpc``; ConfigError for anything else."""
+    env = os.environ if env is None else env
+    variable = (
+        ev.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
+        if env.get(ev.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
+        else ev.OTEL_EXPORTER_OTLP_PROTOCOL
+    )
+    protocol = (env.get(variable) or "http/protobuf").strip()
+    if protocol not in ("http/protobuf", "http/json", "grpc"):
+        raise ConfigError(variable, protocol, "grpc, http/protobuf, http/json")
+    return protocol
+
+
+def otlp_sink(env: Mapping[str, str] | None = None) -> SpanSink:
+    """The sink for ``storage: otlp``: our JSON lines sent as they are for ``http/json``;
+    the stock exporters in a helper process (export/relay.py) for the others."""
+    protocol = otlp_protocol(env)
+    if protocol == "http/json":
+        from .otlp_http import OtlpJsonHttpSink
+
+        return OtlpJsonHttpSink(env)
+    from .relay import RelaySink
+
+    return RelaySink(protocol)
 
 
 def otlp_exporter(env: Mapping[str, str] | None = None) -> SpanExporter:

@@ -34,6 +34,7 @@ SINK_BACKLOG = "sink_backlog"  #: the sink was too slow: the queue of lines was 
 SINK_FAILURE = "sink_failure"  #: the write (file, network) failed
 SINK_RESTING = "sink_resting"  #: not tried: the sink failed a moment ago
 SHUTDOWN_TIMEOUT = "shutdown_timeout"  #: not written when the shutdown deadline passed
+REJECTED = "rejected_by_receiver"  #: the receiver said it rejected them (partialSuccess)
 
 
 class WriteStats:
@@ -150,6 +151,12 @@ class SinkWriter:
         with self._ready:
             self._abandoned = self._stopping = True
             self._ready.notify()
+        abandon = getattr(self.sink, "abandon", None)
+        if abandon is not None:  # a helper process (relay.py) is ended with us
+            try:
+                abandon()
+            except Exception as exc:
+                self.stats.failure("abandoning the sink", exc)
 
     # this thread ---------------------------------------------------------------------------
     def _run(self) -> None:
@@ -186,18 +193,25 @@ class SinkWriter:
         if reason is None:
             stats.sink_threads.add(threading.get_ident())
             try:
-                self.sink.write(line.data)
+                rejected = self.sink.write(line.data) or 0
             except Exception as exc:
                 stats.export_errors += 1
                 stats.last_error = repr(exc)
                 stats.failure("exporting spans", exc)
-                self._retry_at = time.monotonic() + self._backoff
+                asked = getattr(exc, "retry_after", None)  # a receiver's Retry-After
+                rest = self._backoff if asked is None else min(
+                    max(asked, self._backoff), RETRY_MAX_SECONDS)
+                self._retry_at = time.monotonic() + rest
                 self._backoff = min(self._backoff * 2, RETRY_MAX_SECONDS)
                 reason = SINK_FAILURE
             else:
                 self._backoff = RETRY_FIRST_SECONDS
-                stats.exported += line.recorded
-                stats.derived_exported += line.derived
+                # Which spans a receiver rejected it does not say: ours first.
+                mine = min(rejected, line.recorded)
+                stats.dropped[REJECTED] += mine
+                stats.derived_lost += rejected - mine
+                stats.exported += line.recorded - mine
+                stats.derived_exported += line.derived - (rejected - mine)
                 stats.batches_exported += 1
                 stats.queued -= line.recorded
                 return
