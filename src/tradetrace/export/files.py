@@ -32,10 +32,13 @@ class Permissions:
     folder: int = 0o700
 
 
+PRIVATE = Permissions()  #: the default: 0600 files, 0700 folders
+
+
 class LineFile:
     """One file opened for appending whole lines."""
 
-    def __init__(self, path: Path, permissions: Permissions = Permissions()) -> None:
+    def __init__(self, path: Path, permissions: Permissions = PRIVATE) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=permissions.folder)
         self._fd = os.open(
@@ -106,7 +109,7 @@ class RotatingTraceFile:
         run_id: str,
         max_bytes: int,
         max_files: int = 0,
-        permissions: Permissions = Permissions(),
+        permissions: Permissions = PRIVATE,
     ) -> None:
         self.folder = folder
         self.run_id = run_id

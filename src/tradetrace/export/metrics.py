@@ -55,7 +55,9 @@ from .._version import __version__
 from ..capture.record import END, ROUTE, START, SUBJECT, Record
 from ..retain.tail import Metrics, TailRetention
 from ..retain.trades import Trade
+from .files import PRIVATE, LineFile, Permissions
 from .histograms import HistogramExporter, HistogramSeries, MemoryMetricExporter
+from .otlp_json import UNENCODABLE
 
 logger = logging.getLogger(__name__)
 
@@ -254,32 +256,42 @@ def _attributes(key: tuple[str | None, str, str | None]) -> dict[str, Any]:
 
 
 class JsonLinesMetricExporter(MetricExporter):
-    """Metrics as OTLP JSON lines (``ExportMetricsServiceRequest`` per line) in a file."""
+    """Metrics as OTLP JSON lines (``ExportMetricsServiceRequest`` per line) in a file,
+    each line whole or not at all (export/files.py)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, permissions: Permissions = PRIVATE) -> None:
         super().__init__()
         self.path = path
+        self.permissions = permissions
         self._lock = threading.Lock()
+        self._file: LineFile | None = None
+        self._failed_once = False
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
         try:
-            line = metrics_json(metrics_data)
+            line = metrics_json(metrics_data).encode("utf-8", UNENCODABLE)
             with self._lock:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.path, "a", encoding="utf-8") as file:
-                    file.write(line + "\n")
+                if self._file is None:
+                    self._file = LineFile(self.path, self.permissions)
+                self._file.append(line)
             return MetricExportResult.SUCCESS
-        except Exception:
-            logger.exception("tradetrace: writing metrics to %s failed", self.path)
+        except Exception as exc:  # counted by HistogramExporter; said once here
+            if not self._failed_once:
+                self._failed_once = True
+                logger.error("tradetrace: writing metrics to %s failed (logged once, "
+                             "counted in stats()['metrics']): %r", self.path, exc)
             return MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        pass
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 def metrics_json(data: MetricsData) -> str:
