@@ -1,6 +1,15 @@
-"""Environment variables read by tradetrace (standard ``OTEL_*`` ones keep their meaning)."""
+"""Environment variables read by tradetrace (standard ``OTEL_*`` ones keep their meaning).
+
+An empty variable counts as unset. A true/false variable is read by :func:`flag`, which
+refuses anything but the words below, naming the variable: ``TRADETRACE_FAIL_FAST=maybe``
+is a mistake to report, not a quiet ``false``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .errors import ConfigError
 
 TRADETRACE_LEVEL = "TRADETRACE_LEVEL"
 """Global trace level: ``none``, ``minimal``, ``normal`` or ``debug``."""
@@ -42,3 +51,21 @@ OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
 OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+FLAG_ALLOWED = "true or false (also 1/0, yes/no, on/off; any case)"
+
+
+def flag(env: Mapping[str, str], name: str) -> bool | None:
+    """The true/false variable ``name``: None when unset or empty, else True or False;
+    :class:`ConfigError` naming the variable for any other word."""
+    raw = env.get(name, "")
+    word = raw.strip().lower()
+    if not word:
+        return None
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(name, raw, FLAG_ALLOWED)
