@@ -95,6 +95,16 @@ FILE_HOLES: dict[str, tuple[str, str, str, str]] = {
         "retention:\n    keep_if:\n      any:\n        - {loss_above: 1, loss_above: 2}",
         "tracing.retention.keep_if.any[0].loss_above", "'loss_above'",
         "each key once per mapping"),
+    "redact not a mapping": ("redact: [api_key]", "tracing.redact", "['api_key']", "a mapping"),
+    "redact unknown key": (
+        "redact: {key: [pin]}", "tracing.redact.key", "'key'", "one of enabled, keys"),
+    "redact enabled not a bool": (
+        "redact: {enabled: 'no way'}", "tracing.redact.enabled", "'no way'", FLAG),
+    "redact keys not a list": (
+        "redact: {keys: api_key}", "tracing.redact.keys", "'api_key'", "a list of key names"),
+    "redact key without a letter": (
+        "redact: {extra_keys: [pin, '__']}", "tracing.redact.extra_keys[1]", "'__'",
+        "at least one ASCII letter or digit"),
 }
 
 
@@ -125,6 +135,8 @@ def test_file_holes_are_config_errors_naming_path_value_and_allowed(tmp_path, ho
 ENV_HOLES: dict[str, tuple[dict[str, str], str, str, str]] = {
     "fail fast maybe": ({"TRADETRACE_FAIL_FAST": "maybe"}, "TRADETRACE_FAIL_FAST", "'maybe'",
                         FLAG),
+    "redact garbage": ({"TRADETRACE_REDACT": "sometimes"}, "TRADETRACE_REDACT", "'sometimes'",
+                       FLAG),
     "sdk disabled garbage": ({"OTEL_SDK_DISABLED": "disable"}, "OTEL_SDK_DISABLED", "'disable'",
                              FLAG),
     "run id a path": ({"TRADETRACE_RUN_ID": "../../x"}, "TRADETRACE_RUN_ID", "'../../x'",
@@ -155,6 +167,9 @@ ARGUMENT_HOLES: dict[str, tuple[dict[str, Any], str, str, str]] = {
     "retention argument limit inf": (
         {"retention": {"max_buffered_megabytes": float("inf")}},
         "retention.max_buffered_megabytes", "inf", "a number > 0"),
+    "redact argument of another type": ({"redact": "off"}, "redact", "'off'", "true, false"),
+    "redact argument unknown key": ({"redact": {"enable": False}}, "redact.enable", "'enable'",
+                                    "one of enabled"),
 }
 
 

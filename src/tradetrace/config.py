@@ -18,6 +18,7 @@ Example file::
         policy: keep_if
         keep_if: {any: [{loss_above: 250}, {rejected: true}, {error: true}]}
       event_types: [REBALANCE]       # your own event types, beyond ADMF-PC's
+      redact: {extra_keys: [pin]}    # DEBUG's payload values under these keys: [REDACTED]
 
 Every number must be finite, a run id is a plain name (files are named after it), an
 override's ``events`` must be known or declared types, and no key may appear twice.
@@ -53,6 +54,7 @@ from .decide.levels import (
 )
 from .decide.overload import ACTIONS, OverloadSettings
 from .errors import ConfigError, finite_number
+from .export.attributes import REDACT_KEYS, Redaction
 from .retain.policy import (
     ALWAYS,
     BY_LEVEL,
@@ -76,6 +78,7 @@ RUN_ID_ALLOWED = ("1 to 128 letters, digits, '.', '_' or '-', starting with a le
 _TRACING_KEYS = (
     "level", "overrides", "storage", "profile", "service_name", "run_id",
     "flush_timeout_seconds", "retention", "trades", "metrics", "overload", "event_types",
+    "redact",
 )
 
 @dataclass(frozen=True)
@@ -134,6 +137,8 @@ class TracingConfig:
     overload: OverloadSettings = field(default_factory=OverloadSettings)
     #: event types declared in ``tracing.event_types`` (beyond the built-in ones)
     event_types: frozenset[str] = frozenset()
+    #: payload values written as [REDACTED] (DEBUG's snapshot); the span encoder's setting
+    redaction: Redaction = field(default_factory=Redaction)
 
     @property
     def enabled(self) -> bool:
@@ -227,9 +232,13 @@ def load_config(
     service_name: str | None = None,
     run_id: str | None = None,
     retention: str | Mapping[str, Any] | None = None,
+    redact: bool | Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> TracingConfig:
-    """Resolve the configuration; raise :class:`ConfigError` naming any bad value."""
+    """Resolve the configuration; raise :class:`ConfigError` naming any bad value.
+
+    ``redact`` is ``True``/``False`` or a mapping like ``tracing.redact``, whose keys win
+    over the file's (``TRADETRACE_REDACT`` sets ``enabled`` between the two)."""
     env = os.environ if env is None else env
     path = config_file if config_file is not None else env.get(ev.TRADETRACE_CONFIG) or None
     tracing = read_tracing_section(Path(path)) if path else {}
@@ -332,6 +341,7 @@ def load_config(
         metrics=_parse_metrics(tracing.get("metrics")),
         overload=_parse_overload(tracing.get("overload"), env.get(ev.TRADETRACE_OVERLOAD)),
         event_types=declared,
+        redaction=_parse_redact(tracing.get("redact"), redact, ev.flag(env, ev.TRADETRACE_REDACT)),
     )
 
 
@@ -473,6 +483,26 @@ def _parse_run_id(value: Any, path: str) -> str:
     if not isinstance(value, str) or not _RUN_ID.fullmatch(value):
         raise ConfigError(path, value, RUN_ID_ALLOWED)
     return value
+
+
+def _parse_redact(raw: Any, argument: bool | Mapping[str, Any] | None,
+                  env_enabled: bool | None) -> Redaction:
+    """``tracing.redact`` (``true``/``false`` or a mapping), under the ``redact`` argument
+    (its keys win) and ``TRADETRACE_REDACT`` (which sets ``enabled``, below the argument)."""
+    path = "tracing.redact"
+    data = {"enabled": raw} if isinstance(raw, bool) else dict(_mapping(raw, path))
+    _check_keys(data, path, REDACT_KEYS)
+    where = {key: f"{path}.{key}" for key in data}
+    if env_enabled is not None:
+        data["enabled"], where["enabled"] = env_enabled, ev.TRADETRACE_REDACT
+    if argument is not None:
+        given = {"enabled": argument} if isinstance(argument, bool) else argument
+        if not isinstance(given, Mapping):
+            raise ConfigError("redact", argument, "true, false or a mapping like tracing.redact")
+        _check_keys(given, "redact", REDACT_KEYS)
+        data.update(given)
+        where.update({key: f"redact.{key}" for key in given})
+    return Redaction.from_config(data, where)
 
 
 def _rule_event_types(rules: TradeRules) -> frozenset[str]:

@@ -32,6 +32,11 @@ TRADETRACE_RUN_ID = "TRADETRACE_RUN_ID"
 TRADETRACE_FAIL_FAST = "TRADETRACE_FAIL_FAST"
 """``true``: a bad setting at start-up exits with status 2 instead of running untraced."""
 
+TRADETRACE_REDACT = "TRADETRACE_REDACT"
+"""``false``: write payload values whose keys look secret (``api_key``, ``password``...)
+as they are, instead of ``[REDACTED]``; ``true`` turns redaction on over the file's
+``redact.enabled``."""
+
 TRADETRACE_OVERLOAD = "TRADETRACE_OVERLOAD"
 """``downgrade``: step the level down while tracing cannot keep up (``off`` by default)."""
 
@@ -42,7 +47,7 @@ of the same run (spans carry ``trading.worker.id``)."""
 KNOWN = frozenset({
     TRADETRACE_LEVEL, TRADETRACE_CONFIG, TRADETRACE_PROFILE, TRADETRACE_OUTPUT,
     TRADETRACE_STORAGE, TRADETRACE_RUN_ID, TRADETRACE_FAIL_FAST, TRADETRACE_PARENT_PID,
-    TRADETRACE_OVERLOAD,
+    TRADETRACE_OVERLOAD, TRADETRACE_REDACT,
 })
 
 OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from ..errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 AttrValue = str | bool | int | float | tuple[Any, ...]
@@ -137,6 +139,9 @@ DEFAULT_REDACT_KEYS: tuple[str, ...] = (
     "token", "credential", "authorization", "account",
 )
 
+#: The keys of ``tracing.redact`` (which may also be ``true`` or ``false``).
+REDACT_KEYS = ("enabled", "keys", "extra_keys")
+
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
@@ -160,12 +165,37 @@ class Redaction:
     def _fragments(self) -> tuple[str, ...]:
         return tuple(f for f in (key_letters(k) for k in self.keys) if f)
 
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any], where: Mapping[str, str]) -> Redaction:
+        """From ``tracing.redact``'s keys (``enabled``, ``keys``: replaces the default
+        list, ``extra_keys``: added to it); ``where`` names each key's source."""
+        enabled = data.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(where["enabled"], enabled, "true or false")
+        keys = DEFAULT_REDACT_KEYS
+        if "keys" in data:
+            keys = _redact_keys(data["keys"], where["keys"])
+        if "extra_keys" in data:
+            extra = _redact_keys(data["extra_keys"], where["extra_keys"])
+            keys += tuple(k for k in extra if k not in keys)
+        return cls(keys, enabled)
+
     def hides(self, name: str) -> bool:
         """Whether the value under the (dotted) payload key ``name`` is hidden."""
         if not self.enabled:
             return False
         letters = key_letters(name)
         return any(fragment in letters for fragment in self._fragments)
+
+
+def _redact_keys(raw: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(path, raw, "a list of key names or parts of them, e.g. [api_key]")
+    for i, key in enumerate(raw):
+        if not isinstance(key, str) or not key_letters(key):
+            raise ConfigError(f"{path}[{i}]", key, "a key name or part of one, with at least "
+                              "one ASCII letter or digit")
+    return tuple(raw)
 
 
 class HiddenKeys(dict[str, bool]):
