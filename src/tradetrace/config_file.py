@@ -28,7 +28,7 @@ _MERGE = "tag:yaml.org,2002:merge"
 
 def read_tracing_section(path: Path) -> dict[str, Any]:
     """The ``tracing:`` mapping of a YAML config file; ConfigError if unusable."""
-    data = load_yaml(_read_text(path), str(path))
+    data = load_yaml_file(path)
     if data is None:
         return {}
     if not isinstance(data, dict) or "tracing" not in data:
@@ -39,6 +39,11 @@ def read_tracing_section(path: Path) -> dict[str, Any]:
     if not isinstance(tracing, dict):
         raise ConfigError("tracing", tracing, "a mapping")
     return tracing
+
+
+def load_yaml_file(path: Path) -> Any:
+    """The document in the YAML file ``path`` (None if empty), with every check above."""
+    return load_yaml(_read_text(path), str(path))
 
 
 def _read_text(path: Path) -> str:
