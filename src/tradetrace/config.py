@@ -17,6 +17,11 @@ Example file::
       retention:                     # trade-aware retention (docs/retention.md)
         policy: keep_if
         keep_if: {any: [{loss_above: 250}, {rejected: true}, {error: true}]}
+      event_types: [REBALANCE]       # your own event types, beyond ADMF-PC's
+      redact: {extra_keys: [pin]}    # DEBUG's payload values under these keys: [REDACTED]
+
+Every number must be finite, a run id is a plain name (files are named after it), an
+override's ``events`` must be known or declared types, and no key may appear twice.
 
 >>> cfg = load_config(level="minimal", env={})
 >>> cfg.policy_for("portfolio_1a2b").traces("FILL"), cfg.policy_for("data_9f").traced
@@ -35,12 +40,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import environment_variables as ev
-from .decide.levels import LEVEL_NAMES, ContainerPolicy, TraceLevel, preset
+from .config_file import read_tracing_section
+from .decide.levels import (
+    BUILTIN_EVENT_TYPES,
+    EVENT_TYPE_NAME,
+    LEVEL_NAMES,
+    ContainerPolicy,
+    TraceLevel,
+    check_known_event_type,
+    parse_event_types,
+    preset,
+)
 from .decide.overload import ACTIONS, OverloadSettings
-from .errors import ConfigError
+from .errors import ConfigError, finite_number
+from .export.attributes import REDACT_KEYS, Redaction
 from .retain.policy import (
     ALWAYS,
     BY_LEVEL,
@@ -57,8 +71,15 @@ from .retain.trades import TradeRules
 BACKENDS = ("file", "otlp", "memory", "none")
 _GLOB_CHARS = re.compile(r"^[A-Za-z0-9_*?\[\]!.:\-]+$")
 _GLOB_ALLOWED = "letters, digits, _ - . : and the wildcards * ? [...]"
-_EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
+#: A run id names files (``<run id>-0001.jsonl``): a name, never a path.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+RUN_ID_ALLOWED = ("1 to 128 letters, digits, '.', '_' or '-', starting with a letter or "
+                  "digit (a name, not a path)")
+_TRACING_KEYS = (
+    "level", "overrides", "storage", "profile", "service_name", "run_id",
+    "flush_timeout_seconds", "retention", "trades", "metrics", "overload", "event_types",
+    "redact",
+)
 
 @dataclass(frozen=True)
 class ContainerOverride:
@@ -114,6 +135,10 @@ class TracingConfig:
     trade_rules: TradeRules | None = field(default_factory=TradeRules)  #: None: no trades
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     overload: OverloadSettings = field(default_factory=OverloadSettings)
+    #: event types declared in ``tracing.event_types`` (beyond the built-in ones)
+    event_types: frozenset[str] = frozenset()
+    #: payload values written as [REDACTED] (DEBUG's snapshot); the span encoder's setting
+    redaction: Redaction = field(default_factory=Redaction)
 
     @property
     def enabled(self) -> bool:
@@ -207,13 +232,23 @@ def load_config(
     service_name: str | None = None,
     run_id: str | None = None,
     retention: str | Mapping[str, Any] | None = None,
+    redact: bool | Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> TracingConfig:
-    """Resolve the configuration; raise :class:`ConfigError` naming any bad value."""
+    """Resolve the configuration; raise :class:`ConfigError` naming any bad value.
+
+    ``redact`` is ``True``/``False`` or a mapping like ``tracing.redact``, whose keys win
+    over the file's (``TRADETRACE_REDACT`` sets ``enabled`` between the two)."""
     env = os.environ if env is None else env
     path = config_file if config_file is not None else env.get(ev.TRADETRACE_CONFIG) or None
     tracing = read_tracing_section(Path(path)) if path else {}
     where = str(path) if path else "defaults"
+    _check_keys(tracing, "tracing", _TRACING_KEYS)
+    ev.flag(env, ev.TRADETRACE_FAIL_FAST)  # read at start-up failures; checked here too
+    parent = env.get(ev.TRADETRACE_PARENT_PID, "")
+    if parent and not parent.isdigit():
+        raise ConfigError(ev.TRADETRACE_PARENT_PID, parent,
+                          "a process id (set by tradetrace for child processes)")
 
     def pick(arg: Any, env_name: str | None, key: str) -> tuple[Any, str]:
         if arg is not None:
@@ -226,11 +261,15 @@ def load_config(
 
     raw_level, level_path = pick(level, ev.TRADETRACE_LEVEL, "level")
     resolved_level = _parse_level(raw_level, level_path) if raw_level is not None else None
-    disabled = _truthy(env.get(ev.OTEL_SDK_DISABLED, ""))
+    disabled = ev.flag(env, ev.OTEL_SDK_DISABLED) is True
     if disabled:
         resolved_level = TraceLevel.NONE
 
-    overrides = _parse_overrides(tracing.get("overrides"))
+    trades_raw = tracing.get("trades")
+    rules = None if trades_raw is False else TradeRules.from_config(trades_raw)
+    declared = parse_event_types(tracing.get("event_types"), "tracing.event_types")
+    known = BUILTIN_EVENT_TYPES | declared | _rule_event_types(rules or TradeRules())
+    overrides = _parse_overrides(tracing.get("overrides"), known)
     storage = _mapping(tracing.get("storage", {}), "tracing.storage")
     _check_keys(storage, "tracing.storage", ("backend", "path", "rotation"))
 
@@ -263,79 +302,52 @@ def load_config(
             "tracing.profile", raw_profile, "a profile name, a YAML path or a mapping"
         )
 
-    name, _ = pick(service_name, ev.OTEL_SERVICE_NAME, "service_name")
-    rid, _ = pick(run_id, ev.TRADETRACE_RUN_ID, "run_id")
-    flush = tracing.get("flush_timeout_seconds", 5.0)
-    if not isinstance(flush, (int, float)) or isinstance(flush, bool) or flush <= 0:
-        raise ConfigError("tracing.flush_timeout_seconds", flush, "a positive number of seconds")
-    _check_keys(
-        tracing,
-        "tracing",
-        (
-            "level",
-            "overrides",
-            "storage",
-            "profile",
-            "service_name",
-            "run_id",
-            "flush_timeout_seconds",
-            "retention",
-            "trades",
-            "metrics",
-            "overload",
-        ),
-    )
+    name, name_path = pick(service_name, ev.OTEL_SERVICE_NAME, "service_name")
+    if name is not None and (name.__class__ is bool or not isinstance(name, (str, int))):
+        raise ConfigError(name_path, name, "a service name (a string)")
+    rid, rid_path = pick(run_id, ev.TRADETRACE_RUN_ID, "run_id")
+    flush = finite_number(tracing.get("flush_timeout_seconds", 5.0),
+                          "tracing.flush_timeout_seconds", "a positive number of seconds",
+                          valid=lambda v: v > 0)
     retention_raw = _mapping(tracing.get("retention"), "tracing.retention")
     if retention is not None:  # the argument's keys win over the file's
         given = {"policy": retention} if isinstance(retention, str) else retention
         retention_raw = {**retention_raw, **_mapping(dict(given), "retention")}
     _check_keys(retention_raw, "tracing.retention", POLICY_KEYS + LIMIT_KEYS)
-    trades_raw = tracing.get("trades")
-    rules = None if trades_raw is False else TradeRules.from_config(trades_raw)
+    try:
+        retention_policy = parse_policy(retention_raw, "tracing.retention")
+        limits = parse_limits(retention_raw, "tracing.retention")
+    except ConfigError as exc:  # name the argument when the bad key came from it
+        key = exc.path.removeprefix("tracing.retention.").split(".")[0].split("[")[0]
+        if retention is None or isinstance(retention, str) or key not in retention:
+            raise
+        raise ConfigError(exc.path.replace("tracing.", "", 1), exc.value, exc.allowed,
+                          exc.reason) from None
     return TracingConfig(
         level=resolved_level if resolved_level is not None else TraceLevel.NORMAL,
         overrides=overrides,
         profile=raw_profile,
         service_name=str(name) if name else None,
         disabled=disabled,
-        run_id=str(rid) if rid else new_run_id(),
+        run_id=_parse_run_id(rid, rid_path) if rid not in (None, "") else new_run_id(),
         backend=raw_backend,
         output=Path(raw_output),
         rotation=_parse_rotation(storage.get("rotation", {})),
         flush_timeout_seconds=float(flush),
         source=where,
-        retention=parse_policy(retention_raw, "tracing.retention"),
-        limits=parse_limits(retention_raw, "tracing.retention"),
+        retention=retention_policy,
+        limits=limits,
         trade_rules=rules,
         metrics=_parse_metrics(tracing.get("metrics")),
         overload=_parse_overload(tracing.get("overload"), env.get(ev.TRADETRACE_OVERLOAD)),
+        event_types=declared,
+        redaction=_parse_redact(tracing.get("redact"), redact, ev.flag(env, ev.TRADETRACE_REDACT)),
     )
 
 
 def new_run_id() -> str:
     """A sortable, unique run id: ``run_20240102T093000_1a2b3c``."""
     return "run_" + time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "_" + secrets.token_hex(3)
-
-
-def read_tracing_section(path: Path) -> dict[str, Any]:
-    """The ``tracing:`` mapping of a YAML config file; ConfigError if unreadable."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            str(path), str(path), "a readable YAML file", exc.strerror or ""
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise ConfigError(str(path), f"invalid YAML at {where}", "a YAML mapping") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict) or "tracing" not in data:
-        raise ConfigError(str(path), type(data).__name__, "a YAML mapping with a 'tracing' key")
-    return _mapping(data["tracing"], "tracing")
 
 
 def _mapping(value: Any, path: str) -> dict[str, Any]:
@@ -359,7 +371,7 @@ def _parse_level(value: Any, path: str) -> TraceLevel:
         raise ConfigError(path, value, LEVEL_NAMES) from None
 
 
-def _parse_overrides(raw: Any) -> tuple[ContainerOverride, ...]:
+def _parse_overrides(raw: Any, known: frozenset[str]) -> tuple[ContainerOverride, ...]:
     overrides: list[ContainerOverride] = []
     for pattern, body in _mapping(raw, "tracing.overrides").items():
         path = f"tracing.overrides[{pattern!r}]"
@@ -370,14 +382,17 @@ def _parse_overrides(raw: Any) -> tuple[ContainerOverride, ...]:
         _check_keys(retention_raw, f"{path}.retention", POLICY_KEYS)
         retention = parse_policy(retention_raw, f"{path}.retention")
         cap = body.get("max_events")
-        if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
-            raise ConfigError(f"{path}.max_events", cap, "a whole number >= 1")
+        if cap is not None:
+            finite_number(cap, f"{path}.max_events", "a whole number >= 1", whole=True,
+                          valid=lambda v: v >= 1)
         events = body.get("events")
         if events is not None:
             if not isinstance(events, list) or not all(
-                isinstance(e, str) and _EVENT_TYPE.match(e) for e in events
+                isinstance(e, str) and EVENT_TYPE_NAME.match(e) for e in events
             ):
                 raise ConfigError(f"{path}.events", events, "a list of event type names")
+            for i, event in enumerate(events):
+                check_known_event_type(event, f"{path}.events[{i}]", known)
             events = frozenset(e.upper() for e in events)
         lvl = _parse_level(body["level"], f"{path}.level") if "level" in body else None
         overrides.append(ContainerOverride(pattern, lvl, cap, events, retention))
@@ -410,26 +425,27 @@ def _is_glob(pattern: str) -> bool:
 def _parse_rotation(raw: Any) -> Rotation:
     data = _mapping(raw, "tracing.storage.rotation")
     _check_keys(data, "tracing.storage.rotation", ("max_megabytes", "max_files"))
-    size = data.get("max_megabytes", 100.0)
-    if not isinstance(size, (int, float)) or isinstance(size, bool) or size <= 0:
-        raise ConfigError("tracing.storage.rotation.max_megabytes", size, "a positive number")
-    files = data.get("max_files", 0)
-    if not isinstance(files, int) or isinstance(files, bool) or files < 0:
-        raise ConfigError("tracing.storage.rotation.max_files", files, "a whole number >= 0")
+    size = finite_number(data.get("max_megabytes", 100.0),
+                         "tracing.storage.rotation.max_megabytes", "a positive number",
+                         valid=lambda v: v > 0)
+    files = finite_number(data.get("max_files", 0), "tracing.storage.rotation.max_files",
+                          "a whole number >= 0", whole=True, valid=lambda v: v >= 0)
     return Rotation(float(size), files)
 
 
 def _parse_metrics(raw: Any) -> MetricsSettings:
     if raw is False:
         return MetricsSettings(enabled=False)
+    if raw is True:
+        return MetricsSettings()
     data = _mapping(raw, "tracing.metrics")
     _check_keys(data, "tracing.metrics", ("enabled", "interval_seconds"))
     enabled = data.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError("tracing.metrics.enabled", enabled, "true or false")
-    interval = data.get("interval_seconds", 10.0)
-    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval <= 0:
-        raise ConfigError("tracing.metrics.interval_seconds", interval, "a number > 0")
+    interval = finite_number(data.get("interval_seconds", 10.0),
+                             "tracing.metrics.interval_seconds", "a number > 0",
+                             valid=lambda v: v > 0)
     return MetricsSettings(enabled, float(interval))
 
 
@@ -450,9 +466,8 @@ def _parse_overload(raw: Any, action_env: str | None) -> OverloadSettings:
         ("window_seconds", 5.0, lambda v: v > 0, "a number of seconds > 0"),
         ("recover_seconds", 60.0, lambda v: v >= 0, "a number of seconds >= 0"),
     ):
-        value = data.get(key, default)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not check(value):
-            raise ConfigError(where[key], value, expected)
+        value = finite_number(data.get(key, default), where.get(key, f"{path}.{key}"),
+                              expected, valid=check)
         numbers[key] = float(value)
     floor = _parse_level(data.get("floor", "minimal"), f"{path}.floor")
     if floor is TraceLevel.NONE:
@@ -461,5 +476,35 @@ def _parse_overload(raw: Any, action_env: str | None) -> OverloadSettings:
     return OverloadSettings(action, floor=floor, **numbers)
 
 
-def _truthy(value: str) -> bool:
-    return value.strip().lower() in ("1", "true", "yes", "on")
+def _parse_run_id(value: Any, path: str) -> str:
+    """A run id names the run's files: refused unless it is a plain name."""
+    if isinstance(value, int) and value.__class__ is not bool:
+        value = str(value)
+    if not isinstance(value, str) or not _RUN_ID.fullmatch(value):
+        raise ConfigError(path, value, RUN_ID_ALLOWED)
+    return value
+
+
+def _parse_redact(raw: Any, argument: bool | Mapping[str, Any] | None,
+                  env_enabled: bool | None) -> Redaction:
+    """``tracing.redact`` (``true``/``false`` or a mapping), under the ``redact`` argument
+    (its keys win) and ``TRADETRACE_REDACT`` (which sets ``enabled``, below the argument)."""
+    path = "tracing.redact"
+    data = {"enabled": raw} if isinstance(raw, bool) else dict(_mapping(raw, path))
+    _check_keys(data, path, REDACT_KEYS)
+    where = {key: f"{path}.{key}" for key in data}
+    if env_enabled is not None:
+        data["enabled"], where["enabled"] = env_enabled, ev.TRADETRACE_REDACT
+    if argument is not None:
+        given = {"enabled": argument} if isinstance(argument, bool) else argument
+        if not isinstance(given, Mapping):
+            raise ConfigError("redact", argument, "true, false or a mapping like tracing.redact")
+        _check_keys(given, "redact", REDACT_KEYS)
+        data.update(given)
+        where.update({key: f"redact.{key}" for key in given})
+    return Redaction.from_config(data, where)
+
+
+def _rule_event_types(rules: TradeRules) -> frozenset[str]:
+    """The event types trade rules give a role (a user's own types count as declared)."""
+    return rules.orders | rules.fills | rules.opens | rules.closes | rules.updates

@@ -1,6 +1,15 @@
-"""Environment variables read by tradetrace (standard ``OTEL_*`` ones keep their meaning)."""
+"""Environment variables read by tradetrace (standard ``OTEL_*`` ones keep their meaning).
+
+An empty variable counts as unset. A true/false variable is read by :func:`flag`, which
+refuses anything but the words below, naming the variable: ``TRADETRACE_FAIL_FAST=maybe``
+is a mistake to report, not a quiet ``false``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .errors import ConfigError
 
 TRADETRACE_LEVEL = "TRADETRACE_LEVEL"
 """Global trace level: ``none``, ``minimal``, ``normal`` or ``debug``."""
@@ -23,6 +32,11 @@ TRADETRACE_RUN_ID = "TRADETRACE_RUN_ID"
 TRADETRACE_FAIL_FAST = "TRADETRACE_FAIL_FAST"
 """``true``: a bad setting at start-up exits with status 2 instead of running untraced."""
 
+TRADETRACE_REDACT = "TRADETRACE_REDACT"
+"""``false``: write payload values whose keys look secret (``api_key``, ``password``...)
+as they are, instead of ``[REDACTED]``; ``true`` turns redaction on over the file's
+``redact.enabled``."""
+
 TRADETRACE_OVERLOAD = "TRADETRACE_OVERLOAD"
 """``downgrade``: step the level down while tracing cannot keep up (``off`` by default)."""
 
@@ -33,7 +47,7 @@ of the same run (spans carry ``trading.worker.id``)."""
 KNOWN = frozenset({
     TRADETRACE_LEVEL, TRADETRACE_CONFIG, TRADETRACE_PROFILE, TRADETRACE_OUTPUT,
     TRADETRACE_STORAGE, TRADETRACE_RUN_ID, TRADETRACE_FAIL_FAST, TRADETRACE_PARENT_PID,
-    TRADETRACE_OVERLOAD,
+    TRADETRACE_OVERLOAD, TRADETRACE_REDACT,
 })
 
 OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
@@ -42,3 +56,21 @@ OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
 OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+FLAG_ALLOWED = "true or false (also 1/0, yes/no, on/off; any case)"
+
+
+def flag(env: Mapping[str, str], name: str) -> bool | None:
+    """The true/false variable ``name``: None when unset or empty, else True or False;
+    :class:`ConfigError` naming the variable for any other word."""
+    raw = env.get(name, "")
+    word = raw.strip().lower()
+    if not word:
+        return None
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(name, raw, FLAG_ALLOWED)

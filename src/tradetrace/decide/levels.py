@@ -8,9 +8,14 @@ asks the same policies for spans made with the plain OpenTelemetry API.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import fnmatch
+import re
 from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
 
 
 class TraceLevel(enum.IntEnum):
@@ -51,6 +56,54 @@ ORDER_LIFECYCLE: frozenset[str] = frozenset(
         "ERROR",
     }
 )
+
+#: Event types known without being declared: ADMF-PC's ``EventType`` values (the demo
+#: engine publishes the same), MINIMAL's order lifecycle and the built-in trade rules'
+#: among them. A config naming another type (an override's ``events``) must declare it
+#: in ``tracing.event_types`` or give it a role in ``tracing.trades``; else it is taken
+#: for a typo and refused with the closest known name.
+BUILTIN_EVENT_TYPES: frozenset[str] = ORDER_LIFECYCLE | {
+    "BAR",
+    "TICK",
+    "FEATURES",
+    "SIGNAL",
+    "PORTFOLIO_UPDATE",
+    "SYSTEM_START",
+    "SYSTEM_STOP",
+    "REGIME_CHANGE",
+    "CLASSIFICATION",
+}
+
+EVENT_TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def parse_event_types(raw: Any, path: str) -> frozenset[str]:
+    """``tracing.event_types``: a system's own event types, in upper case."""
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list):
+        raise ConfigError(path, raw, "a list of event type names, e.g. [MY_EVENT]")
+    for i, name in enumerate(raw):
+        if not isinstance(name, str) or not EVENT_TYPE_NAME.match(name):
+            raise ConfigError(f"{path}[{i}]", name,
+                              "an event type name: a letter, then letters, digits or _")
+    return frozenset(name.upper() for name in raw)
+
+
+def check_known_event_type(event: str, path: str, known: frozenset[str]) -> None:
+    """An event type nothing declares is most likely a typo: refused, naming the closest
+    known one."""
+    if event.upper() in known:
+        return
+    close = difflib.get_close_matches(event.upper(), sorted(known), n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise ConfigError(
+        path, event,
+        "a known event type (" + ", ".join(sorted(known)) + ") or one declared in "
+        "tracing.event_types",
+        f"unknown event type{hint}",
+    )
+
 
 #: MINIMAL's own container rules, applied before the user's overrides.
 MINIMAL_OFF_GLOBS: tuple[str, ...] = ("data_*", "strategy_*")

@@ -53,7 +53,15 @@ from ..capture.record import (
     Record,
 )
 from ..retain.trades import Trade
-from .attributes import MAX_STRING, SKIP, ConversionStats, flatten, to_attribute
+from .attributes import (
+    MAX_STRING,
+    SKIP,
+    ConversionStats,
+    HiddenKeys,
+    Redaction,
+    flatten,
+    to_attribute,
+)
 from .otlp_json import STATUS_ERROR, Attributes, escape, event_json, link_json, span_json
 from .shapes import compile_shape
 from .trade_spans import TradeSpanEncoder
@@ -111,8 +119,15 @@ _PLAIN = frozenset({str, int, float, bool})
 class SpanEncoder:
     """Turns finished records into OTLP JSON span objects (export worker only)."""
 
-    def __init__(self, run_id: str, event_fields: Mapping[str, str] = EVENT_FIELDS) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        event_fields: Mapping[str, str] = EVENT_FIELDS,
+        redaction: Redaction = Redaction(),  # noqa: B008 - frozen: one shared default
+    ) -> None:
         self.run_id = run_id
+        #: payload key -> whether DEBUG's snapshot writes its value as [REDACTED]
+        self._hidden = HiddenKeys(redaction, conv.PAYLOAD_PREFIX)
         self._kept_names = tuple(event_fields.get(name, name) for name in KEPT_FIELDS)
         self.attr = attr = Attributes(LOW_CARDINALITY)
         self._derived = attr(conv.CAUSATION_DERIVED, True)
@@ -354,8 +369,10 @@ class SpanEncoder:
             run_link = self._link_to_run(parent)
             if run_link:
                 links.append(run_link)
-        if route.payload_snapshot and payload:
-            parts.extend(attr(k, v) for k, v in flatten(conv.PAYLOAD_PREFIX, payload))
+        if route.payload_snapshot and payload:  # DEBUG: secret-looking keys are redacted
+            parts.extend(
+                attr(k, v) for k, v in flatten(conv.PAYLOAD_PREFIX, payload, hidden=self._hidden)
+            )
         if record[ERROR] is None and not links:  # the common case, inlined from span_json()
             return _PLAIN_SPAN % (
                 trace_id, span_id,

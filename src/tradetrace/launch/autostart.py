@@ -36,6 +36,7 @@ def start(env: Mapping[str, str] | None = None) -> None:
     try:
         if not any(name.startswith(PREFIX) for name in env) or otel_will_instrument(env):
             return
+        ev.flag(env, ev.TRADETRACE_FAIL_FAST)  # a garbled switch is reported, not ignored
         check_variable_names(env)
         import tradetrace
 
@@ -49,8 +50,18 @@ def start(env: Mapping[str, str] | None = None) -> None:
 def fail(exc: BaseException, env: Mapping[str, str]) -> None:
     message = str(exc) or type(exc).__name__
     print(f"tradetrace: tracing disabled: {message}", file=sys.stderr, flush=True)
-    if _truthy(env.get(ev.TRADETRACE_FAIL_FAST, "")):
+    if fail_fast(env):
         os._exit(2)  # SystemExit would be swallowed by site's .pth processing
+
+
+def fail_fast(env: Mapping[str, str]) -> bool:
+    """Whether ``TRADETRACE_FAIL_FAST`` asks to exit on a bad setting. A value that is
+    neither true nor false was itself the bad setting reported (start() and load_config()
+    check it first): the program then runs untraced, as without the switch."""
+    try:
+        return ev.flag(env, ev.TRADETRACE_FAIL_FAST) is True
+    except ValueError:
+        return False
 
 
 def check_variable_names(env: Mapping[str, str]) -> None:
@@ -90,7 +101,3 @@ def script_paths() -> list[str]:
     if argv0 and argv0 not in ("-c", "-m") and os.path.isfile(argv0):
         return [os.path.dirname(os.path.abspath(argv0))]
     return [os.getcwd()]
-
-
-def _truthy(value: str) -> bool:
-    return value.strip().lower() in ("1", "true", "yes", "on")

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, finite_number
 from .trades import OUTCOMES
 
 ALWAYS, TRADE_COMPLETE, KEEP_IF, SLIDING_WINDOW = (
@@ -124,8 +124,7 @@ def parse_condition(raw: Any, path: str) -> Condition:
             return " and ".join(reasons)
         return all_of
     if name in _NUMERIC:
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ConfigError(where, value, "a number")
+        finite_number(value, where, "a number")
         return _NUMERIC[name](float(value), f"{name} {value:g}")
     if name in _FLAGS:
         if not isinstance(value, bool):
@@ -206,9 +205,8 @@ def parse_policy(raw: Any, path: str, default_kind: str | None = None) -> Retent
         keep_if = parse_condition(raw["keep_if"], f"{path}.keep_if")
     elif "keep_if" in raw:
         raise ConfigError(f"{path}.keep_if", raw["keep_if"], "nothing unless policy is keep_if")
-    window = raw.get("window", 1000)
-    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
-        raise ConfigError(f"{path}.window", window, "a whole number >= 1")
+    window = finite_number(raw.get("window", 1000), f"{path}.window", "a whole number >= 1",
+                           whole=True, valid=lambda v: v >= 1)
     incomplete = raw.get("incomplete", "export")
     if incomplete not in INCOMPLETE_CHOICES:
         raise ConfigError(f"{path}.incomplete", incomplete, ", ".join(INCOMPLETE_CHOICES))
@@ -220,11 +218,9 @@ def parse_limits(raw: Mapping[str, Any], path: str) -> RetentionLimits:
     for name in LIMIT_KEYS:
         if name not in raw:
             continue
-        value = raw[name]
         whole = name in ("max_spans_per_trade", "max_open_trades", "max_buffered_spans")
-        ok = isinstance(value, int) if whole else isinstance(value, (int, float))
-        if not ok or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"{path}.{name}", value,
-                              "a whole number >= 1" if whole else "a number > 0")
-        values[name] = value
+        values[name] = finite_number(
+            raw[name], f"{path}.{name}", "a whole number >= 1" if whole else "a number > 0",
+            whole=whole, valid=lambda v: v > 0,
+        )
     return RetentionLimits(**values)
