@@ -17,7 +17,6 @@ import pytest
 import toybus
 import tradetrace
 from tradetrace import conventions as conv
-from tradetrace import session as session_module
 from tradetrace.analyse.reader import read_spans
 from tradetrace.config import load_config
 from tradetrace.export.attributes import (
@@ -28,7 +27,7 @@ from tradetrace.export.attributes import (
     Redaction,
     flatten,
 )
-from tradetrace.export.spans import PAYLOAD_ATTRIBUTES, SpanEncoder
+from tradetrace.export.spans import PAYLOAD_ATTRIBUTES
 
 SECRETS = {
     "api_key": "sk-live-AAAA1111",
@@ -75,25 +74,6 @@ def _trace(tmp_path: Path, level: str, config: str | None = None) -> tuple[bytes
     return data, spans, redacted
 
 
-@pytest.fixture
-def encoder_from_config(monkeypatch):
-    """Until session.py hands ``config.redaction`` to its SpanEncoder, pass it here: the
-    setting a config file gives, through the real encoder, into a real file."""
-
-    def wire(config_text: str, tmp_path: Path) -> None:
-        path = tmp_path / "parsed.yaml"
-        path.write_text("tracing:\n  " + config_text + "\n")
-        redaction = load_config(config_file=path, env={}).redaction
-
-        class Wired(SpanEncoder):
-            def __init__(self, run_id: str, fields: Any) -> None:
-                super().__init__(run_id, fields, redaction)
-
-        monkeypatch.setattr(session_module, "SpanEncoder", Wired)
-
-    return wire
-
-
 @pytest.mark.parametrize("level", ["normal", "debug"])
 def test_no_secret_value_reaches_the_file(tmp_path, level):
     """By default, not one secret value is anywhere in the file's bytes."""
@@ -127,20 +107,18 @@ def test_normal_writes_no_payload_snapshot_and_redacts_nothing(tmp_path):
         assert span.attributes[conv.SYMBOL] == "SPY"
 
 
-def test_with_redaction_off_the_values_are_written(tmp_path, encoder_from_config):
+def test_with_redaction_off_the_values_are_written(tmp_path):
     """`redact: false` writes DEBUG's payload values as they are."""
-    encoder_from_config("redact: false", tmp_path)
-    data, spans, redacted = _trace(tmp_path, "debug")
+    data, spans, redacted = _trace(tmp_path, "debug", config="redact: false")
     assert redacted == 0
     for value in SECRET_VALUES:
         assert value.encode() in data, value
     assert spans[0].attributes[conv.PAYLOAD_PREFIX + "api_key"] == SECRETS["api_key"]
 
 
-def test_a_custom_list_replaces_the_default(tmp_path, encoder_from_config):
+def test_a_custom_list_replaces_the_default(tmp_path):
     """`redact.keys` replaces the default list: `pin` is hidden, `api_key` no longer."""
-    encoder_from_config("redact: {keys: [pin]}", tmp_path)
-    data, spans, redacted = _trace(tmp_path, "debug")
+    data, spans, redacted = _trace(tmp_path, "debug", config="redact: {keys: [pin]}")
     assert b"4321-JJJJ" not in data and SECRETS["api_key"].encode() in data
     for span in spans:
         hidden = {k for k, v in span.attributes.items() if v == REDACTED}
@@ -148,20 +126,19 @@ def test_a_custom_list_replaces_the_default(tmp_path, encoder_from_config):
     assert redacted == len(KINDS)
 
 
-def test_extra_keys_add_to_the_default(tmp_path, encoder_from_config):
+def test_extra_keys_add_to_the_default(tmp_path):
     """`redact.extra_keys` hides more without giving up the default list."""
-    encoder_from_config("redact: {extra_keys: [pin]}", tmp_path)
-    data, _, redacted = _trace(tmp_path, "debug")
+    data, _, redacted = _trace(tmp_path, "debug", config="redact: {extra_keys: [pin]}")
     for value in [*SECRET_VALUES, "4321-JJJJ"]:
         assert value.encode() not in data, value
     assert redacted == (len(REDACTED_ATTRIBUTES) + 1) * len(KINDS)
 
 
-def test_named_trading_attributes_are_never_redacted(tmp_path, encoder_from_config):
+def test_named_trading_attributes_are_never_redacted(tmp_path):
     """Listing keys that feed tradetrace's own attributes hides them in the payload
     snapshot only: trading.symbol, trading.order.id and trading.price keep their values."""
-    encoder_from_config("redact: {keys: [symbol, order_id, price, strategy]}", tmp_path)
-    _, spans, _ = _trace(tmp_path, "debug")
+    _, spans, _ = _trace(tmp_path, "debug",
+                         config="redact: {keys: [symbol, order_id, price, strategy]}")
     for span in spans:
         attributes = span.attributes
         assert attributes[conv.SYMBOL] == "SPY" and attributes[conv.PRICE] == 101.5
@@ -172,12 +149,10 @@ def test_named_trading_attributes_are_never_redacted(tmp_path, encoder_from_conf
         assert all(k.startswith(conv.PAYLOAD_PREFIX) for k in hidden)
 
 
-@pytest.mark.xfail(strict=True, reason="session.py does not yet pass config.redaction to "
-                   "its SpanEncoder (outside the change that added it); remove this mark "
-                   "when it does")
-def test_configure_applies_the_files_redact_setting(tmp_path):
-    """End to end, without help: `redact: false` in the file reaches the encoder."""
-    data, _, _ = _trace(tmp_path, "debug", config="redact: false")
+def test_the_redact_variable_overrides_the_file(tmp_path, monkeypatch):
+    """TRADETRACE_REDACT=false turns it off over a file that leaves it on."""
+    monkeypatch.setenv("TRADETRACE_REDACT", "false")
+    data, _, _ = _trace(tmp_path, "debug", config="redact: true")
     assert SECRETS["api_key"].encode() in data
 
 

@@ -127,7 +127,7 @@ class TracingSession:
             fields,
         )
         self._fields = dict(fields)
-        encoder = SpanEncoder(self.config.run_id, fields)
+        encoder = SpanEncoder(self.config.run_id, fields, self.config.redaction)
         request = RequestWriter(
             sorted(self.resource.attributes.items()), self.scope.name, self.scope.version or ""
         )
@@ -551,6 +551,7 @@ class TracingSession:
             "publisher_waits": self.retention.waits,  #: a full buffer waited for the worker
             "publisher_waits_in_vain": self.retention.waits_in_vain,
             "payload_values_skipped": ConversionStats.skipped,
+            "payload_values_redacted": ConversionStats.redacted,
             "characters_replaced": EncodingStats.replaced,
             "undecidable_events": PublishStats.undecidable,
             "retention": _retention_stats(self.tail),
