@@ -26,6 +26,19 @@ EVENT = "a known event type"
 
 # id -> (YAML text of the file, key path, the value as the message shows it, allowed)
 FILE_HOLES: dict[str, tuple[str, str, str, str]] = {
+    "publish wait nan": (
+        "publish_wait_ms: .nan", "tracing.publish_wait_ms", "nan",
+        "milliseconds from 0 to 1000"),
+    "publish wait negative": (
+        "publish_wait_ms: -1", "tracing.publish_wait_ms", "-1", "milliseconds from 0 to 1000"),
+    "sigterm not a boolean": (
+        "handle_sigterm: maybe", "tracing.handle_sigterm", "'maybe'", "true or false"),
+    "file mode not octal": (
+        'storage: {permissions: {file: "0988"}}', "tracing.storage.permissions.file",
+        "'0988'", "an octal mode"),
+    "folder mode too wide": (
+        "storage: {permissions: {folder: 4095}}", "tracing.storage.permissions.folder",
+        "4095", "an octal mode"),
     "flush timeout nan": (
         "flush_timeout_seconds: .nan", "tracing.flush_timeout_seconds", "nan",
         "a positive number of seconds"),

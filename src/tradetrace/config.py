@@ -55,6 +55,7 @@ from .decide.levels import (
 from .decide.overload import ACTIONS, OverloadSettings
 from .errors import ConfigError, finite_number
 from .export.attributes import REDACT_KEYS, Redaction
+from .export.files import PRIVATE, Permissions
 from .retain.policy import (
     ALWAYS,
     BY_LEVEL,
@@ -78,7 +79,7 @@ RUN_ID_ALLOWED = ("1 to 128 letters, digits, '.', '_' or '-', starting with a le
 _TRACING_KEYS = (
     "level", "overrides", "storage", "profile", "service_name", "run_id",
     "flush_timeout_seconds", "retention", "trades", "metrics", "overload", "event_types",
-    "redact",
+    "redact", "publish_wait_ms", "handle_sigterm",
 )
 
 @dataclass(frozen=True)
@@ -139,6 +140,13 @@ class TracingConfig:
     event_types: frozenset[str] = frozenset()
     #: payload values written as [REDACTED] (DEBUG's snapshot); the span encoder's setting
     redaction: Redaction = field(default_factory=Redaction)
+    #: modes of the trace files and folders tradetrace creates
+    permissions: Permissions = PRIVATE
+    #: how long a publisher whose buffer is full may wait for the export worker to take
+    #: it (retain/buffer.py), in seconds; 0: drop at once
+    publish_wait_seconds: float = 0.001
+    #: flush and state the accounting on SIGTERM (launch/signals.py)
+    handle_sigterm: bool = True
 
     @property
     def enabled(self) -> bool:
@@ -271,7 +279,7 @@ def load_config(
     known = BUILTIN_EVENT_TYPES | declared | _rule_event_types(rules or TradeRules())
     overrides = _parse_overrides(tracing.get("overrides"), known)
     storage = _mapping(tracing.get("storage", {}), "tracing.storage")
-    _check_keys(storage, "tracing.storage", ("backend", "path", "rotation"))
+    _check_keys(storage, "tracing.storage", ("backend", "path", "rotation", "permissions"))
 
     raw_backend, backend_path = backend, "backend"
     if raw_backend is None and env.get(ev.TRADETRACE_STORAGE):
@@ -309,6 +317,11 @@ def load_config(
     flush = finite_number(tracing.get("flush_timeout_seconds", 5.0),
                           "tracing.flush_timeout_seconds", "a positive number of seconds",
                           valid=lambda v: v > 0)
+    wait = finite_number(tracing.get("publish_wait_ms", 1.0), "tracing.publish_wait_ms",
+                         "milliseconds from 0 to 1000", valid=lambda v: 0 <= v <= 1000)
+    sigterm = tracing.get("handle_sigterm", True)
+    if not isinstance(sigterm, bool):
+        raise ConfigError("tracing.handle_sigterm", sigterm, "true or false")
     retention_raw = _mapping(tracing.get("retention"), "tracing.retention")
     if retention is not None:  # the argument's keys win over the file's
         given = {"policy": retention} if isinstance(retention, str) else retention
@@ -342,6 +355,9 @@ def load_config(
         overload=_parse_overload(tracing.get("overload"), env.get(ev.TRADETRACE_OVERLOAD)),
         event_types=declared,
         redaction=_parse_redact(tracing.get("redact"), redact, ev.flag(env, ev.TRADETRACE_REDACT)),
+        permissions=_parse_permissions(storage.get("permissions")),
+        publish_wait_seconds=float(wait) / 1000,
+        handle_sigterm=sigterm,
     )
 
 
@@ -420,6 +436,23 @@ def _check_glob(pattern: Any, path: str) -> None:
 
 def _is_glob(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
+
+
+def _parse_permissions(raw: Any) -> Permissions:
+    """``{file: "0640", folder: "0750"}``: octal modes, as strings or as YAML's octal
+    numbers (an unquoted 0640 is read as octal)."""
+    path = "tracing.storage.permissions"
+    data = _mapping(raw, path)
+    _check_keys(data, path, ("file", "folder"))
+    modes = {}
+    for key, default in (("file", PRIVATE.file), ("folder", PRIVATE.folder)):
+        value = data.get(key, default)
+        if isinstance(value, str) and re.fullmatch(r"0?[0-7]{3}", value.strip()):
+            value = int(value.strip(), 8)
+        if value.__class__ is not int or not 0 <= value <= 0o777:
+            raise ConfigError(f"{path}.{key}", value, 'an octal mode such as "0600"')
+        modes[key] = value
+    return Permissions(**modes)
 
 
 def _parse_rotation(raw: Any) -> Rotation:

@@ -98,7 +98,7 @@ class TracingSession:
         self.sink: SpanSink = NullSink()
         self.resource = resource if resource is not None else _resource(config, self.worker_id)
         self.scope = InstrumentationScope("tradetrace", __version__)
-        self.retention = Retention()
+        self.retention = Retention(config.publish_wait_seconds)
         self._system = self.retention.buffer_for(SYSTEM_BUFFER, 10_000)
         self._worker: ExportWorker | None = None
         self.tail: TailRetention | None = None
@@ -144,7 +144,8 @@ class TracingSession:
         self._patcher.arm(self.profiles)
         _sessions.add(self)
         flush_in_multiprocessing_workers()
-        signals.install(_shutdown_on_signal, _export_now)
+        if self.config.handle_sigterm:
+            signals.install(_shutdown_on_signal, _export_now)
         if self.worker_id is not None:
             children.write_report(self.config.run_id, self.worker_id, None)
         return self
@@ -165,6 +166,7 @@ class TracingSession:
                 self.file_stem,
                 int(rotation.max_megabytes * 1024 * 1024),
                 rotation.max_files,
+                self.config.permissions,
             )
             return JsonFileSink(file)
         if backend == "otlp":
@@ -187,7 +189,7 @@ class TracingSession:
 
             backend = self._metrics_backend()
             exporter, self.metrics_path = make_exporter(
-                backend, self.config.output, self.file_stem
+                backend, self.config.output, self.file_stem, self.config.permissions
             )
             if exporter is None:
                 return None

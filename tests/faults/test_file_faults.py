@@ -91,3 +91,18 @@ def test_trace_files_and_folders_are_private_by_default(tmp_path):
     assert len(files) == 2  # the trace file and the metrics file
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_permissions_can_be_opened_up_by_configuration(tmp_path):
+    config = tmp_path / "tracing.yaml"
+    config.write_text('tracing:\n  storage: {permissions: {file: "0640", folder: 0750}}\n')
+    old = os.umask(0)
+    try:
+        bus, session = feed(output=tmp_path / "shared", run_id="shared", config_file=config)
+        publish(bus, 10)
+        tradetrace.shutdown()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o750
+    for path in (tmp_path / "shared").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640

@@ -22,8 +22,9 @@ IDENTITY = re.compile(r"recorded (\d+) = exported (\d+) \+ dropped (\d+)(?: \((.
                       r"\+ pending (\d+)")
 
 
-def start(output: Path, *flags: str) -> subprocess.Popen[str]:
+def start(output: Path, *flags: str, **variables: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADETRACE_", "OTEL_"))}
+    env.update(variables)
     return subprocess.Popen([sys.executable, str(FEED), str(output), *flags],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -75,6 +76,16 @@ def test_the_program_s_own_sigterm_handler_is_chained(tmp_path):
     assert recorded == exported and dropped == pending == 0
     numbers, _ = sequences_in(tmp_path / "traces")
     assert sorted(numbers) == list(range(recorded))
+
+
+def test_sigterm_handling_can_be_turned_off(tmp_path):
+    """handle_sigterm: false leaves SIGTERM's default alone: no flush, no line."""
+    config = tmp_path / "tracing.yaml"
+    config.write_text("tracing:\n  handle_sigterm: false\n")
+    traced = start(tmp_path / "traces", TRADETRACE_CONFIG=str(config))
+    _, err = signal_when_ready(traced, signal.SIGTERM)
+    assert traced.returncode == -signal.SIGTERM
+    assert not IDENTITY.search(err)
 
 
 def test_sigkill_leaves_only_whole_lines(tmp_path):

@@ -302,12 +302,12 @@ def metrics_json(data: MetricsData) -> str:
 
 
 def make_exporter(
-    backend: str, folder: Path, run_id: str
+    backend: str, folder: Path, run_id: str, permissions: Permissions = PRIVATE,
 ) -> tuple[MetricExporter | None, Path | None]:
     """The metric exporter for a storage backend (and the metrics file, for ``file``)."""
     if backend == "file":
         path = folder / f"{run_id}{METRICS_SUFFIX}"
-        return JsonLinesMetricExporter(path), path
+        return JsonLinesMetricExporter(path, permissions), path
     if backend == "otlp":
         return otlp_metric_exporter(), None
     if backend == "memory":
