@@ -509,7 +509,8 @@ class TracingSession:
             children.write_report(self.config.run_id, self.worker_id, final.as_dict())
         bad = final.lost or final.derived_lost or workers.unknown or sum(
             n for r, n in workers.dropped.items() if r != "retention_policy")
-        logger.log(logging.WARNING if bad else logging.INFO, "%s", line)
+        if final.recorded or workers_text:  # a session that saw nothing has nothing to say
+            logger.log(logging.WARNING if bad else logging.INFO, "%s", line)
 
     @property
     def sink_description(self) -> str:
