@@ -199,7 +199,7 @@ def traced(fault: Fault, args: argparse.Namespace,
             stack.callback(receiver.close)
             stack.enter_context(environment(
                 OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-                OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf" if fault.protocol == "http"
+                OTEL_EXPORTER_OTLP_PROTOCOL=args.http_protocol if fault.protocol == "http"
                 else "grpc",
                 OTEL_EXPORTER_OTLP_TIMEOUT=f"{args.exporter_timeout:g}",
             ))
@@ -352,6 +352,9 @@ def main() -> int:
                         help="bound on one run's publishing (default 3x its paced length + 5)")
     parser.add_argument("--small-fs-kib", type=int, default=256)
     parser.add_argument("--only", help="run the faults whose name contains this")
+    parser.add_argument("--http-protocol", default="http/protobuf",
+                        choices=["http/protobuf", "http/json"],
+                        help="OTEL_EXPORTER_OTLP_PROTOCOL of the HTTP faults")
     parser.add_argument("--quick", action="store_true", help="5,000 paced events, burst 1,000")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()

@@ -9,8 +9,8 @@ decodes them and calls the stock exporter, configured by the same
 the answer, both without the GIL; a hung or slow receiver holds the helper, never the
 traced process.
 
-The helper starts at the first line (so a process that exports nothing never starts
-one), ends when its input closes (the traced process ended, even by SIGKILL), ignores
+The helper starts with tracing (its imports cost CPU better spent before trading than
+during it), ends when its input closes (the traced process ended, even by SIGKILL), ignores
 SIGINT (a Ctrl-C in the terminal is for the traced program, which flushes through it)
 and is started again if it dies. Frames: a kind byte (``L`` line, ``F`` flush, ``S``
 shutdown), a 4-byte big-endian length and the body; each is answered by a length and a
@@ -92,6 +92,12 @@ class RelaySink:
             except (OSError, subprocess.TimeoutExpired):
                 pass
             _close(process)
+
+    def start(self) -> None:
+        """Start the helper now (tracing starts, the program has not traded yet): its
+        imports take a few tenths of a second of CPU, better spent before the first
+        trade than during it."""
+        self._helper()
 
     def write(self, line: bytes) -> None:
         self._call(LINE, line)

@@ -38,7 +38,7 @@ BATCH_SPANS = 256  #: spans per request line (the Collector reads lines up to 1 
 #: which would stall the traced program's publish by that much while we encode. Not
 #: more often: each hand-over costs both threads a wake-up, which after every chunk of
 #: spans (~0.1 ms) added a third to NORMAL's cost in the demo backtest.
-YIELD_SECONDS = 0.0005
+YIELD_SECONDS = 0.0002
 YIELD_EVERY = 32  #: spans encoded between two looks at the clock
 
 ENCODE_ERROR = "encode_error"  #: drop reason: the record could not be encoded

@@ -96,6 +96,12 @@ class SinkWriter:
         self._thread = threading.Thread(target=self._run, name="tradetrace-writer",
                                         daemon=True)
         self._thread.start()
+        start = getattr(self.sink, "start", None)  # a helper process (relay.py)
+        if start is not None:
+            try:
+                start()
+            except Exception as exc:  # the first write will try again, and count it
+                self.stats.failure("starting the sink", exc)
 
     @property
     def running(self) -> bool:

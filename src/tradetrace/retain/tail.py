@@ -379,7 +379,7 @@ class TailRetention:
 _start = itemgetter(START)
 
 #: Records routed between two calls of ``route``'s ``pause``.
-PAUSE_EVERY = 256
+PAUSE_EVERY = 64
 
 
 def _chunks(records: list[Record], pause: Callable[[], None]) -> Iterator[list[Record]]:
