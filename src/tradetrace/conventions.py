@@ -58,7 +58,7 @@ LEVEL_BEFORE = "trading.tracing.level.before"
 LEVEL_AFTER = "trading.tracing.level.after"
 LEVEL_REASON = "trading.tracing.reason"
 LEVEL_WORKER_BUSY = "trading.tracing.worker_busy"  # fraction of the window judged
-LEVEL_PAID = "trading.tracing.trading_thread_exports"  # inline exports and drops in it
+LEVEL_PAID = "trading.tracing.trading_thread_waits"  # waits for the worker and drops in it
 
 # Links
 LINK_RELATION = "trading.link.relation"

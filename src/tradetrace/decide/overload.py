@@ -7,10 +7,11 @@ thread should give way instead.
 
 The export worker reports the CPU time each export took (its own thread's, so time spent
 waiting for the GIL does not count), and the session counts what trading threads paid
-themselves: buffers they exported inline and records dropped because the worker was
-stuck. Once per window the guard judges. Overloaded, when the worker was busy for more
-than ``busy_fraction`` of the window or a trading thread paid anything: the level is
-capped one step lower (DEBUG -> NORMAL -> MINIMAL, never below ``floor``). Calm (busy
+themselves: waits for the worker with a full buffer, and records dropped because it did
+not take the buffer in time. Once per window the guard judges. Overloaded, when the
+worker was busy for more than ``busy_fraction`` of the window or a trading thread paid
+anything: the level is capped one step lower (DEBUG -> NORMAL -> MINIMAL, never below
+``floor``). Calm (busy
 under half the threshold, nothing paid) for ``recover_seconds``: one step back up, until
 the configured levels are back.
 
@@ -55,7 +56,7 @@ class Verdict:
     after: TraceLevel  #: ... and after it
     reason: str
     busy: float  #: the worker's busy fraction in the window judged
-    paid: int  #: inline exports and records dropped by trading threads in that window
+    paid: int  #: waits for the worker and records dropped by trading threads in that window
 
 
 class OverloadGuard:
@@ -79,8 +80,8 @@ class OverloadGuard:
         self._busy += seconds
 
     def judge(self, paid: int, top: TraceLevel, cap: TraceLevel | None) -> Verdict | None:
-        """A new cap when one is due, else None. ``paid``: the running count of inline
-        exports and dropped records; ``top``: the highest configured level; ``cap``: the
+        """A new cap when one is due, else None. ``paid``: the running count of waits
+        for the worker and dropped records; ``top``: the highest configured level; ``cap``: the
         cap in force."""
         now = self.clock()
         elapsed = now - self._window_start
