@@ -480,6 +480,8 @@ class TracingSession:
         if self.metrics is not None:
             self.metrics.shutdown(self.config.flush_timeout_seconds)
         _sessions.discard(self)
+        if not _sessions and not reason:  # (a signal being handled re-raises by itself)
+            signals.uninstall()
         if self._worker is not None:
             self._report(reason)
         return done
