@@ -558,6 +558,7 @@ class TracingSession:
             "payload_values_skipped": ConversionStats.skipped,
             "payload_values_redacted": ConversionStats.redacted,
             "characters_replaced": EncodingStats.replaced,
+            "cache_resets": dict(EncodingStats.cache_resets),
             "undecidable_events": PublishStats.undecidable,
             "retention": _retention_stats(self.tail),
             "metrics": self.metrics.accounting() if self.metrics is not None else None,
@@ -580,6 +581,7 @@ def _retention_stats(tail: TailRetention | None) -> dict[str, Any]:
         "spans_held": stats.spans_held,
         "bytes_held": stats.bytes_held,
         "anomalies": dict(tail.tracker.stats.anomalies),
+        "orders_forgotten": tail.tracker.stats.orders_forgotten,
     }
 
 

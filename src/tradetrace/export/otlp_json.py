@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,9 @@ UNENCODABLE = "tradetrace.replace"
 
 class EncodingStats:
     replaced = 0  #: characters with no UTF-8 form, replaced by U+FFFD
+    #: caches of encoded text emptied because they reached their cap, by cache: memory
+    #: stays bounded whatever the values (an id per event cached by mistake, say)
+    cache_resets: Counter[str] = Counter()
 
 
 def _replace_unencodable(error: UnicodeError) -> tuple[bytes, int]:
@@ -106,6 +110,7 @@ class Attributes:
                 if cached is None:
                     if len(cache) >= CACHE_LIMIT:
                         cache.clear()
+                        EncodingStats.cache_resets["attribute_values"] += 1
                     cached = cache[value] = text[key] + escape(value) + "}}"
                 return cached
             return prefix[key] + any_value(value) + "}"

@@ -62,7 +62,15 @@ from .attributes import (
     flatten,
     to_attribute,
 )
-from .otlp_json import STATUS_ERROR, Attributes, escape, event_json, link_json, span_json
+from .otlp_json import (
+    STATUS_ERROR,
+    Attributes,
+    EncodingStats,
+    escape,
+    event_json,
+    link_json,
+    span_json,
+)
 from .shapes import compile_shape
 from .trade_spans import TradeSpanEncoder
 
@@ -412,6 +420,7 @@ class SpanEncoder:
                 compiled = (encoder, getter)
         if len(self._compiled) >= 4096:
             self._compiled.clear()
+            EncodingStats.cache_resets["compiled_shapes"] += 1
         self._compiled[key] = compiled
         return compiled
 
@@ -423,6 +432,7 @@ class SpanEncoder:
                 items.append((conv.SOURCE_ID, _plain(source)))
             if len(self._heads) >= 4096:
                 self._heads.clear()
+                EncodingStats.cache_resets["span_heads"] += 1
             cached = (self.attr.many(items), escape(route.event_type))
             self._heads[(route, source)] = cached
         return cached
@@ -455,6 +465,7 @@ class SpanEncoder:
         )
         if len(self._plans) >= 1024:
             self._plans.clear()
+            EncodingStats.cache_resets["payload_plans"] += 1
         self._plans[keys] = plan
         return plan
 
@@ -468,6 +479,7 @@ class SpanEncoder:
             text = "" if value is SKIP else self.attr(conv.SIM_TIME, value)
         if len(self._times) >= 1024:
             self._times.clear()
+            EncodingStats.cache_resets["simulated_times"] += 1
         try:
             self._times[when] = text
         except TypeError:  # unhashable after all

@@ -18,7 +18,7 @@ from ..capture.record import IDS
 from ..retain.tail import EvictionSummary
 from ..retain.trades import Trade
 from .attributes import SKIP, to_attribute
-from .otlp_json import Attributes, escape, link_json, span_json
+from .otlp_json import Attributes, EncodingStats, escape, link_json, span_json
 from .shapes import compile_trade_shape
 
 #: A trade span's attributes after its id, in order (None values are left out), as
@@ -90,6 +90,7 @@ class TradeSpanEncoder:
             return False
         if len(self._shapes) >= 256:
             self._shapes.clear()
+            EncodingStats.cache_resets["trade_shapes"] += 1
         return compile_trade_shape(self.attr, self._name_json, _NAMES, values) or False
 
     def _items(self, trade: Trade, values: tuple[Any, ...]) -> list[tuple[str, Any]]:

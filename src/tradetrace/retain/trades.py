@@ -239,6 +239,8 @@ class Trade:
 class TrackerStats:
     trades_opened: int = 0
     anomalies: Counter[str] = field(default_factory=Counter)
+    #: orders no longer remembered (past ORDER_MEMORY): a fill naming one finds no order
+    orders_forgotten: int = 0
 
 
 _FIELDS = ("order_id", "status", "pnl", "price", "entry_price", "exit_price", "quantity",
@@ -361,6 +363,7 @@ class TradeTracker:
                                           get["side"](payload), False]
                 if len(self._orders) > ORDER_MEMORY:
                     self._orders.popitem(last=False)
+                    self.stats.orders_forgotten += 1
             if get["status"](payload) in rules.rejected_statuses:
                 trade.rejected += 1
             return trade
