@@ -181,16 +181,10 @@ def otlp_sink(env: Mapping[str, str] | None = None) -> SpanSink:
 
 
 def otlp_exporter(env: Mapping[str, str] | None = None) -> SpanExporter:
-    """The stock OTLP exporter for ``OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`` (default
-    ``http/protobuf``, as the OTLP specification says); endpoint, headers, timeout and
-    compression come from the standard ``OTEL_EXPORTER_OTLP_*`` variables."""
-    env = os.environ if env is None else env
-    variable = (
-        ev.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
-        if env.get(ev.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
-        else ev.OTEL_EXPORTER_OTLP_PROTOCOL
-    )
-    protocol = (env.get(variable) or "http/protobuf").strip()
+    """The stock OTLP exporter for ``OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL``
+    (``http/protobuf`` or ``grpc``; the relay helper process runs it); endpoint,
+    headers, timeout and compression come from the standard variables."""
+    protocol = otlp_protocol(env)
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
@@ -201,4 +195,5 @@ def otlp_exporter(env: Mapping[str, str] | None = None) -> SpanExporter:
         )
 
         return HttpExporter()
-    raise ConfigError(variable, protocol, "grpc, http/protobuf")
+    raise ConfigError("OTEL_EXPORTER_OTLP_PROTOCOL", protocol,
+                      "grpc or http/protobuf (http/json is sent without an SDK exporter)")
