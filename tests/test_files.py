@@ -159,7 +159,10 @@ def test_max_events_bounds_memory_never_what_is_written(demo, tmp_path):
     """With max_events=50, no container ever holds more than twice that, and every span
     is still written."""
     config = tmp_path / "t.yaml"
-    config.write_text("tracing:\n  overrides:\n    '*': {max_events: 50}\n")
+    # waits of up to a second for the worker: the test is about memory, not drops under
+    # a loaded machine's scheduling
+    config.write_text("tracing:\n  publish_wait_ms: 1000\n"
+                      "  overrides:\n    '*': {max_events: 50}\n")
     session = tradetrace.configure("normal", profile="demo", output=tmp_path / "o",
                                    config_file=config)
     session._worker.interval = 3600  # only full buffers may trigger exports
@@ -291,7 +294,8 @@ def test_parents_resolve_when_batches_cut_through_cascades(demo, tmp_path):
     """With tiny buffers a bar's cascade is exported in pieces, children before their
     parents; every parent id still resolves to a span of the same trace."""
     config = tmp_path / "t.yaml"
-    config.write_text("tracing:\n  overrides:\n    '*': {max_events: 3}\n")
+    config.write_text("tracing:\n  publish_wait_ms: 1000\n"
+                      "  overrides:\n    '*': {max_events: 3}\n")
     tradetrace.configure("normal", profile="demo", output=tmp_path / "o", config_file=config)
     results = demo.run_backtest(bars=300, seed=4)
     tradetrace.flush()

@@ -24,9 +24,12 @@ from ..retain.policy import RetentionPolicy
 
 logger = logging.getLogger(__name__)
 
-#: More distinct keys than this means ids are not what we think; stop caching new ones.
+#: More distinct keys than this means ids are not what we think (an id per event, say):
+#: new keys then share one overflow container per event type, so memory stays bounded.
 MAX_ROUTES = 8192
 UNKNOWN_CONTAINER = "unknown"
+#: The container of events whose (type, container) key came past MAX_ROUTES.
+OVERFLOW_CONTAINER = "tradetrace.overflow"
 
 
 class Route:
@@ -91,6 +94,9 @@ class DecisionTable:
         self._lock = threading.Lock()
         self._overflow_logged = False
         self._generation = 0  #: bumped by reconfigure: decisions made before are stale
+        #: past MAX_ROUTES: raw event type -> the overflow route (None: not traced)
+        self._overflow: dict[Any, Route | None] = {}
+        self.overflowed = 0  #: events decided past the cap (they went to the overflow)
 
     def reconfigure(self, config: TracingConfig) -> None:
         """Decide by ``config`` from now on (a level changed at run time). The caches are
@@ -100,20 +106,30 @@ class DecisionTable:
             self._generation += 1
             self.by_type.clear()
             self._by_source.clear()
+            self._overflow.clear()
             self._size = 0
 
     def resolve(self, event: Any) -> Route | None:
         """The miss path: decide once for this (type, container) and remember it."""
         generation = self._generation
         type_raw = getattr(event, self._type_field)
+        if self._size >= MAX_ROUTES:  # the table is full: one route per type, no new key
+            overflow = self._overflow.get(type_raw, self.MISS)
+            if overflow is not self.MISS:
+                self.overflowed += 1
+                return overflow
         event_type = event_type_name(type_raw)
         if not self._config.may_trace(event_type.upper()):
+            if self._size >= MAX_ROUTES:
+                self._overflow[type_raw] = None
             self._remember(lambda: self.by_type.__setitem__(type_raw, None), generation)
             return None
         container_raw = getattr(event, self._container_field, None)
         source_raw = getattr(event, self._source_field, None)
         container = container_raw or source_raw or UNKNOWN_CONTAINER
         container = container if isinstance(container, str) else str(container)
+        if self._size >= MAX_ROUTES:
+            return self._overflow_route(type_raw, event_type)
         policy = self._config.policy_for(container)
         route: Route | None = None
         if policy.traces(event_type.upper()):
@@ -132,6 +148,35 @@ class DecisionTable:
             self._remember(
                 lambda: self._containers_of(type_raw).__setitem__(container_raw, route), generation)
         return route
+
+    def _overflow_route(self, type_raw: Any, event_type: str) -> Route | None:
+        """The one route of this type past MAX_ROUTES: its events keep their source id,
+        and share the container ``tradetrace.overflow`` (its policy: the global level's)."""
+        with self._lock:
+            if type_raw in self._overflow:
+                self.overflowed += 1
+                return self._overflow[type_raw]
+            policy = self._config.policy_for(OVERFLOW_CONTAINER)
+            route: Route | None = None
+            if policy.traces(event_type.upper()):
+                debug = policy.handler_spans
+                rules = self._config.trade_rules
+                route = Route(
+                    OVERFLOW_CONTAINER, event_type,
+                    self._retention.buffer_for(OVERFLOW_CONTAINER, policy.max_events), debug,
+                    self._keep_debug if debug else self._keep_normal,
+                    rules.role(event_type.upper()) if rules is not None else None,
+                    self._config.retention_for(OVERFLOW_CONTAINER))
+                self.routes.append(route)
+            self._overflow[type_raw] = route
+            self.overflowed += 1
+            if not self._overflow_logged:
+                self._overflow_logged = True
+                logger.warning(
+                    "tradetrace: more than %d distinct (event type, container) keys: events "
+                    "of new keys go to the container %s from now on (counted in "
+                    "stats()['routes_overflowed'])", MAX_ROUTES, OVERFLOW_CONTAINER)
+            return route
 
     def _containers_of(self, type_raw: Any) -> dict[Any, Route | None]:
         containers = self.by_type.get(type_raw)
@@ -152,12 +197,6 @@ class DecisionTable:
             if self._size < MAX_ROUTES:
                 self._size += 1
                 store()
-            elif not self._overflow_logged:
-                self._overflow_logged = True
-                logger.warning(
-                    "tradetrace: more than %d distinct (event type, container) keys; "
-                    "new ones are decided on every publish", MAX_ROUTES,
-                )
 
     def __len__(self) -> int:
         return self._size

@@ -42,6 +42,10 @@ YIELD_SECONDS = 0.0002
 YIELD_EVERY = 32  #: spans encoded between two looks at the clock
 
 ENCODE_ERROR = "encode_error"  #: drop reason: the record could not be encoded
+#: Records the worker takes at most in one pass (and beyond what it is working on, for
+#: publishers that wait): a publisher faster than the worker then waits or drops at its
+#: buffer, instead of memory growing in the worker's hands.
+MAX_IN_HAND = 50_000
 
 
 class ExportStats(WriteStats):
@@ -126,11 +130,12 @@ class ExportWorker:
                         return
 
     # taking ----------------------------------------------------------------------------
-    def _take(self) -> list[Record]:
-        """Everything buffered now; a publisher waiting for its buffer is let go."""
+    def _take(self, limit: int = MAX_IN_HAND) -> list[Record]:
+        """What is buffered now (up to ``limit`` records); a publisher waiting for its
+        buffer is let go."""
         retention = self.retention
         with self.ledger:
-            records = retention.take_all()
+            records = retention.take_all(limit)
             self.stats.taken += len(records)
         if retention.hungry:
             retention.fed()
@@ -161,8 +166,8 @@ class ExportWorker:
     def _pause(self) -> None:
         """Between chunks of work: let a publisher waiting for its buffer go, and hand
         the GIL back if this worker has held it for YIELD_SECONDS."""
-        if self.retention.hungry:
-            self._more += self._take()
+        if self.retention.hungry and len(self._more) < MAX_IN_HAND:
+            self._more += self._take(MAX_IN_HAND - len(self._more))
             time.sleep(0)  # the publisher runs on at once
             self._yield_at = time.perf_counter() + YIELD_SECONDS
         elif time.perf_counter() >= self._yield_at:

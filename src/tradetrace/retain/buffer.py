@@ -130,9 +130,18 @@ class Retention:
         # thread interrupted buffer_for; copying a dict's values is atomic under the GIL.
         return list(self._buffers.values())
 
-    def take_all(self) -> list[Record]:
+    def take_all(self, limit: int | None = None) -> list[Record]:
+        """What the buffers hold, buffer by buffer (those a publisher waits for first),
+        stopping once ``limit`` records are taken: the rest stays buffered, so its
+        publishers wait or drop rather than memory growing in the worker's hands."""
         out: list[Record] = []
-        for buffer in self.buffers():
+        buffers = self.buffers()
+        if self.hungry:
+            waiting = [b for b in buffers if len(b.records) >= b.hard]
+            buffers = waiting + [b for b in buffers if len(b.records) < b.hard]
+        for buffer in buffers:
+            if limit is not None and len(out) >= limit:
+                break
             if buffer.records:
                 out.extend(buffer.take())
         return out
