@@ -40,7 +40,9 @@ class Patcher:
         self._applied: list[tuple[type, str, Any]] = []
         self._lock = threading.RLock()
         self._active = False
-        self.missing: list[str] = []  #: targets that could not be patched (logged once)
+        #: targets that could not be patched: missing, or not patchable (an extension
+        #: type); each logged once, and the program runs on with them untraced
+        self.missing: list[str] = []
 
     def arm(self, profiles: tuple[Profile, ...]) -> None:
         """Patch loaded modules now and the others as soon as they are imported."""
@@ -120,7 +122,12 @@ class Patcher:
             return
         if replacement is None:
             return
-        setattr(owner, target.method, replacement)
+        try:
+            setattr(owner, target.method, replacement)
+        except Exception as exc:  # inside the traced program's import: never raise there
+            self.missing.append(str(target))
+            logger.error("tradetrace: cannot patch %s; it runs untraced: %r", target, exc)
+            return
         self._applied.append((owner, target.method, original))
 
 

@@ -24,8 +24,10 @@ names its fields differently::
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import importlib.util
+import inspect
 import keyword
 import re
 import sys
@@ -215,6 +217,10 @@ def check_importable(profile: Profile, search_paths: list[str]) -> None:
         if module is None:
             if not _findable(target.module, search_paths):
                 raise ConfigError(where, str(target), "an importable module", "module not found")
+            if _extension_module(target.module, search_paths):
+                raise ConfigError(where, str(target), "a method of a Python class "
+                                  "tradetrace can patch", f"{target.module} is a compiled "
+                                  "extension module: its classes cannot be patched")
             continue
         check_target(module, target, where)
 
@@ -225,6 +231,48 @@ def check_target(module: Any, target: Target, where: str) -> None:
         raise ConfigError(where, str(target), "an existing class", f"no class {target.cls}")
     if not callable(getattr(owner, target.method, None)):
         raise ConfigError(where, str(target), "an existing method", f"no method {target.method}")
+    reason = unpatchable(owner, target.method)
+    if reason:
+        raise ConfigError(where, str(target), "a method of a Python class tradetrace can patch",
+                          reason)
+
+
+#: Py_TPFLAGS_IMMUTABLETYPE (CPython 3.10+): built-in and extension types, whose
+#: attributes cannot be set.
+_IMMUTABLE_TYPE = 1 << 8
+_ABSENT = object()
+
+
+def unpatchable(owner: type, name: str) -> str:
+    """Why ``owner.name`` cannot be replaced ("" if it can), found by trying, with nothing
+    left changed: an extension type (a Cython, Rust or C class), or a class whose
+    metaclass refuses attribute assignment."""
+    if getattr(owner, "__flags__", 0) & _IMMUTABLE_TYPE:
+        return f"{owner.__qualname__} is an immutable (extension or built-in) type"
+    had = owner.__dict__.get(name, _ABSENT)
+    try:
+        current = had if had is not _ABSENT else inspect.getattr_static(owner, name)
+        setattr(owner, name, current)  # the same object back
+    except Exception as exc:
+        return f"{owner.__qualname__}.{name} cannot be set: {type(exc).__name__}: {exc}"
+    try:
+        if had is _ABSENT and name in owner.__dict__:
+            delattr(owner, name)
+    except Exception:  # pragma: no cover (set but not deleted: left as the same object)
+        pass
+    return ""
+
+
+def _extension_module(module: str, search_paths: list[str]) -> bool:
+    """Whether ``module`` would be loaded from a compiled extension (its classes are
+    extension types), known without importing it."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return False
+    return isinstance(spec.loader, importlib.machinery.ExtensionFileLoader)
 
 
 def _findable(module: str, search_paths: list[str]) -> bool:
