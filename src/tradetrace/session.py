@@ -28,7 +28,7 @@ from . import conventions as conv
 from . import environment_variables as ev
 from ._version import __version__
 from .capture.lifecycle import lifecycle_wrapper, run_wrapper
-from .capture.patcher import Patcher, function_wrapper, subscribe_wrapper
+from .capture.patcher import Patcher, function_wrapper, subscribe_wrapper, unsubscribe_wrapper
 from .capture.profile import EVENT_FIELDS, Profile, resolve_profiles
 from .capture.propagation import inject
 from .capture.publish import traced_publish
@@ -226,10 +226,11 @@ class TracingSession:
                     return original.__get__(self, type(self))(*args, **kwargs)
 
             return traced_publish(call, self.table, self._fields)
-        if role == "subscribe":
+        if role in ("subscribe", "unsubscribe"):
             # Handlers are wrapped only when some container may get handler spans.
             return (
-                function_wrapper(original, subscribe_wrapper)
+                function_wrapper(original, subscribe_wrapper if role == "subscribe"
+                                 else unsubscribe_wrapper)
                 if self.config.any_handler_spans
                 else None
             )

@@ -1,8 +1,12 @@
 """Handler spans (DEBUG): each subscribed handler is wrapped in a transparent proxy.
 
 The proxy is a ``wrapt.ObjectProxy``: it compares, hashes and prints as the handler
-itself, so ``bus.unsubscribe(event_type, handler)`` still finds it. It records a span
-only while its event's container is at DEBUG, and otherwise just calls through.
+itself, so a bus that finds handlers by equality (``list.remove``, ``h != handler``,
+sets, dicts keyed by the handler) still finds it. A bus that keys handlers by identity
+(``self._handlers[id(handler)]``, ``is``) would not: so one handler object always gets
+the same proxy, and the profile's ``unsubscribe`` methods are given that proxy in place
+of the handler (:func:`proxy_handler_argument`). The proxy records a span only while its
+event's container is at DEBUG, and otherwise just calls through.
 """
 
 from __future__ import annotations
@@ -46,6 +50,26 @@ class TracedHandler(wrapt.ObjectProxy):
 
 #: Buses a handler was wrapped for: where uninstrumenting puts the originals back.
 _buses: weakref.WeakSet[Any] = weakref.WeakSet()
+#: id(handler) -> its proxy, while some bus holds the proxy (the proxy holds the handler,
+#: so the id is not reused meanwhile)
+_proxies: weakref.WeakValueDictionary[int, TracedHandler] = weakref.WeakValueDictionary()
+
+
+def _proxy_of(handler: Any) -> TracedHandler | None:
+    proxy = _proxies.get(id(handler))
+    return proxy if proxy is not None and proxy.__wrapped__ is handler else None
+
+
+def _proxy_for(handler: Any) -> TracedHandler:
+    """The proxy of ``handler``: the same object for the same handler, as untraced."""
+    proxy = _proxy_of(handler)
+    if proxy is None:
+        proxy = TracedHandler(handler)
+        try:
+            _proxies[id(handler)] = proxy
+        except TypeError:  # pragma: no cover (wrapt proxies take weak references)
+            pass
+    return proxy
 #: Containers bigger than this are not searched for handlers (an event history, say).
 _SEARCH_LIMIT = 10_000
 
@@ -82,7 +106,15 @@ def _unwrapped(value: Any, depth: int) -> tuple[Any, int]:
     if isinstance(value, dict):
         for key, item in list(value.items()):
             new, n = _unwrapped(item, depth - 1)
-            if n:
+            # keys too: a proxy as the key, or its id (a bus keyed by identity)
+            new_key = key.__wrapped__ if isinstance(key, TracedHandler) else (
+                id(item.__wrapped__) if isinstance(item, TracedHandler) and key == id(item)
+                else key)
+            if new_key is not key:
+                del value[key]
+                value[new_key] = new
+                count += n or 1
+            elif n:
                 value[key] = new
                 count += n
         return value, count
@@ -103,14 +135,25 @@ def _unwrapped(value: Any, depth: int) -> tuple[Any, int]:
 
 def wrap_handler_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     """Wrap the handler of a ``subscribe``-like call: ``handler=`` or the first callable."""
+    return _replace_handler(args, kwargs, _proxy_for)
+
+
+def proxy_handler_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """For an ``unsubscribe``-like call: the handler the program passes is replaced by
+    the proxy that was subscribed for it, if any (a bus keyed by identity finds that)."""
+    return _replace_handler(args, kwargs, lambda h: _proxy_of(h) or h)
+
+
+def _replace_handler(args: tuple[Any, ...], kwargs: dict[str, Any],
+                     replace: Any) -> tuple[Any, Any]:
     for name in ("handler", "callback"):
         if name in kwargs and callable(kwargs[name]):
             if not isinstance(kwargs[name], TracedHandler):
-                kwargs = {**kwargs, name: TracedHandler(kwargs[name])}
+                kwargs = {**kwargs, name: replace(kwargs[name])}
             return args, kwargs
     for i, arg in enumerate(args):
         if callable(arg) and not isinstance(arg, type):
             if not isinstance(arg, TracedHandler):
-                args = (*args[:i], TracedHandler(arg), *args[i + 1 :])
+                args = (*args[:i], replace(arg), *args[i + 1 :])
             break
     return args, kwargs

@@ -19,7 +19,12 @@ from typing import Any
 import wrapt
 
 from ..errors import ConfigError
-from .handlers import remember_bus, unwrap_handlers, wrap_handler_argument
+from .handlers import (
+    proxy_handler_argument,
+    remember_bus,
+    unwrap_handlers,
+    wrap_handler_argument,
+)
 from .profile import Profile, Target, check_target
 
 logger = logging.getLogger(__name__)
@@ -138,6 +143,16 @@ def subscribe_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
         remember_bus(instance)
     except Exception:  # subscribe exactly as asked rather than fail
         logger.debug("tradetrace: could not wrap a handler", exc_info=True)
+    return wrapped(*args, **kwargs)
+
+
+def unsubscribe_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """wrapt wrapper for ``unsubscribe``-like methods: the handler's proxy goes in its
+    place, so a bus that keys handlers by identity finds what it stored."""
+    try:
+        args, kwargs = proxy_handler_argument(args, kwargs)
+    except Exception:  # unsubscribe exactly as asked rather than fail
+        logger.debug("tradetrace: could not find a handler's proxy", exc_info=True)
     return wrapped(*args, **kwargs)
 
 

@@ -5,6 +5,8 @@ A profile names, as ``module:Class.method``, the methods that play each role:
 - ``publish``: the event bus's publish (every published event becomes a span);
 - ``subscribe``: methods that register handlers (the handler is wrapped, for DEBUG's
   handler spans);
+- ``unsubscribe``: methods that remove one; they are handed the wrapper that was
+  subscribed, so a bus that keys handlers by identity finds it (capture/handlers.py);
 - ``lifecycle``: container lifecycle steps (initialize, start, execute, stop, ...);
 - ``run``: the coordinator's entry points (a run span; the pipeline flushes at its end);
 - ``transport``: methods that send an event across a queue or to another process (its
@@ -17,6 +19,7 @@ names its fields differently::
     name: mybot
     publish: [mybot.bus:Bus.publish]
     subscribe: [mybot.bus:Bus.subscribe]
+    unsubscribe: [mybot.bus:Bus.unsubscribe]
     lifecycle: [mybot.nodes:Node.start, mybot.nodes:Node.stop]
     run: [mybot.engine:Engine.run]
     event_fields: {event_type: kind, payload: data}
@@ -40,7 +43,7 @@ import yaml
 
 from ..errors import ConfigError
 
-ROLES = ("publish", "subscribe", "lifecycle", "run", "transport")
+ROLES = ("publish", "subscribe", "unsubscribe", "lifecycle", "run", "transport")
 _TARGET = re.compile(
     r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<cls>[A-Za-z_]\w*)\.(?P<method>[A-Za-z_]\w*)$"
 )
@@ -86,6 +89,7 @@ class Profile:
     name: str
     publish: tuple[Target, ...]
     subscribe: tuple[Target, ...] = ()
+    unsubscribe: tuple[Target, ...] = ()
     lifecycle: tuple[Target, ...] = ()
     run: tuple[Target, ...] = ()
     transport: tuple[Target, ...] = ()
@@ -118,6 +122,7 @@ BUILTIN: dict[str, Profile] = {
         subscribe=_methods(
             "src.core.events.bus", "EventBus", "subscribe subscribe_all subscribe_to_signals"
         ),
+        unsubscribe=_methods("src.core.events.bus", "EventBus", "unsubscribe unsubscribe_all"),
         lifecycle=_methods("src.core.containers.container", "Container", _LIFECYCLE),
         run=_methods("src.core.coordinator.coordinator", "Coordinator", "run_topology run_workflow")
         + _methods("src.core.coordinator.sequencer", "Sequencer", "_execute_topology")
@@ -129,6 +134,7 @@ BUILTIN: dict[str, Profile] = {
         subscribe=_methods(
             "demo_engine.bus", "EventBus", "subscribe subscribe_all subscribe_to_signals"
         ),
+        unsubscribe=_methods("demo_engine.bus", "EventBus", "unsubscribe unsubscribe_all"),
         lifecycle=_methods("demo_engine.containers", "Container", _LIFECYCLE),
         run=_methods("demo_engine.coordinator", "Coordinator", "run_topology"),
     ),
@@ -174,7 +180,8 @@ def load_profile(path: Path) -> Profile:
 
 def parse_profile(data: Any, path: str) -> Profile:
     if not isinstance(data, Mapping):
-        raise ConfigError(path, data, "a mapping with publish, subscribe, lifecycle, run")
+        raise ConfigError(path, data, "a mapping with publish, subscribe, unsubscribe, "
+                          "lifecycle, run")
     allowed = ("name", *ROLES, "event_fields", "container_id_attribute")
     for key in data:
         if key not in allowed:
