@@ -536,6 +536,7 @@ class TracingSession:
         """The session's figures. ``accounting`` is the identity every recorded span
         keeps: ``recorded = exported + sum(dropped.values()) + pending``."""
         from .capture.publish import PublishStats
+        from .capture.snapshot import SnapshotStats
         from .export.attributes import ConversionStats
         from .export.otlp_json import EncodingStats
 
@@ -558,6 +559,7 @@ class TracingSession:
             "publisher_waits": self.retention.waits,  #: a full buffer waited for the worker
             "publisher_waits_in_vain": self.retention.waits_in_vain,
             "payload_values_skipped": ConversionStats.skipped,
+            "snapshots_truncated": SnapshotStats.truncated,
             "payload_values_redacted": ConversionStats.redacted,
             "characters_replaced": EncodingStats.replaced,
             "cache_resets": dict(EncodingStats.cache_resets),

@@ -2,9 +2,9 @@
 
 Budget (``../shared/PERFORMANCE.md``): +0.3 us for an event the level does not trace,
 +2 us for one it does. So the patched ``publish`` decides with one or two dict lookups
-before anything else, and for a traced event only snapshots the payload, takes two
-timestamps and appends a list to its container's buffer. Spans are encoded later by the
-export worker.
+before anything else, and for a traced event only snapshots the payload (snapshot.py),
+takes two timestamps and appends a list to its container's buffer. Spans are encoded
+later by the export worker.
 
 Two measured choices keep it inside the budget:
 
@@ -30,22 +30,9 @@ from typing import Any
 from ..decide.table import DecisionTable
 from .propagation import TRACEPARENT, remote_parent
 from .record import EVENT, SUPPRESSED, dispatch
+from .snapshot import copy_values, is_tracked, snapshot
 
 logger = logging.getLogger(__name__)
-
-#: Bounds of a DEBUG payload snapshot (deep copy of dicts and lists).
-SNAPSHOT_DEPTH = 4
-SNAPSHOT_ITEMS = 256
-
-
-def snapshot(value: Any, depth: int = SNAPSHOT_DEPTH) -> Any:
-    """Copy nested dicts and lists so later mutation by the traced code cannot leak in."""
-    if depth and isinstance(value, dict):
-        return {k: snapshot(v, depth - 1) for k, v in list(value.items())[:SNAPSHOT_ITEMS]}
-    if depth and isinstance(value, (list, tuple)):
-        return [snapshot(v, depth - 1) for v in value[:SNAPSHOT_ITEMS]]
-    return value
-
 
 class PublishStats:
     """Counters of the publish path's own failures (there should be none)."""
@@ -93,9 +80,13 @@ def publish(self, {params}):
         except Exception:
             pass
     record = [EVENT, route, event, None, parent, 0, 0, None, None, None]
-    try:
+    try:  # the payload as it is now, however the traced code changes it later
         payload = event.{payload}
-        record[3] = snapshot(payload) if route.payload_snapshot else payload.copy()
+        if payload.__class__ is dict:
+            copy = payload.copy()
+            record[3] = copy_values(copy) if is_tracked(copy) else copy
+        else:
+            record[3] = snapshot(payload)
     except Exception:
         stats.unsnapshotable += 1
     stack.append(record)
@@ -145,7 +136,8 @@ def traced_publish(
     namespace: dict[str, Any] = {
         "original": original, "by_type": table.by_type.get, "resolve": table.resolve,
         "by_source": table.resolve_by_source, "MISS": table.MISS, "stats": PublishStats,
-        "local": dispatch, "snapshot": snapshot, "time_ns": time.time_ns, "EVENT": EVENT,
+        "local": dispatch, "snapshot": snapshot, "copy_values": copy_values,
+        "is_tracked": is_tracked, "time_ns": time.time_ns, "EVENT": EVENT,
         "SUPPRESSED": SUPPRESSED, "TRACEPARENT": TRACEPARENT, "remote": remote_parent,
     }
     exec(compile(source, f"<tradetrace publish of {_name(original)}>", "exec"), namespace)
@@ -175,7 +167,7 @@ _TEMPLATE_NAMES = frozenset({
     "self", "by_container", "route", "key", "stack", "record", "payload", "buffer",
     "records", "exc", "original", "by_type", "resolve", "by_source", "MISS", "stats",
     "local", "snapshot", "time_ns", "EVENT", "parent", "carrier", "remote", "SUPPRESSED",
-    "TRACEPARENT",
+    "TRACEPARENT", "copy", "copy_values", "is_tracked", "dict",
 })
 
 
