@@ -149,3 +149,14 @@ def test_spans_a_receiver_rejects_are_dropped_as_rejected(receiver):
         assert figures["dropped"] == {"rejected_by_receiver": EVENTS}
     else:
         assert figures["exported"] == EVENTS
+
+
+def test_metrics_reach_the_receiver_with_their_own_count(receiver):
+    """storage: otlp sends metrics too (they went to memory before), counted apart."""
+    bus, session = feed(backend="otlp")
+    publish(bus, 10)
+    tradetrace.shutdown()
+    assert receiver.wait_for(lambda r: r.metric_requests >= 1, timeout=10)
+    metrics = session.stats()["metrics"]
+    assert metrics["exports"] >= 1 and metrics["failed"] == 0
+    assert metrics["backend"] == "OTLPMetricExporter"
