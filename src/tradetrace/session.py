@@ -564,7 +564,7 @@ class TracingSession:
             "characters_replaced": EncodingStats.replaced,
             "cache_resets": dict(EncodingStats.cache_resets),
             "undecidable_events": PublishStats.undecidable,
-            "routes_overflowed": self.table.overflowed if hasattr(self, "table") else 0,
+            "overflow_events": self.table.overflow_events if hasattr(self, "table") else 0,
             "retention": _retention_stats(self.tail),
             "metrics": self.metrics.accounting() if self.metrics is not None else None,
             "metrics_file": str(self.metrics_path) if self.metrics_path else None,

@@ -55,7 +55,8 @@ def publish(self, {params}):
             route = resolve(event)
         else:
             key = event.{container_id}
-            route = by_container.get(key, MISS) if key is not None else by_source(event)
+            # a miss asks the table: MISS (decide it), or past its caps the overflow route
+            route = by_container[key] if key is not None else by_source(event)
             if route is MISS:
                 route = resolve(event)
     except Exception:

@@ -1,10 +1,18 @@
 """The compiled decision table the publish path asks before touching anything else.
 
-Two levels, both plain dicts keyed by what the event object already holds:
+Two levels, both dicts keyed by what the event object already holds:
 ``by_type[event.event_type]`` is None when no container traces that type (MINIMAL's BAR
 and SIGNAL stop here, after one lookup), else a dict ``container_id -> Route | None``.
 A miss resolves the policy once (normalising Enum or str event types, falling back from
 container to source id) and caches the answer.
+
+Bounded, whatever ids the traced system makes up: at most ``MAX_CONTAINERS`` containers
+get a buffer of their own and at most ``MAX_ROUTES`` decisions are cached. Past either
+cap, events of a container seen for the first time go to the container
+``tradetrace.overflow`` (``OVERFLOW_CONTAINER``: one route per event type, decided by
+that container's policy), without deciding anything: the per-type dict answers the miss
+itself (``_Containers.__missing__``), so publishing stays O(1). Said once in the log,
+and counted in ``DecisionTable.overflow_events``.
 """
 
 from __future__ import annotations
@@ -17,19 +25,25 @@ from operator import attrgetter
 from typing import Any
 
 from ..capture.profile import EVENT_FIELDS
-from ..capture.record import KEPT_AT_NORMAL, KEPT_FIELDS
+from ..capture.record import F_METADATA, KEPT_AT_NORMAL, KEPT_FIELDS
+from ..capture.snapshot import snapshot
 from ..config import DEFAULT_RETENTION, TracingConfig
 from ..retain.buffer import ContainerBuffer, Retention
 from ..retain.policy import RetentionPolicy
 
 logger = logging.getLogger(__name__)
 
-#: More distinct keys than this means ids are not what we think (an id per event, say):
-#: new keys then share one overflow container per event type, so memory stays bounded.
-MAX_ROUTES = 8192
-UNKNOWN_CONTAINER = "unknown"
-#: The container of events whose (type, container) key came past MAX_ROUTES.
+#: Containers with a buffer of their own; events of further containers go to the
+#: overflow container. (A parameter sweep may run hundreds of portfolios; a system
+#: that puts an order id where the container id goes would make millions.)
+MAX_CONTAINERS = 1024
+#: Cached decisions ((event type, container id or source id) keys) and routes made.
+MAX_ROUTES = 16384
+#: Event types with an overflow route of their own; any further type shares one more.
+MAX_OVERFLOW_TYPES = 256
 OVERFLOW_CONTAINER = "tradetrace.overflow"
+UNKNOWN_CONTAINER = "unknown"
+_MISS: Any = object()
 
 
 class Route:
@@ -71,8 +85,35 @@ def event_type_name(raw: Any) -> str:
     return str.__str__(raw) if isinstance(raw, str) else str(raw)
 
 
+class _Containers(dict[Any, Route | None]):
+    """``container id -> Route | None`` for one event type, as cached by the table.
+
+    The publish path looks a container up with ``[]``: a miss calls ``__missing__``,
+    which says MISS (decide it) until the table is full, then gives the type's overflow
+    route at once, so that made-up ids cost a dict miss rather than a decision."""
+
+    __slots__ = ("table", "fallback")
+
+    def __init__(self, table: DecisionTable) -> None:
+        super().__init__()
+        self.table = table
+        self.fallback: Route | None = _MISS  #: the overflow route, once the table is full
+
+    def __missing__(self, key: Any) -> Route | None:
+        fallback = self.fallback
+        if fallback is _MISS:
+            return _MISS
+        table = self.table
+        if table._size < MAX_ROUTES and key is not None and (
+            key if key.__class__ is str else str(key)
+        ) in table._buffers:
+            return _MISS  # a known container's first event of this type: its own route
+        table.overflow_events += 1  # from any publishing thread: a count, not a ledger
+        return fallback
+
+
 class DecisionTable:
-    MISS: Any = object()
+    MISS: Any = _MISS
 
     def __init__(
         self,
@@ -86,24 +127,25 @@ class DecisionTable:
         self._type_field, self._container_field, self._source_field = fields
         names = [event_fields.get(name, name) for name in KEPT_FIELDS]
         self._keep_normal = attrgetter(*names[:KEPT_AT_NORMAL])
-        self._keep_debug = attrgetter(*names)
-        self.by_type: dict[Any, dict[Any, Route | None] | None] = {}
-        self.routes: list[Route] = []  #: every route made, for metrics
+        self._keep_debug = _keep_with_metadata(attrgetter(*names))
+        self.by_type: dict[Any, _Containers | None] = {}
+        self.routes: list[Route] = []  #: every route made, for metrics (bounded: reused)
+        self.overflow_events = 0  #: events of containers past the caps (overflow container)
         self._by_source: dict[tuple[Any, Any], Route | None] = {}
-        self._size = 0
+        self._size = 0  #: decisions cached in by_type and _by_source
+        self._buffers: dict[str, ContainerBuffer] = {}  #: containers with their own buffer
+        self._made: dict[tuple[Any, ...], Route] = {}  #: routes by what they are, for reuse
+        self._overflow: dict[str, Route | None] = {}  #: event type -> its overflow route
         self._lock = threading.Lock()
-        self._overflow_logged = False
-        self._generation = 0  #: bumped by reconfigure: decisions made before are stale
-        #: past MAX_ROUTES: raw event type -> the overflow route (None: not traced)
-        self._overflow: dict[Any, Route | None] = {}
-        self.overflowed = 0  #: events decided past the cap (they went to the overflow)
+        self._full_logged = False
 
     def reconfigure(self, config: TracingConfig) -> None:
         """Decide by ``config`` from now on (a level changed at run time). The caches are
-        emptied in place: the patched publish holds their ``get`` methods."""
+        emptied in place: the patched publish holds their ``get`` methods. Routes are
+        made again as needed; one that comes out the same as before is reused, so
+        levels going back and forth add none."""
         with self._lock:
             self._config = config
-            self._generation += 1
             self.by_type.clear()
             self._by_source.clear()
             self._overflow.clear()
@@ -111,92 +153,126 @@ class DecisionTable:
 
     def resolve(self, event: Any) -> Route | None:
         """The miss path: decide once for this (type, container) and remember it."""
-        generation = self._generation
         type_raw = getattr(event, self._type_field)
-        if self._size >= MAX_ROUTES:  # the table is full: one route per type, no new key
-            overflow = self._overflow.get(type_raw, self.MISS)
-            if overflow is not self.MISS:
-                self.overflowed += 1
-                return overflow
-        event_type = event_type_name(type_raw)
-        if not self._config.may_trace(event_type.upper()):
-            if self._size >= MAX_ROUTES:
-                self._overflow[type_raw] = None
-            self._remember(lambda: self.by_type.__setitem__(type_raw, None), generation)
-            return None
         container_raw = getattr(event, self._container_field, None)
         source_raw = getattr(event, self._source_field, None)
+        event_type = event_type_name(type_raw)
         container = container_raw or source_raw or UNKNOWN_CONTAINER
         container = container if isinstance(container, str) else str(container)
-        if self._size >= MAX_ROUTES:
-            return self._overflow_route(type_raw, event_type)
-        policy = self._config.policy_for(container)
-        route: Route | None = None
-        if policy.traces(event_type.upper()):
-            buffer = self._retention.buffer_for(container, policy.max_events)
-            debug = policy.handler_spans
-            keep = self._keep_debug if debug else self._keep_normal
-            rules = self._config.trade_rules
-            role = rules.role(event_type.upper()) if rules is not None else None
-            route = Route(container, event_type, buffer, debug, keep, role,
-                          self._config.retention_for(container))
-            self.routes.append(route)
-        if container_raw is None:  # decided by the source id: cache by (type, source)
-            self._remember(
-                lambda: self._by_source.__setitem__((type_raw, source_raw), route), generation)
-        else:
-            self._remember(
-                lambda: self._containers_of(type_raw).__setitem__(container_raw, route), generation)
+        with self._lock:  # decided and cached under one config (reconfigure waits)
+            if not self._config.may_trace(event_type.upper()):
+                self._cache(self.by_type, type_raw, None)
+                return None
+            containers = self.by_type.get(type_raw)
+            if containers is None and len(self.by_type) < MAX_ROUTES:
+                # also for events decided by their source id: the publish path then
+                # finds the type and asks by source, rather than deciding each time
+                containers = self.by_type[type_raw] = _Containers(self)
+            route, overflow = self._route(container, event_type)
+            if overflow:
+                self.overflow_events += 1
+                if containers is not None:
+                    containers.fallback = route  # from now on, without deciding
+            elif container_raw is None:  # decided by the source id: cache by (type, source)
+                self._cache(self._by_source, (type_raw, source_raw), route)
+            elif containers is not None:
+                self._cache(containers, container_raw, route)
+            say = (overflow or self._size >= MAX_ROUTES) and not self._full_logged
+            self._full_logged = self._full_logged or say
+        if say:  # logged outside the lock: a log handler may publish on the traced bus
+            logger.warning(
+                "tradetrace: more than %d containers or %d routes; events of containers "
+                "seen from now on are recorded in container %r (counted in stats "
+                "'overflow_events'): are ids made up per event?",
+                MAX_CONTAINERS, MAX_ROUTES, OVERFLOW_CONTAINER)
         return route
 
-    def _overflow_route(self, type_raw: Any, event_type: str) -> Route | None:
-        """The one route of this type past MAX_ROUTES: its events keep their source id,
-        and share the container ``tradetrace.overflow`` (its policy: the global level's)."""
-        with self._lock:
-            if type_raw in self._overflow:
-                self.overflowed += 1
-                return self._overflow[type_raw]
-            policy = self._config.policy_for(OVERFLOW_CONTAINER)
-            route: Route | None = None
-            if policy.traces(event_type.upper()):
-                debug = policy.handler_spans
-                rules = self._config.trade_rules
-                route = Route(
-                    OVERFLOW_CONTAINER, event_type,
-                    self._retention.buffer_for(OVERFLOW_CONTAINER, policy.max_events), debug,
-                    self._keep_debug if debug else self._keep_normal,
-                    rules.role(event_type.upper()) if rules is not None else None,
-                    self._config.retention_for(OVERFLOW_CONTAINER))
-                self.routes.append(route)
-            self._overflow[type_raw] = route
-            self.overflowed += 1
-            if not self._overflow_logged:
-                self._overflow_logged = True
-                logger.warning(
-                    "tradetrace: more than %d distinct (event type, container) keys: events "
-                    "of new keys go to the container %s from now on (counted in "
-                    "stats()['routes_overflowed'])", MAX_ROUTES, OVERFLOW_CONTAINER)
-            return route
-
-    def _containers_of(self, type_raw: Any) -> dict[Any, Route | None]:
-        containers = self.by_type.get(type_raw)
-        if containers is None:
-            containers = self.by_type[type_raw] = {}
-        return containers
-
     def resolve_by_source(self, event: Any) -> Route | None:
-        """Events without a container id (rare): looked up by (type, source) each time."""
-        key = (getattr(event, self._type_field), getattr(event, self._source_field, None))
-        route = self._by_source.get(key, self.MISS)
-        return self.resolve(event) if route is self.MISS else route
+        """Events without a container id: looked up by (type, source id)."""
+        type_raw = getattr(event, self._type_field)
+        source_raw = getattr(event, self._source_field, None)
+        route = self._by_source.get((type_raw, source_raw), _MISS)
+        if route is _MISS:
+            containers = self.by_type.get(type_raw)
+            if containers is not None:  # past the caps, the overflow route
+                route = containers.__missing__(source_raw)
+            if route is _MISS:
+                route = self.resolve(event)
+        return route
 
-    def _remember(self, store: Any, generation: int) -> None:
-        with self._lock:
-            if generation != self._generation:
-                return  # decided under a config replaced meanwhile: decide again next time
-            if self._size < MAX_ROUTES:
-                self._size += 1
-                store()
+    def _route(self, container: str, event_type: str) -> tuple[Route | None, bool]:
+        """(this container's route for this type, False), or (the overflow container's,
+        True) once the caps are reached; the route is None if the policy does not trace
+        the type."""
+        if container not in self._buffers and len(self._buffers) >= MAX_CONTAINERS:
+            return self._overflow_route(event_type), True
+        policy = self._config.policy_for(container)
+        if not policy.traces(event_type.upper()):
+            return None, False
+        route = self._make(container, event_type, policy, create=len(self._made) < MAX_ROUTES)
+        if route is _MISS:
+            return self._overflow_route(event_type), True
+        return route, False
+
+    def _overflow_route(self, event_type: str) -> Route | None:
+        route = self._overflow.get(event_type, _MISS)
+        if route is _MISS:
+            policy = self._config.policy_for(OVERFLOW_CONTAINER)
+            if not policy.traces(event_type.upper()):
+                route = None
+            elif len(self._overflow) < MAX_OVERFLOW_TYPES:
+                route = self._make(OVERFLOW_CONTAINER, event_type, policy)
+            else:  # made-up event types as well: they share one more route
+                return self._make(OVERFLOW_CONTAINER, OVERFLOW_CONTAINER, policy)
+            self._overflow[event_type] = route
+        return route
+
+    def _make(self, container: str, event_type: str, policy: Any, create: bool = True) -> Any:
+        """A new route (MISS if not ``create``), or the same one as before if a level went
+        back and forth."""
+        debug = policy.handler_spans
+        rules = self._config.trade_rules
+        role = rules.role(event_type.upper()) if rules is not None else None
+        retention = self._config.retention_for(container)
+        key: tuple[Any, ...] = (container, event_type, debug, role, retention)
+        try:
+            route = self._made.get(key)
+        except TypeError:  # a retention policy that cannot be hashed: never reused
+            route, key = None, (container, event_type, debug, role, id(retention))
+        if route is None:
+            if not create:
+                return _MISS
+            buffer = self._buffers.get(container)
+            if buffer is None:
+                buffer = self._buffers[container] = self._retention.buffer_for(
+                    container, policy.max_events)
+            keep = self._keep_debug if debug else self._keep_normal
+            route = Route(container, event_type, buffer, debug, keep, role, retention)
+            self._made[key] = route
+            self.routes.append(route)
+        return route
+
+    def _cache(self, mapping: dict[Any, Any], key: Any, value: Any) -> bool:
+        """Remember a decision, if there is room (under the lock)."""
+        if self._size >= MAX_ROUTES:
+            return False
+        self._size += 1
+        mapping[key] = value
+        return True
 
     def __len__(self) -> int:
         return self._size
+
+
+def _keep_with_metadata(keep: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any], tuple[Any, ...]]:
+    """DEBUG keeps the event's metadata dict for the encoder: a snapshot of it, as it
+    was when its publish returned, not as the traced code changes it later."""
+
+    def keep_debug(event: Any) -> tuple[Any, ...]:
+        fields = keep(event)
+        metadata = fields[F_METADATA]
+        if metadata is None:
+            return fields
+        return (*fields[:F_METADATA], snapshot(metadata))
+
+    return keep_debug
