@@ -77,12 +77,32 @@ def test_an_unpatchable_class_imported_later_runs_untraced_and_is_counted():
                                  "unpatchable_targets:SealedBus.publish"]})
         import unpatchable_targets                      # the hook runs here
         print(unpatchable_targets.SealedBus().publish("order"))
-        print(sorted(session.stats()["cannot_patch"]))
+        print(sorted(session.stats()["cannot_patch"]), session.stats()["targets_missing"])
     """)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "published order"
     assert lines[1] == ("['unpatchable_targets:CompiledBus.isoformat', "
-                        "'unpatchable_targets:SealedBus.publish']")
+                        "'unpatchable_targets:SealedBus.publish'] []")
     assert done.stderr.count("cannot patch unpatchable_targets:SealedBus.publish") == 1
     assert done.stderr.count("cannot patch unpatchable_targets:CompiledBus.isoformat") == 1
+
+
+def test_arming_again_says_it_once(caplog):
+    """A level change arms the patches again: a target that cannot be patched is tried
+    again, but listed and logged once."""
+    import unpatchable_targets  # noqa: F401
+
+    session = tradetrace.configure("normal", backend="none")  # built-in profiles only
+    session._patcher.arm((tradetrace_profile(),))
+    session.set_level("debug")
+    session._patcher.arm((tradetrace_profile(),))
+    assert session.stats()["cannot_patch"] == ["unpatchable_targets:SealedBus.publish"]
+    said = [r for r in caplog.records if "cannot patch unpatchable_targets" in r.getMessage()]
+    assert len(said) == 1
+
+
+def tradetrace_profile():
+    from tradetrace.capture.profile import parse_profile
+
+    return parse_profile({"publish": ["unpatchable_targets:SealedBus.publish"]}, "test")

@@ -549,7 +549,8 @@ class TracingSession:
             "overloaded_at_floor": self.overload.at_floor if self.overload else 0,
             "run_id": self.config.run_id,
             "patched": len(self.patched),
-            "cannot_patch": list(self._patcher.missing) if self._patcher is not None else [],
+            "cannot_patch": list(self._patcher.unpatchable) if self._patcher else [],
+            "targets_missing": list(self._patcher.missing) if self._patcher else [],
             "accounting": accounting.as_dict(),
             "spans_exported": worker.spans_exported if worker else 0,  #: trade spans too
             "spans_lost": accounting.lost + accounting.derived_lost,

@@ -45,9 +45,11 @@ class Patcher:
         self._applied: list[tuple[type, str, Any]] = []
         self._lock = threading.RLock()
         self._active = False
-        #: targets that could not be patched: missing, or not patchable (an extension
-        #: type); each logged once, and the program runs on with them untraced
+        #: targets that do not exist as named (logged once each)
         self.missing: list[str] = []
+        #: targets that exist but refused the patch: an extension type's method, a sealed
+        #: class's (logged once each); the program runs on with them untraced
+        self.unpatchable: list[str] = []
 
     def arm(self, profiles: tuple[Profile, ...]) -> None:
         """Patch loaded modules now and the others as soon as they are imported."""
@@ -107,12 +109,12 @@ class Patcher:
 
     def _patch(self, profile: Profile, role: str, target: Target, module: ModuleType) -> None:
         try:
-            check_target(module, target, f"profile.{role}")
+            # patchability is found out by patching, below: only what this level needs
+            check_target(module, target, f"profile.{role}", patchable=False)
         except ConfigError as exc:
             # Raised at configure time for explicit profiles; here the module was only
             # imported later, and an import must never fail because of tracing.
-            self.missing.append(str(target))
-            logger.error("tradetrace: cannot patch %s: %s", target, exc)
+            self._cannot(self.missing, target, exc)
             return
         owner = getattr(module, target.cls)
         current = inspect.getattr_static(owner, target.method)
@@ -121,19 +123,24 @@ class Patcher:
         original = owner.__dict__.get(target.method, _ABSENT)
         try:
             replacement = self._factory(role, current, profile)
-        except Exception:  # this can run inside the traced program's import statement
-            self.missing.append(str(target))
-            logger.exception("tradetrace: cannot patch %s; it runs untraced", target)
+        except Exception as exc:  # this can run inside the traced program's import statement
+            self._cannot(self.unpatchable, target, exc)
             return
         if replacement is None:
             return
         try:
             setattr(owner, target.method, replacement)
         except Exception as exc:  # inside the traced program's import: never raise there
-            self.missing.append(str(target))
-            logger.error("tradetrace: cannot patch %s; it runs untraced: %r", target, exc)
+            self._cannot(self.unpatchable, target, exc)
             return
         self._applied.append((owner, target.method, original))
+
+    def _cannot(self, found: list[str], target: Target, exc: BaseException) -> None:
+        """Said once per target, however often arming tries again (a level change)."""
+        name = str(target)
+        if name not in found:
+            found.append(name)
+            logger.error("tradetrace: cannot patch %s; it runs untraced: %s", target, exc)
 
 
 def subscribe_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

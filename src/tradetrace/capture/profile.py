@@ -232,13 +232,14 @@ def check_importable(profile: Profile, search_paths: list[str]) -> None:
         check_target(module, target, where)
 
 
-def check_target(module: Any, target: Target, where: str) -> None:
+def check_target(module: Any, target: Target, where: str, patchable: bool = True) -> None:
+    """The class and method exist (and, with ``patchable``, can be replaced)."""
     owner = getattr(module, target.cls, None)
     if not isinstance(owner, type):
         raise ConfigError(where, str(target), "an existing class", f"no class {target.cls}")
     if not callable(getattr(owner, target.method, None)):
         raise ConfigError(where, str(target), "an existing method", f"no method {target.method}")
-    reason = unpatchable(owner, target.method)
+    reason = unpatchable(owner, target.method) if patchable else ""
     if reason:
         raise ConfigError(where, str(target), "a method of a Python class tradetrace can patch",
                           reason)
