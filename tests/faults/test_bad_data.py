@@ -51,3 +51,18 @@ def test_an_event_that_cannot_be_encoded_costs_only_its_own_span(tmp_path):
     assert figures["dropped"] == {"encode_error": 1}
     ids = {s.attributes[conv.EVENT_ID] for s in read_spans([tmp_path])}
     assert ids == {f"seq_{n}" for n in range(200) if n != 100}
+
+
+def test_a_list_that_holds_itself_costs_that_value_only(tmp_path):
+    """DEBUG writes payload lists as attribute arrays; one that holds itself (or any
+    nested list) has no attribute form: skipped and counted, the span written."""
+    cyclic: list = ["SPY"]
+    cyclic.append(cyclic)
+    bus, session = feed("debug", output=tmp_path, run_id="cyclic")
+    bus.publish(toybus.Message(kind="BAR", data={"symbol": "SPY", "legs": cyclic},
+                               node="data_1", msg_id="seq_0"))
+    tradetrace.shutdown()
+    check(session, 1, 1)
+    (span,) = [s for s in read_spans([tmp_path]) if s.name == "BAR"]
+    assert span.attributes["trading.payload.symbol"] == "SPY"
+    assert "trading.payload.legs" not in span.attributes

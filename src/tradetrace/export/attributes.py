@@ -90,6 +90,10 @@ def to_attribute(value: Any) -> Any:
 
 
 def _sequence(values: list[Any] | tuple[Any, ...]) -> Any:
+    # An attribute array holds scalars only: a nested list makes the whole value unfit,
+    # found without converting it (a list that holds itself would recurse for ever).
+    if any(isinstance(v, (list, tuple)) for v in values):
+        return ConversionStats.skip(values)
     items = [to_attribute(v) for v in values]
     items = [v for v in items if v is not SKIP]
     if not items:
@@ -97,7 +101,7 @@ def _sequence(values: list[Any] | tuple[Any, ...]) -> Any:
     kinds = {type(v) for v in items}
     if kinds == {int, float}:
         return tuple(float(v) for v in items)
-    if len(kinds) != 1 or tuple in kinds:
+    if len(kinds) != 1:
         return ConversionStats.skip(values)
     return tuple(items)
 
