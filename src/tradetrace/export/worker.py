@@ -206,6 +206,8 @@ class ExportWorker:
                 stats.failure("encoding a trade span", exc)
         put = self.writer.put if self.writer.running else self.writer.write_here
         for start in range(0, len(spans), BATCH_SPANS):
+            if pause is not None and start:
+                pause()  # a line is a join and an encode of some 200 KB: one at a time
             batch = spans[start : start + BATCH_SPANS]
             mine = max(0, min(len(batch), recorded - start))  # recorded spans in it
             # Bytes once, here: a value with a lone surrogate (a symbol decoded with
