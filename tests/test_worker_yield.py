@@ -101,12 +101,14 @@ def test_a_fast_encode_does_not_hand_over_at_all(demo, tmp_path):
 
 def test_a_slow_export_hands_over_at_every_chance(demo, tmp_path):
     """With the clock past YIELD_SECONDS at every look, each chance is taken: between
-    routing's chunks of records, and after each chunk of spans encoded."""
+    routing's chunks of records, after each chunk of spans encoded, and between request
+    lines."""
     fake, _ = encode_on(True, worker_module.YIELD_SECONDS, demo, tmp_path)
     records = 10 * worker_module.YIELD_EVERY
     between_routing_chunks = -(-records // tail_module.PAUSE_EVERY) - 1
-    assert between_routing_chunks >= 1
-    assert fake.yields == between_routing_chunks + 10
+    between_lines = -(-records // worker_module.BATCH_SPANS) - 1
+    assert between_routing_chunks >= 1 and between_lines >= 1
+    assert fake.yields == between_routing_chunks + 10 + between_lines
 
 
 def test_another_thread_driving_the_export_keeps_the_gil(demo, tmp_path):
