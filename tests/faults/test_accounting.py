@@ -34,3 +34,20 @@ def test_every_reading_balances_while_spans_flow(http_receiver, monkeypatch, pro
     for reading in readings:
         assert reading["pending"] >= 0 and reading["exported"] <= final["exported"]
         assert min(reading["pending_detail"].values()) >= 0, reading
+
+
+def test_a_flush_drains_more_than_one_pass_can_hold(monkeypatch, tmp_path):
+    """The worker takes at most MAX_IN_HAND records at a time; a flush still writes
+    everything buffered, taking again until the buffers are empty."""
+    from tradetrace.export import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "MAX_IN_HAND", 100)
+    config = tmp_path / "tracing.yaml"
+    config.write_text("tracing:\n  overrides:\n    '*': {max_events: 5000}\n")
+    bus, session = feed(output=tmp_path / "traces", config_file=config)
+    session._worker.interval = 3600  # only the flush below takes
+    session.retention.wake = lambda: None
+    publish(bus, 1000)
+    assert session.flush(30)
+    figures = accounting(session)
+    assert figures["recorded"] == figures["exported"] == 1000

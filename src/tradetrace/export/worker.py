@@ -143,12 +143,16 @@ class ExportWorker:
 
     def _pass(self, finish: bool = False) -> None:
         """Take everything buffered now and export it, with whatever is taken for
-        waiting publishers meanwhile; ``finish``: then end the run."""
+        waiting publishers meanwhile, MAX_IN_HAND records at a time; ``finish``: then
+        end the run."""
         records = self._take()
         self._say_buffer_drops()
         while True:
+            full = len(records) >= MAX_IN_HAND  # more may wait in the buffers
             self._export(records)
             records, self._more = self._more, []
+            if not records and full:
+                records = self._take()
             if not records:
                 break
         if finish:
