@@ -401,7 +401,7 @@ class TradeTracker:
             side = get["side"](payload)
             if side is not None:
                 trade.side = _position_side(side)
-            trade.pnl = _number(get["pnl"](payload))
+            trade.pnl = as_number(get["pnl"](payload))
             if trade.pnl is None:
                 trade.pnl = _pnl(trade)
             trade.exit_time = _sim_time(record, payload)
@@ -475,7 +475,8 @@ def _hashable(value: Any) -> bool:
     return value is not None and value.__hash__ is not None
 
 
-def _number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
+    """A number (not NaN) from a float, int, Decimal or numeric text; None otherwise."""
     if value.__class__ is float:  # prices and P&L, mostly
         return value if value == value else None
     if isinstance(value, bool):
@@ -488,8 +489,8 @@ def _number(value: Any) -> float | None:
 
 
 def _pnl(trade: Trade) -> float | None:
-    entry, exit_, quantity = (_number(trade.entry_price), _number(trade.exit_price),
-                              _number(trade.quantity))
+    entry, exit_, quantity = (as_number(trade.entry_price), as_number(trade.exit_price),
+                              as_number(trade.quantity))
     if entry is None or exit_ is None or quantity is None:
         return None
     sign = -1.0 if trade.side == "SHORT" else 1.0
@@ -513,7 +514,7 @@ def _position_side(side: Any) -> str:
 
 def _slippage_bps(expected: Any, actual: Any, side: Any) -> float | None:
     """Adverse slippage of a fill against its order's price, in basis points."""
-    expected, actual = _number(expected), _number(actual)
+    expected, actual = as_number(expected), as_number(actual)
     if not expected or actual is None or not actual:
         return None
     sign = -1.0 if _position_side(side) == "SHORT" else 1.0
