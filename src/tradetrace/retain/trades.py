@@ -49,8 +49,8 @@ from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-# Roles an event type can play in a trade
-ORDER, FILL, OPEN, CLOSE, UPDATE = "order", "fill", "open", "close", "update"
+# Roles an event type can play in a trade; a signal's is to be answered by an order or not
+ORDER, FILL, OPEN, CLOSE, UPDATE, SIGNAL = "order", "fill", "open", "close", "update", "signal"
 
 # Trade states and outcomes
 PENDING, OPENED, CLOSED = "pending", "open", "closed"
@@ -118,6 +118,8 @@ class TradeRules:
     opens: frozenset[str] = frozenset({"POSITION_OPEN"})
     closes: frozenset[str] = frozenset({"POSITION_CLOSE"})
     updates: frozenset[str] = frozenset({"POSITION_UPDATE"})
+    #: signals, counted by direction and whether an order followed (retain/signals.py)
+    signals: frozenset[str] = frozenset({"SIGNAL"})
     #: what names the position an event acts on, besides its container: payload paths
     position: tuple[tuple[Path, ...], ...] = ((("symbol",),),)
     order_id: tuple[Path, ...] = (("order_id",),)
@@ -131,15 +133,18 @@ class TradeRules:
     side: tuple[Path, ...] = (("side",),)
     symbol: tuple[Path, ...] = (("symbol",),)
     strategy: tuple[Path, ...] = (("strategy_id",), ("metadata", "strategy_id"))
+    direction: tuple[Path, ...] = (("direction",),)
 
-    _KEYS = ("orders", "fills", "opens", "closes", "updates", "position", "order_id", "status",
-             "rejected_statuses", "pnl", "price", "entry_price", "exit_price", "quantity",
-             "side", "symbol", "strategy")
+    _KEYS = ("orders", "fills", "opens", "closes", "updates", "signals", "position", "order_id",
+             "status", "rejected_statuses", "pnl", "price", "entry_price", "exit_price",
+             "quantity", "side", "symbol", "strategy", "direction")
+    _TYPES = ("orders", "fills", "opens", "closes", "updates", "signals")
 
     def role(self, event_type: str) -> str | None:
         """What an event of this type does to a trade, if anything."""
         for role, types in ((ORDER, self.orders), (FILL, self.fills), (OPEN, self.opens),
-                            (CLOSE, self.closes), (UPDATE, self.updates)):
+                            (CLOSE, self.closes), (UPDATE, self.updates),
+                            (SIGNAL, self.signals)):
             if event_type in types:
                 return role
         return None
@@ -161,7 +166,7 @@ class TradeRules:
                 name = "position"
             if name not in cls._KEYS:
                 raise ConfigError(path, name, "one of " + ", ".join(cls._KEYS), "unknown key")
-            if name in ("orders", "fills", "opens", "closes", "updates", "rejected_statuses"):
+            if name in cls._TYPES or name == "rejected_statuses":
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise ConfigError(path, value, "a list of names")
                 upper = name != "rejected_statuses"
@@ -173,7 +178,7 @@ class TradeRules:
             else:
                 values[name] = _paths(value, path)
         rules = cls(**values)
-        roles = [rules.orders, rules.fills, rules.opens, rules.closes, rules.updates]
+        roles = [getattr(rules, name) for name in cls._TYPES]
         for a, b in itertools.combinations(roles, 2):
             if a & b:
                 raise ConfigError(where, sorted(a & b), "each event type in one role only",
