@@ -18,6 +18,7 @@ import pytest
 import tradetrace
 from tradetrace import conventions as conv
 from tradetrace.analyse.reader import read_spans
+from tradetrace.analyse.summary import summarize
 from tradetrace.query import TraceQuery
 from tradetrace.testing import recording, spans_by_trade
 
@@ -197,6 +198,28 @@ def test_string_directions_reach_the_spans_and_the_why_not_query(admf, tmp_path)
     assert changed and found.count == len(changed)
     assert {r["event_id"]: r["previous_direction"] for r in found.rows} == changed
     assert {r["direction"] for r in found.rows} <= DIRECTIONS
+
+
+def test_minimal_answers_why_not_from_its_metrics(admf, tmp_path):
+    """At MINIMAL no signal is a span; the trading.signals metric still says how many
+    signals changed direction without an order, by direction, as the fake recorded."""
+    out = tmp_path / "run"
+    tradetrace.configure("minimal", profile="admf", output=out, backend="file")
+    results = admf.coordinator().run_topology("universal", {"bars": 400, "seed": 1})
+    tradetrace.shutdown()
+    ordered = results["signals_with_orders"]
+    previous: dict[str, str] = {}
+    unanswered: Counter[str] = Counter()
+    for event_id, strategy, direction in results["signals"]:
+        before = previous.get(strategy)
+        previous[strategy] = direction
+        if event_id not in ordered and before != direction:
+            unanswered[direction] += 1
+    summary = summarize([out])
+    assert "SIGNAL" not in summary.events_by_type
+    signals = summary.metrics.signals
+    assert signals["total"] == len(results["signals"])
+    assert unanswered and signals["unanswered_by_direction"] == dict(unanswered)
 
 
 # -- times and payloads -------------------------------------------------------------------
