@@ -290,6 +290,7 @@ def test_several_portfolios_never_merge(admf, fill_filter):
     same order id."""
     results, exported, anomalies = _run(admf, {**GRID, "fill_filter": fill_filter}, bars=300)
     events, closed = _closed_trades(exported)
+    by_span = {s.context.span_id: s for s in exported}
     per_portfolio = Counter(t.attributes[conv.CONTAINER_ID] for t in closed)
     assert per_portfolio == {p["container_id"]: len(p["closed_positions"])
                              for p in results["portfolios"].values()}
@@ -302,11 +303,16 @@ def test_several_portfolios_never_merge(admf, fill_filter):
                       if s.attributes[conv.EVENT_TYPE] != "FILL"}
         assert containers == {trade.attributes[conv.CONTAINER_ID]}
         assert _kinds(members)["POSITION_CLOSE"] == 1
+        # the fills that moved the position link from the trade span, whichever trade
+        # (portfolio) they belong to: a position moved by another's fill shows it
+        linked = {link.context.span_id for link in trade.links}
+        moved_by = {by_span[s.parent.span_id].context.span_id for s in members
+                    if s.attributes[conv.EVENT_TYPE].startswith("POSITION_")}
+        assert moved_by <= linked
     orders = [s for s in _events(exported) if s.attributes[conv.EVENT_TYPE] == "ORDER"]
     assert all(conv.TRADE_ID in o.attributes for o in orders)
     ids = Counter(o.attributes[conv.ORDER_ID] for o in orders)
     assert max(ids.values()) > 1  # ADMF-PC numbers orders per portfolio
-    by_span = {s.context.span_id: s for s in exported}
     for fill in (s for s in _events(exported) if s.attributes[conv.EVENT_TYPE] == "FILL"):
         order = by_span[fill.parent.span_id]
         assert fill.attributes[conv.TRADE_ID] == order.attributes[conv.TRADE_ID]

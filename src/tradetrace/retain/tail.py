@@ -48,6 +48,7 @@ from .trades import (
     EXPIRED,
     INCOMPLETE,
     NO_TRADE,
+    OPEN,
     ORDER,
     SIGNAL,
     Trade,
@@ -231,6 +232,13 @@ class TailRetention:
         decision = trade.decision
         if decision is None and record[KIND] is EVENT and len(trade.members) < MAX_TRADE_LINKS:
             trade.members.append(record)  # (a cycle with record[TRADE] until the trade span)
+            if role is OPEN or role is CLOSE:
+                # the fill that moved this position, when it belongs to another trade (a
+                # flip's; ADMF-PC applying another portfolio's fill): linked as well
+                fill = record[PARENT]
+                if fill is not None and fill[KIND] is EVENT and fill[TRADE] is not trade \
+                        and fill[TRADE].__class__ is Trade:
+                    trade.members.append(fill)
         if decision is not None:  # a late span: it follows its trade's decision
             if decision:
                 self._out.append(record)
