@@ -8,6 +8,7 @@ dispatch and the position events inside the fill's.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,3 +153,88 @@ def test_an_order_without_a_position_key_is_an_anomaly_not_a_trade():
     record = desk.event("ORDER", "portfolio_a", {"order_id": "O1", "side": "buy"})
     assert record[TRADE] is NO_TRADE
     assert desk.tracker.stats.anomalies == {"missing_key": 1}
+
+
+# -- records whose cause is still in flight ------------------------------------------------
+
+
+def _worker_record(event_type: str, container: str, payload: dict[str, Any],
+                   parent: list[Any] | None, start: int, end: int) -> list[Any]:
+    """A record as the export worker takes it from a buffer (a real Route)."""
+    from tradetrace.decide.table import Route
+
+    role = TradeRules().role(event_type)
+    route = Route(container, event_type, None, False, None, role)  # type: ignore[arg-type]
+    return [EVENT, route, (None,) * 6, payload, parent, start, end, None, None, None]
+
+
+def _position_cascade(order_id: str, side: str, position: str, start: int,
+                      **position_payload: Any) -> list[list[Any]]:
+    """ORDER -> FILL -> POSITION_*, each published inside the one before, just now."""
+    start += time.time_ns()
+    order = _worker_record("ORDER", "portfolio_a",
+                           {"order_id": order_id, "symbol": "SPY", "side": side,
+                            "metadata": {"strategy_id": "s0"}}, None, start, start + 90)
+    fill = _worker_record("FILL", "execution_1", {"order_id": order_id, "status": "filled"},
+                          order, start + 10, start + 80)
+    moved = _worker_record(position, "portfolio_a", {"symbol": "SPY", **position_payload},
+                           fill, start + 20, start + 30)
+    return [order, fill, moved]
+
+
+def test_children_wait_for_a_cause_in_flight_however_many_batches_pass():
+    """The worker once let a child go after eight batches that deferred anything: the
+    close completed the trade before its order was seen, and the order then started a
+    trade of its own that the next entry joined (one real DEBUG full year: a 1-order and
+    a 3-order trade). A child now waits as long as its cause is in flight."""
+    from tradetrace.retain.policy import RetentionLimits
+    from tradetrace.retain.tail import MAX_DEFERRALS, TailRetention
+
+    tail = TailRetention(TradeRules(), RetentionLimits())
+    tail.route(_position_cascade("O1", "buy", "POSITION_OPEN", 1_000, entry_price=100.0))
+    order, fill, close = _position_cascade("O2", "sell", "POSITION_CLOSE", 2_000,
+                                           realized_pnl=1.0)
+    order[6] = 0  # its publish has not returned yet
+    tail.route([fill, close])
+    for _ in range(MAX_DEFERRALS * 3):  # batches go by, others deferring too
+        tail.route([])
+    assert fill[TRADE] is None and close[TRADE] is None  # still waiting
+    order[6] = order[5] + 90
+    tail.route([order])
+    trade = order[TRADE]
+    assert isinstance(trade, Trade) and fill[TRADE] is trade and close[TRADE] is trade
+    assert (trade.orders, trade.fills, trade.outcome) == (2, 2, "win")
+    assert tail.tracker.stats.anomalies == {}
+
+
+def test_a_child_whose_finished_cause_never_comes_goes_on_after_a_few_batches():
+    """A cause that finished but was dropped (a full buffer) never arrives: its children
+    are processed without it after MAX_DEFERRALS batches, not held forever."""
+    from tradetrace.retain.policy import RetentionLimits
+    from tradetrace.retain.tail import MAX_DEFERRALS, TailRetention
+
+    tail = TailRetention(TradeRules(), RetentionLimits())
+    _, fill, _ = _position_cascade("O9", "buy", "POSITION_OPEN", 1_000)
+    passed: list[Any] = []
+    for i in range(MAX_DEFERRALS + 1):
+        out, _ = tail.route([fill] if i == 0 else [])
+        passed += out
+    assert passed == [fill] and fill[TRADE] is NO_TRADE
+    assert tail.tracker.stats.anomalies == {"fill_for_unknown_order": 1}
+
+
+def test_a_cause_that_never_returns_holds_its_children_two_seconds_at_most():
+    """A program may run its whole loop inside one handler's publish: the children of a
+    cause in flight go on once they have waited MAX_WAIT_NS (here: ended long ago)."""
+    from tradetrace.retain.policy import RetentionLimits
+    from tradetrace.retain.tail import MAX_DEFERRALS, TailRetention
+
+    tail = TailRetention(TradeRules(), RetentionLimits())
+    order, fill, _ = _position_cascade("O7", "buy", "POSITION_OPEN", 1_000)
+    order[6] = 0  # in flight for ever
+    fill[5], fill[6] = 1_000, 1_080  # the fill ended long ago (ns after the epoch)
+    passed: list[Any] = []
+    for i in range(MAX_DEFERRALS + 1):
+        out, _ = tail.route([fill] if i == 0 else [])
+        passed += out
+    assert passed == [fill]

@@ -19,6 +19,7 @@ time-to-live for trades that never close. Losses are counted and logged once per
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -60,8 +61,12 @@ logger = logging.getLogger(__name__)
 
 #: Links from a trade span to its events (the OpenTelemetry SDK's default link limit).
 MAX_TRADE_LINKS = 128
-#: A deferred record is processed anyway after this many batches (its cause was lost).
+#: A deferred record whose cause has finished (not in flight, not waiting itself) is
+#: processed anyway after this many batches: that cause was lost.
 MAX_DEFERRALS = 8
+#: A record whose cause is still in flight (or waiting itself) waits at most this long:
+#: a program may run for minutes inside one handler's publish.
+MAX_WAIT_NS = 2_000_000_000
 #: Estimated bytes of a held record: the list, its payload copy and kept fields.
 RECORD_BYTES = 600
 PAYLOAD_ITEM_BYTES = 100
@@ -141,7 +146,7 @@ class TailRetention:
         self._signal_reader = SignalReader(rules)
         self.stats = RetentionStats()
         self._deferred: list[Record] = []
-        self._deferrals = 0
+        self._ages: dict[int, int] = {}  #: id of a deferred record -> batches it waited
         self._decided: list[Trade] = []  #: completed in this batch, decided after it
         self._windows: dict[str, deque[Any]] = {}
         self._out: list[Record] = []
@@ -163,6 +168,8 @@ class TailRetention:
             self._deferred = []
         records.sort(key=_start)
         deferred = self._deferred
+        ages, self._ages = self._ages, {}
+        now = time.time_ns()
         passed = 0
         append = out.append
         for record in records if pause is None else chain.from_iterable(
@@ -179,9 +186,18 @@ class TailRetention:
             parent = record[PARENT]
             if parent is not None and parent[KIND] is EVENT:
                 inherited = parent[TRADE]
-                if inherited is None and not finish and self._deferrals < MAX_DEFERRALS:
-                    deferred.append(record)  # its cause is not processed yet
-                    continue
+                if inherited is None and not finish:  # its cause is not processed yet:
+                    # wait while the cause is in flight (its publish has not returned) or
+                    # waits itself, else a few batches (a cause dropped on a full buffer
+                    # never comes)
+                    age = ages.get(id(record), 0)
+                    if age < MAX_DEFERRALS or (
+                        (not parent[END] or id(parent) in self._ages)
+                        and now - record[END] < MAX_WAIT_NS  # (a cause that never returns)
+                    ):
+                        deferred.append(record)
+                        self._ages[id(record)] = age + 1
+                        continue
             else:
                 inherited = NO_TRADE
             route = record[ROUTE]
@@ -212,7 +228,6 @@ class TailRetention:
                 self._member(trade, record, role)
                 if self._decided:  # (only assign() completes trades, and returns them)
                     self._decide_completed()
-        self._deferrals = self._deferrals + 1 if deferred else 0
         self.stats.spans_passed += passed
         self._expire()
         self._enforce_caps()
