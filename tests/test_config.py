@@ -69,7 +69,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
             "arg": Path("out_arg"),
             "env": Path("out_env"),
             "file": Path("out_file"),
-            "default": Path("traces"),
+            "default": Path("tradetrace-traces"),
         },
     ),
     "backend": dict(
@@ -172,7 +172,7 @@ def test_defaults_without_any_source() -> None:
     assert config.level is TraceLevel.NORMAL
     assert config.overrides == ()
     assert config.backend == "file"
-    assert config.output == Path("traces")
+    assert config.output == Path("tradetrace-traces")
     assert config.rotation == Rotation(100.0, 0)
     assert config.flush_timeout_seconds == 5.0
     assert config.source == "defaults"

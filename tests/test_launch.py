@@ -121,7 +121,9 @@ def test_tradetrace_run_traces_the_program(program, tmp_path, request):
     command = [sys.executable, "-m", "tradetrace.cli.main", "run", "--level", "normal",
                "--output", str(out), "--", *_programs(tmp_path)[program]]
     done = _run(command, _env(), tmp_path)
-    assert "tradetrace" not in done.stderr
+    said = [line for line in done.stderr.splitlines() if "tradetrace" in line]
+    assert said[0].startswith("tradetrace: tracing run ")  # where the spans go, ...
+    assert all(" + dropped 0 + pending 0" in line for line in said[1:])  # ... all of them
     assert shape(_from_files(out)) == expected
 
 
@@ -206,7 +208,7 @@ def test_a_bad_variable_is_one_line_and_an_untraced_run(variables, message, tmp_
     assert "trades" in done.stdout
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("tradetrace: tracing disabled: ") and message in line
-    assert not (tmp_path / "traces").exists()
+    assert not (tmp_path / "tradetrace-traces").exists()
 
 
 def test_a_broken_config_file_is_one_line_and_an_untraced_run(tmp_path):

@@ -13,7 +13,7 @@ Example file::
       overrides:
         portfolio_*: {level: normal}
         execution_*: {level: debug, max_events: 100000}
-      storage: {backend: file, path: traces/, rotation: {max_megabytes: 100}}
+      storage: {backend: file, path: tradetrace-traces/, rotation: {max_megabytes: 100}}
       retention:                     # trade-aware retention (docs/retention.md)
         policy: keep_if
         keep_if: {any: [{loss_above: 250}, {rejected: true}, {error: true}]}
@@ -70,6 +70,10 @@ from .retain.policy import (
 from .retain.trades import TradeRules
 
 BACKENDS = ("file", "otlp", "memory", "none")
+#: Where trace files go by default, relative to the working directory at start. Named
+#: for tradetrace, so that it is never a folder of the traced system's own (ADMF-PC keeps
+#: its signal and trade store in ``./traces``).
+DEFAULT_OUTPUT = "tradetrace-traces"
 _GLOB_CHARS = re.compile(r"^[A-Za-z0-9_*?\[\]!.:\-]+$")
 _GLOB_ALLOWED = "letters, digits, _ - . : and the wildcards * ? [...]"
 #: A run id names files (``<run id>-0001.jsonl``): a name, never a path.
@@ -126,7 +130,7 @@ class TracingConfig:
     service_name: str | None = None  #: None: OTEL_RESOURCE_ATTRIBUTES, else "trading"
     run_id: str = ""
     backend: str = "file"
-    output: Path = Path("traces")
+    output: Path = Path(DEFAULT_OUTPUT)
     rotation: Rotation = field(default_factory=Rotation)
     flush_timeout_seconds: float = 5.0
     source: str = "defaults"  #: where the file part came from, for messages
@@ -295,7 +299,7 @@ def load_config(
     if raw_backend not in BACKENDS:
         raise ConfigError(backend_path, raw_backend, ", ".join(BACKENDS))
 
-    raw_output = output or env.get(ev.TRADETRACE_OUTPUT) or storage.get("path") or "traces"
+    raw_output = output or env.get(ev.TRADETRACE_OUTPUT) or storage.get("path") or DEFAULT_OUTPUT
     if (
         output is None
         and not env.get(ev.TRADETRACE_OUTPUT)

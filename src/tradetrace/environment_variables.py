@@ -21,7 +21,8 @@ TRADETRACE_PROFILE = "TRADETRACE_PROFILE"
 """Instrumentation profile: ``admf``, ``demo`` or the path of a YAML profile."""
 
 TRADETRACE_OUTPUT = "TRADETRACE_OUTPUT"
-"""Folder for local trace files (the ``file`` storage backend)."""
+"""Folder for local trace files (the ``file`` storage backend); default
+``tradetrace-traces`` in the working directory."""
 
 TRADETRACE_STORAGE = "TRADETRACE_STORAGE"
 """Storage backend: ``file``, ``otlp``, ``memory`` or ``none``."""

@@ -13,10 +13,13 @@ import atexit
 import inspect
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -84,6 +87,10 @@ class TracingSession:
         tracer_provider: Any = None,
         resource: Resource | None = None,
     ) -> None:
+        if not config.output.is_absolute():
+            # Fixed now: a program that changes its working directory later (or a forked
+            # child) still writes where the start line said.
+            config = replace(config, output=Path(os.path.abspath(config.output)))
         self.config = config  #: in effect: ``wanted`` under the load cap, if any
         self.wanted = config  #: as configured (and changed by set_level)
         self.level_cap: TraceLevel | None = None  #: set while overloaded (decide/overload.py)
@@ -148,6 +155,9 @@ class TracingSession:
             signals.install(_shutdown_on_signal, _export_now)
         if self.worker_id is not None:
             children.write_report(self.config.run_id, self.worker_id, None)
+        where = self.sink_description
+        self._say(f"tradetrace: tracing run {self.config.run_id} at level "
+                  f"{self.config.top_level.name.lower()}" + (f", {where}" if where else ""))
         return self
 
     def _make_sink(self) -> SpanSink:
@@ -513,7 +523,16 @@ class TracingSession:
         bad = final.lost or final.derived_lost or workers.unknown or sum(
             n for r, n in workers.dropped.items() if r != "retention_policy")
         if final.recorded or workers_text:  # a session that saw nothing has nothing to say
-            logger.log(logging.WARNING if bad else logging.INFO, "%s", line)
+            self._say(line, logging.WARNING if bad else logging.INFO)
+
+    def _say(self, line: str, level: int = logging.INFO) -> None:
+        """The start and exit lines. Through logging when the program configured it (its
+        levels and handlers decide), else on stderr, so that where the spans went is seen
+        by default. A worker process only logs: its parent's lines speak for the run."""
+        if self.worker_id is not None or logger.hasHandlers():
+            logger.log(level, "%s", line)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
     @property
     def sink_description(self) -> str:
