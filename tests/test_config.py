@@ -583,6 +583,22 @@ def test_good_flush_timeout(tmp_path: Path) -> None:
     assert config.flush_timeout_seconds == 2.0
 
 
+def test_flush_timeout_from_the_environment_wins_over_the_file(tmp_path: Path) -> None:
+    """TRADETRACE_FLUSH_TIMEOUT: the launch paths' way to bound the exit (seconds)."""
+    path = write_tracing(tmp_path, {"flush_timeout_seconds": 2})
+    env = {"TRADETRACE_FLUSH_TIMEOUT": "0.5"}
+    assert load_config(config_file=path, env=env).flush_timeout_seconds == 0.5
+    assert load_config(env={"TRADETRACE_FLUSH_TIMEOUT": ""}).flush_timeout_seconds == 5.0
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf"])
+def test_bad_flush_timeout_variable(value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(env={"TRADETRACE_FLUSH_TIMEOUT": value})
+    assert info.value.path == "TRADETRACE_FLUSH_TIMEOUT"
+    assert info.value.allowed == "a positive number of seconds"
+
+
 @pytest.mark.parametrize(
     ("tracing", "path", "allowed"),
     [

@@ -16,6 +16,7 @@ import pytest
 from otlp_receiver import OtlpReceiver
 from tradetrace import conventions as conv
 from tradetrace.analyse.reader import read_spans
+from tradetrace.launch.autostart import is_launcher
 from tradetrace.testing import recording
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,6 +156,21 @@ def test_opentelemetry_instrument_exports_through_the_distro(program, tmp_path, 
     assert resource["service.name"] == "backtester"
     assert resource["telemetry.auto.version"]  # set by the distro's configurator
     assert resource[conv.RUN_ID].startswith("run_")
+
+
+@pytest.mark.parametrize("argv, launcher", [
+    (["/usr/bin/python3", "/venv/bin/opentelemetry-instrument", "python", "main.py"], True),
+    (["python", "/venv/bin/tradetrace", "summary", "runs/"], True),
+    (["python", "-m", "tradetrace.cli.main", "run", "--", "python", "x.py"], True),
+    (["python", "-X", "importtime", "-m", "tradetrace", "query"], True),
+    (["python", "main.py", "--config", "tradetrace"], False),
+    (["python", "-m", "src.main"], False),
+    (["python", "-c", "import tradetrace"], False),
+    (["python"], False),
+])
+def test_launchers_are_not_traced_themselves(argv, launcher):
+    """A launcher runs with the variables set for the program it starts."""
+    assert is_launcher(argv) is launcher
 
 
 def test_sampler_argument_sets_the_level(tmp_path):

@@ -318,8 +318,12 @@ def load_config(
     if name is not None and (name.__class__ is bool or not isinstance(name, (str, int))):
         raise ConfigError(name_path, name, "a service name (a string)")
     rid, rid_path = pick(run_id, ev.TRADETRACE_RUN_ID, "run_id")
-    flush = finite_number(tracing.get("flush_timeout_seconds", 5.0),
-                          "tracing.flush_timeout_seconds", "a positive number of seconds",
+    raw_flush, flush_path = pick(None, ev.TRADETRACE_FLUSH_TIMEOUT, "flush_timeout_seconds")
+    if flush_path == ev.TRADETRACE_FLUSH_TIMEOUT:
+        raw_flush = _number_word(raw_flush, flush_path, "a positive number of seconds")
+    if flush_path == "flush_timeout_seconds":  # set nowhere
+        raw_flush, flush_path = 5.0, "tracing.flush_timeout_seconds"
+    flush = finite_number(raw_flush, flush_path, "a positive number of seconds",
                           valid=lambda v: v > 0)
     wait = finite_number(tracing.get("publish_wait_ms", 1.0), "tracing.publish_wait_ms",
                          "milliseconds from 0 to 1000", valid=lambda v: 0 <= v <= 1000)
@@ -363,6 +367,14 @@ def load_config(
         publish_wait_seconds=float(wait) / 1000,
         handle_sigterm=sigterm,
     )
+
+
+def _number_word(raw: str, path: str, allowed: str) -> float:
+    """A number given as a variable's text (checked further as any number)."""
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(path, raw, allowed) from None
 
 
 def new_run_id() -> str:
