@@ -34,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--output", help="folder for trace files (file storage); default "
                      "./tradetrace-traces")
     run.add_argument("--profile", help="admf, demo or a YAML profile (detected when unset)")
-    run.add_argument("program", nargs=argparse.REMAINDER, help="-- python SCRIPT ARGS...")
+    run.add_argument("program", nargs=argparse.REMAINDER,
+                     help="[--] python SCRIPT ARGS...: the program, its options its own")
 
     summary = commands.add_parser("summary", help="summarise trace files or folders")
     summary.add_argument("paths", nargs="+", help="trace files, folders or globs")
