@@ -64,13 +64,19 @@ def test_quirks_none_timestamps_pandas_timestamps_and_wall_clock_fills(admf):
 
 
 def test_payload_mutated_after_publish_does_not_leak_into_the_span(admf):
-    """ADMF mutates an ORDER's payload (status FILLED) after publishing it; the span keeps
-    the payload as it was at publish time."""
-    with recording("normal", profile="admf") as spans:
-        _run(admf, bars=200)
-        orders = spans.events("ORDER")
-    assert orders
-    assert all(conv.STATUS not in o.attributes for o in orders)
+    """ADMF's POSITION_OPEN nests the position's own metadata dict, which the portfolio
+    changes later (a higher price seen, the exit type set before the close); the span
+    keeps the payload as it was at publish time."""
+    with recording("debug", profile="admf") as spans:
+        results = _run(admf, bars=200)
+        opens = spans.events("POSITION_OPEN")
+    exit_type = conv.PAYLOAD_PREFIX + "metadata.exit_type"
+    highest = conv.PAYLOAD_PREFIX + "metadata.highest_price"
+    assert len(opens) == results["event_counts"]["POSITION_OPEN"] > 0
+    assert all(exit_type not in o.attributes for o in opens)
+    assert all(float(o.attributes[highest]) == o.attributes[conv.ENTRY_PRICE] for o in opens)
+    closed = results["closed_positions"]
+    assert all(p["exit_type"] for p in closed)  # what the dicts held by the end
 
 
 def test_enum_event_types_are_traced_like_their_strings(admf):

@@ -180,7 +180,7 @@ def test_container_kind(container: str, kind: str) -> None:
     ("level", "overrides", "event_type", "expected"),
     [
         (TraceLevel.MINIMAL, (), "BAR", False),
-        (TraceLevel.MINIMAL, (), "SIGNAL", False),
+        (TraceLevel.MINIMAL, (), "SIGNAL", True),  # counted for trading.signals
         (TraceLevel.MINIMAL, (), "FILL", True),
         (TraceLevel.NORMAL, (), "BAR", True),
         (TraceLevel.NONE, (), "FILL", False),
@@ -197,8 +197,10 @@ def test_container_kind(container: str, kind: str) -> None:
             TraceLevel.MINIMAL,
             (ContainerOverride("data_*", events=frozenset({"BAR"})),),
             "SIGNAL",
-            False,
+            True,
         ),
+        (TraceLevel.NONE, (ContainerOverride("portfolio_*", TraceLevel.MINIMAL),), "SIGNAL",
+         True),
         (TraceLevel.MINIMAL, (ContainerOverride("risk_*", TraceLevel.NONE),), "BAR", False),
     ],
 )
@@ -208,8 +210,14 @@ def test_may_trace(
     event_type: str,
     expected: bool,
 ) -> None:
-    """may_trace is true when the global level or any override could trace the type."""
+    """may_trace is true when the global level or any override could trace the type, or
+    count it (a signal, at any level but NONE)."""
     assert TracingConfig(level=level, overrides=overrides).may_trace(event_type) is expected
+
+
+def test_without_trade_rules_no_signal_is_counted() -> None:
+    config = TracingConfig(level=TraceLevel.MINIMAL, trade_rules=None)
+    assert not config.may_trace("SIGNAL") and config.may_trace("FILL")
 
 
 @pytest.mark.parametrize(
@@ -302,13 +310,23 @@ def test_lowercase_event_type_is_decided_case_insensitively() -> None:
     assert route is not None and route.event_type == "fill"
 
 
-@pytest.mark.parametrize("raw", ["BAR", PlainType.BAR, "SIGNAL"])
+@pytest.mark.parametrize("raw", ["BAR", PlainType.BAR])
 def test_untraced_types_are_cached_as_none(raw: Any) -> None:
-    """At MINIMAL a BAR or SIGNAL resolves to None and its type is cached as None."""
+    """At MINIMAL a BAR resolves to None and its type is cached as None."""
     decisions = table()
     assert decisions.resolve(event(raw, "portfolio_1")) is None
     assert raw in decisions.by_type
     assert decisions.by_type[raw] is None
+
+
+def test_a_signal_the_level_does_not_trace_is_counted_only() -> None:
+    """At MINIMAL a SIGNAL (of any container) gets a TALLY route: recorded for the signal
+    metrics, without handler spans or payload snapshot; a BAR of the same container none."""
+    decisions = table()
+    route = decisions.resolve(event("SIGNAL", "strategy_1"))
+    assert route is not None and route.kind == "tally" and not route.handler_spans
+    assert decisions.resolve(event("BAR", "strategy_1")) is None
+    assert decisions.resolve(event("FILL", "portfolio_1")).kind == "event"
 
 
 def test_untraced_container_is_cached_as_none() -> None:

@@ -43,7 +43,7 @@ def test_every_demo_round_trip_is_one_trade_with_its_pnl(demo):
             s.context.span_id for s in members}
 
 
-def test_admf_trades_are_keyed_by_portfolio_strategy_and_symbol(admf):
+def test_admf_trades_are_keyed_by_portfolio_and_symbol(admf):
     """The fake ADMF-PC (strategy id in ORDER metadata, none on POSITION_OPEN's side): each
     closed trade is exactly its two orders, two fills, open and close."""
     with recording("minimal", profile="admf", retention="always") as spans:
@@ -91,7 +91,7 @@ def test_metrics_count_what_minimal_drops(demo):
         latest = _metrics(spans.session)
         exported = spans.spans()
     by_type = _sum(latest, "trading.events", conv.EVENT_TYPE)
-    lifecycle = {"ORDER", "FILL", "POSITION_OPEN", "POSITION_CLOSE"}
+    lifecycle = {"ORDER", "FILL", "POSITION_OPEN", "POSITION_CLOSE", "SIGNAL"}  # (counted)
     assert dict(by_type) == {k: v for k, v in results["events_by_type"].items() if k in lifecycle}
     outcomes = _sum(latest, "trading.trades.completed", conv.TRADE_OUTCOME)
     assert outcomes["win"] == sum(results["winning_trades"].values())
@@ -103,7 +103,9 @@ def test_metrics_count_what_minimal_drops(demo):
     fates = _sum(latest, "tradetrace.spans", "tradetrace.span.fate")
     kept = [s for s in exported if s.attributes.get(conv.EVENT_TYPE)]
     assert fates["exported"] == len(kept) and fates["dropped"] > 0
-    assert fates["exported"] + fates["dropped"] == sum(by_type.values())
+    # signals are counted at MINIMAL (trading.signals), never spans
+    assert fates["exported"] + fates["dropped"] == sum(by_type.values()) - by_type["SIGNAL"]
+    assert sum(_sum(latest, "trading.signals").values()) == by_type["SIGNAL"]
 
 
 def test_metrics_file_is_otlp_json_that_summary_reads(demo, tmp_path):

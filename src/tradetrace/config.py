@@ -191,13 +191,21 @@ class TracingConfig:
         return replace(level, window=chosen.window, incomplete=chosen.incomplete)
 
     def may_trace(self, event_type: str) -> bool:
-        """Whether any container could trace this event type (else: skip it at once)."""
+        """Whether any container could trace (or count) this event type (else: skip it
+        at once)."""
         policies = [preset(self.level, "")]
         policies += [
             preset(o.level if o.level is not None else self.level, o.pattern, events=o.events)
             for o in self.overrides
         ]
-        return any(p.traces(event_type) for p in policies)
+        return any(p.traces(event_type) or self.counts_signal(p, event_type) for p in policies)
+
+    def counts_signal(self, policy: ContainerPolicy, event_type: str) -> bool:
+        """Whether a container whose policy does not trace this signal type still counts
+        it (``trading.signals``: why-not at MINIMAL). Only levels above NONE do."""
+        rules = self.trade_rules
+        return (rules is not None and event_type in rules.signals
+                and policy.level is not TraceLevel.NONE)
 
     def with_level(self, level: str | TraceLevel, containers: str | None = None) -> TracingConfig:
         """This config at another level: every container's (overrides keep their other
@@ -556,4 +564,5 @@ def _parse_redact(raw: Any, argument: bool | Mapping[str, Any] | None,
 
 def _rule_event_types(rules: TradeRules) -> frozenset[str]:
     """The event types trade rules give a role (a user's own types count as declared)."""
-    return rules.orders | rules.fills | rules.opens | rules.closes | rules.updates
+    return (rules.orders | rules.fills | rules.opens | rules.closes | rules.updates
+            | rules.signals)

@@ -40,6 +40,9 @@ class MetricsSummary:
     anomalies: dict[str, int]
     fill_latency_ms: dict[str, float | None]  #: count, p50, p99 (bucket estimates), max
     realized_pnl: dict[str, float | None]  #: count, sum (net), worst, best
+    #: signals: total, changed (direction), unanswered (changed, no order followed), and
+    #: unanswered by direction (why didn't it trade, at any level)
+    signals: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -169,6 +172,7 @@ def _metrics(digest: MetricsDigest) -> MetricsSummary:
             "p99": fill.quantile(0.99) if fill else None,
             "max": fill.max if fill else None,
         },
+        signals=_signals(digest),
         realized_pnl={
             "count": every.count if every else 0,
             "sum": float(sum(net.values())) if net else None,
@@ -176,6 +180,22 @@ def _metrics(digest: MetricsDigest) -> MetricsSummary:
             "best": wins.max if wins else None,
         },
     )
+
+
+def _signals(digest: MetricsDigest) -> dict[str, Any]:
+    total = changed = 0
+    unanswered: Counter[str] = Counter()
+    for point in digest.points("trading.signals"):
+        count = int(point.value or 0)
+        total += count
+        if point.attributes.get(conv.SIGNAL_CHANGED) is True:
+            changed += count
+            if point.attributes.get(conv.SIGNAL_ORDERED) is False:
+                unanswered[str(point.attributes.get(conv.DIRECTION, "?"))] += count
+    if not total:
+        return {}
+    return {"total": total, "changed": changed, "unanswered": sum(unanswered.values()),
+            "unanswered_by_direction": dict(unanswered.most_common())}
 
 
 def render(summary: Summary) -> str:
@@ -229,6 +249,12 @@ def _render_metrics(m: MetricsSummary) -> list[str]:
             return "-" if v is None else f"{v:.3f}"
         out.append(f"order -> fill latency: {fill['count']} fills, p50 <= {ms(fill['p50'])} ms, "
                    f"p99 <= {ms(fill['p99'])} ms, max {ms(fill['max'])} ms")
+    signals = m.signals
+    if signals:
+        by_direction = ", ".join(f"{k} {v}" for k, v in signals["unanswered_by_direction"].items())
+        out.append(f"signals: {signals['total']}; direction changes: {signals['changed']}, "
+                   f"of which without an order: {signals['unanswered']}"
+                   + (f" ({by_direction})" if by_direction else ""))
     if m.anomalies:
         out.append("trade anomalies: " + ", ".join(f"{k} {v}" for k, v in m.anomalies.items()))
     return out

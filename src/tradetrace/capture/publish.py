@@ -80,16 +80,18 @@ def publish(self, {params}):
                 parent = remote(carrier)
         except Exception:
             pass
-    record = [EVENT, route, event, None, parent, 0, 0, None, None, None]
-    try:  # the payload as it is now, however the traced code changes it later
-        payload = event.{payload}
-        if payload.__class__ is dict:
-            copy = payload.copy()
-            record[3] = copy_values(copy) if is_tracked(copy) else copy
-        else:
-            record[3] = snapshot(payload)
-    except Exception:
-        stats.unsnapshotable += 1
+    kind = route.kind
+    record = [kind, route, event, None, parent, 0, 0, None, None, None]
+    if kind is EVENT:  # (a signal only counted, TALLY, keeps three fields at the end)
+        try:  # the payload as it is now, however the traced code changes it later
+            payload = event.{payload}
+            if payload.__class__ is dict:
+                copy = payload.copy()
+                record[3] = copy_values(copy) if is_tracked(copy) else copy
+            else:
+                record[3] = snapshot(payload)
+        except Exception:
+            stats.unsnapshotable += 1
     stack.append(record)
     record[5] = time_ns()
     try:

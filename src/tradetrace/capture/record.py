@@ -18,6 +18,11 @@ EVENT = "event"
 HANDLER = "handler"
 LIFECYCLE = "lifecycle"
 RUN = "run"
+#: A signal a level does not trace, recorded for the signal metrics only (why-not at
+#: MINIMAL): never a span. Its SUBJECT is (direction, strategy, symbol), read when its
+#: publish returns; it has no payload snapshot. The kind makes an event published under
+#: it a root, as when nothing above it is traced.
+TALLY = "tally"
 
 # Slots
 KIND = 0  #: one of the kinds above

@@ -25,11 +25,13 @@ from operator import attrgetter
 from typing import Any
 
 from ..capture.profile import EVENT_FIELDS
-from ..capture.record import F_METADATA, KEPT_AT_NORMAL, KEPT_FIELDS
+from ..capture.record import EVENT, F_METADATA, KEPT_AT_NORMAL, KEPT_FIELDS, TALLY
 from ..capture.snapshot import snapshot
 from ..config import DEFAULT_RETENTION, TracingConfig
 from ..retain.buffer import ContainerBuffer, Retention
 from ..retain.policy import RetentionPolicy
+from ..retain.signals import SignalReader
+from ..retain.trades import TradeRules
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ class Route:
 
     __slots__ = (
         "container", "event_type", "buffer", "handler_spans", "payload_snapshot", "keep",
-        "role", "retention", "seen",
+        "role", "retention", "seen", "kind",
     )
 
     def __init__(
@@ -63,7 +65,9 @@ class Route:
         keep: Callable[[Any], tuple[Any, ...]],
         role: str | None = None,
         retention: RetentionPolicy = DEFAULT_RETENTION,
+        kind: str = EVENT,
     ) -> None:
+        self.kind = kind  #: of its records: EVENT, or TALLY for a signal only counted
         self.container = container
         self.event_type = event_type
         self.buffer = buffer
@@ -128,6 +132,8 @@ class DecisionTable:
         names = [event_fields.get(name, name) for name in KEPT_FIELDS]
         self._keep_normal = attrgetter(*names[:KEPT_AT_NORMAL])
         self._keep_debug = _keep_with_metadata(attrgetter(*names))
+        self._keep_signal = _keep_signal_fields(
+            event_fields.get("payload", "payload"), config.trade_rules)
         self.by_type: dict[Any, _Containers | None] = {}
         self.routes: list[Route] = []  #: every route made, for metrics (bounded: reused)
         self.overflow_events = 0  #: events of containers past the caps (overflow container)
@@ -207,9 +213,13 @@ class DecisionTable:
         if container not in self._buffers and len(self._buffers) >= MAX_CONTAINERS:
             return self._overflow_route(event_type), True
         policy = self._config.policy_for(container)
+        tally = False
         if not policy.traces(event_type.upper()):
-            return None, False
-        route = self._make(container, event_type, policy, create=len(self._made) < MAX_ROUTES)
+            if not self._config.counts_signal(policy, event_type.upper()):
+                return None, False
+            tally = True  # a signal the level does not trace: counted, never a span
+        route = self._make(container, event_type, policy, create=len(self._made) < MAX_ROUTES,
+                           tally=tally)
         if route is _MISS:
             return self._overflow_route(event_type), True
         return route, False
@@ -227,18 +237,19 @@ class DecisionTable:
             self._overflow[event_type] = route
         return route
 
-    def _make(self, container: str, event_type: str, policy: Any, create: bool = True) -> Any:
+    def _make(self, container: str, event_type: str, policy: Any, create: bool = True,
+              tally: bool = False) -> Any:
         """A new route (MISS if not ``create``), or the same one as before if a level went
         back and forth."""
-        debug = policy.handler_spans
+        debug = policy.handler_spans and not tally
         rules = self._config.trade_rules
         role = rules.role(event_type.upper()) if rules is not None else None
         retention = self._config.retention_for(container)
-        key: tuple[Any, ...] = (container, event_type, debug, role, retention)
+        key: tuple[Any, ...] = (container, event_type, debug, role, retention, tally)
         try:
             route = self._made.get(key)
         except TypeError:  # a retention policy that cannot be hashed: never reused
-            route, key = None, (container, event_type, debug, role, id(retention))
+            route, key = None, (container, event_type, debug, role, id(retention), tally)
         if route is None:
             if not create:
                 return _MISS
@@ -246,8 +257,10 @@ class DecisionTable:
             if buffer is None:
                 buffer = self._buffers[container] = self._retention.buffer_for(
                     container, policy.max_events)
-            keep = self._keep_debug if debug else self._keep_normal
-            route = Route(container, event_type, buffer, debug, keep, role, retention)
+            keep = (self._keep_signal if tally else self._keep_debug if debug
+                    else self._keep_normal)
+            route = Route(container, event_type, buffer, debug, keep, role, retention,
+                          TALLY if tally else EVENT)
             self._made[key] = route
             self.routes.append(route)
         return route
@@ -276,3 +289,14 @@ def _keep_with_metadata(keep: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any
         return (*fields[:F_METADATA], snapshot(metadata))
 
     return keep_debug
+
+
+def _keep_signal_fields(payload_field: str, rules: Any) -> Callable[[Any], tuple[Any, ...]]:
+    """What a counted signal keeps, read when its publish returns: (direction, strategy,
+    symbol) for the signal metrics (retain/signals.py); nothing else of it is recorded."""
+    reader = SignalReader(rules or TradeRules())
+
+    def keep_signal(event: Any) -> tuple[Any, ...]:
+        return reader.fields(getattr(event, payload_field, None))
+
+    return keep_signal

@@ -7,6 +7,7 @@ lifecycle or run step). Each one is, at any moment, in exactly one place:
   receiver accepted);
 - **dropped**, for a named reason: ``buffer_full`` (the worker was behind),
   ``retention_policy`` (a trade retention chose not to keep, a sliding window's oldest),
+  ``counted_only`` (a signal the level does not trace, counted in ``trading.signals``),
   ``max_spans_per_trade``, ``evicted`` (summarised under a global cap), ``encode_error``,
   ``sink_failure``, ``sink_resting`` (not tried just after a failure),
   ``shutdown_timeout`` (not written when the exit deadline passed);
@@ -24,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..retain.buffer import BUFFER_FULL, Retention
-from ..retain.tail import DROPPED_BY_POLICY, TailRetention
+from ..retain.tail import COUNTED_ONLY, DROPPED_BY_POLICY, TailRetention
 from .worker import ExportWorker
 
 #: Drop reasons that are a choice the user configured, not a loss.
-BY_POLICY = frozenset({DROPPED_BY_POLICY})
+BY_POLICY = frozenset({DROPPED_BY_POLICY, COUNTED_ONLY})
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ durations at DEBUG) are recorded one by one, on the export worker.
 | ``trading.trades.completed`` | counter | {trade} | outcome, container, strategy |
 | ``trading.trade.pnl`` | histogram, abs(P&L) | {currency} | outcome (sign), container, strategy |
 | ``trading.realized_pnl`` | up-down counter | {currency} | container, strategy |
+| ``trading.signals`` | counter | {signal} | container, strategy, direction, changed, ordered |
 | ``tradetrace.spans`` | counter | {span} | ``tradetrace.span.fate``: exported, dropped, evicted |
 | ``tradetrace.retention.held_spans`` | gauge | {span} | |
 | ``tradetrace.retention.held_bytes`` | gauge | By | |
@@ -125,6 +126,10 @@ class TradingMetrics(Metrics):
             "trading.realized_pnl", [self._net], unit="{currency}",
             description="Net realised P&L")
         meter.create_observable_counter(
+            "trading.signals", [self._signals], unit="{signal}",
+            description="Signals by direction, whether it changed and whether an order "
+                        "followed (every level but NONE: why didn't it trade)")
+        meter.create_observable_counter(
             "tradetrace.spans", [self._spans], unit="{span}",
             description="Spans by what retention did with them")
         meter.create_observable_gauge(
@@ -182,6 +187,21 @@ class TradingMetrics(Metrics):
             net[(container, strategy)] = net.get((container, strategy), 0.0) + pnl
         for (container, strategy), pnl in net.items():
             yield Observation(pnl, _attributes((None, container, strategy)))
+
+    def _signals(self, options: CallbackOptions) -> Iterable[Observation]:
+        tail = self._retention()
+        if tail is None:
+            return
+        for (container, strategy, direction, changed, ordered), count in list(
+                tail.signals.counts.items()):
+            attributes: dict[str, Any] = {conv.CONTAINER_ID: container,
+                                          conv.SIGNAL_CHANGED: changed,
+                                          conv.SIGNAL_ORDERED: ordered}
+            if strategy is not None:
+                attributes[conv.STRATEGY_ID] = strategy
+            if direction is not None:
+                attributes[conv.DIRECTION] = direction
+            yield Observation(count, attributes)
 
     def _open(self, options: CallbackOptions) -> Iterable[Observation]:
         tail = self._retention()

@@ -36,16 +36,21 @@ from ..capture.record import (
     ROUTE,
     SNAPSHOT,
     START,
+    TALLY,
     TRADE,
     Record,
 )
 from .policy import ALWAYS, SLIDING_WINDOW, RetentionLimits, RetentionPolicy
+from .signals import SignalReader, SignalTally, answered_signal
 from .trades import (
     CLOSE,
     EVICTED,
     EXPIRED,
     INCOMPLETE,
     NO_TRADE,
+    OPEN,
+    ORDER,
+    SIGNAL,
     Trade,
     TradeRules,
     TradeTracker,
@@ -88,6 +93,9 @@ class Metrics:
 #: past ``max_spans_per_trade``; summarised when a global cap was hit.
 DROPPED_BY_POLICY, DROPPED_PER_TRADE_CAP, EVICTED_BY_CAP = (
     "retention_policy", "max_spans_per_trade", "evicted")
+#: A signal recorded for the signal metrics only (a level that does not trace it): counted
+#: in ``trading.signals``, never a span; a choice of the level, not a loss.
+COUNTED_ONLY = "counted_only"
 
 
 @dataclass
@@ -129,6 +137,8 @@ class TailRetention:
         self.metrics = metrics or Metrics()
         self.tracker = TradeTracker(rules, self._completed, self._opened)
         self.tracker.fill_latency = self.metrics.fill_latency
+        self.signals = SignalTally()
+        self._signal_reader = SignalReader(rules)
         self.stats = RetentionStats()
         self._deferred: list[Record] = []
         self._deferrals = 0
@@ -158,8 +168,13 @@ class TailRetention:
         for record in records if pause is None else chain.from_iterable(
                 _chunks(records, pause)):
             kind = record[KIND]
-            if kind is not EVENT and kind is not HANDLER:  # lifecycle and run steps
-                append(record)
+            if kind is not EVENT and kind is not HANDLER:
+                if kind is TALLY:  # a signal for the metrics only
+                    record[ROUTE].seen += 1
+                    self._signal_reader.count(self.signals, record)
+                    self.stats.dropped[COUNTED_ONLY] += 1
+                else:  # lifecycle and run steps
+                    append(record)
                 continue
             parent = record[PARENT]
             if parent is not None and parent[KIND] is EVENT:
@@ -176,6 +191,12 @@ class TailRetention:
             else:
                 route.seen += 1
                 role = route.role
+                if role is not None:
+                    if role is SIGNAL:
+                        self._signal_reader.count(self.signals, record)
+                        role = None
+                    elif role is ORDER and (signal := answered_signal(record)) is not None:
+                        self.signals.answered(signal)
             # the common case first: no trade, and no trade to look for
             trade = (None if role is None and inherited is NO_TRADE
                      else self.tracker.assign(record, role, route.retention))
@@ -211,6 +232,13 @@ class TailRetention:
         decision = trade.decision
         if decision is None and record[KIND] is EVENT and len(trade.members) < MAX_TRADE_LINKS:
             trade.members.append(record)  # (a cycle with record[TRADE] until the trade span)
+            if role is OPEN or role is CLOSE:
+                # the fill that moved this position, when it belongs to another trade (a
+                # flip's; ADMF-PC applying another portfolio's fill): linked as well
+                fill = record[PARENT]
+                if fill is not None and fill[KIND] is EVENT and fill[TRADE] is not trade \
+                        and fill[TRADE].__class__ is Trade:
+                    trade.members.append(fill)
         if decision is not None:  # a late span: it follows its trade's decision
             if decision:
                 self._out.append(record)
@@ -321,7 +349,9 @@ class TailRetention:
             self._decide(trade)
 
     def _finish(self) -> None:
-        """The run ended: open trades end incomplete; windows are exported."""
+        """The run ended: open trades end incomplete; windows are exported; every signal
+        is counted."""
+        self.signals.settle()
         for trade in list(self.tracker.open.values()):
             self.tracker.end(trade, INCOMPLETE)
             self._decide(trade)

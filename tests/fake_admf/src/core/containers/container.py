@@ -28,8 +28,9 @@ class ContainerState(Enum):
 class Container:
     """``config`` has ``type`` and ``name``. A root container (no parent bus) creates the bus.
 
-    Components are plain objects with any of ``attach(container)`` (called by
-    ``add_component``, where they subscribe), ``execute()`` and ``cleanup()``.
+    Components are plain objects, named, with any of ``set_container(container)`` (called
+    by ``add_component``), ``execute()`` and ``cleanup()``. They do not subscribe
+    themselves: the topology builder subscribes their handlers on the shared bus.
     """
 
     def __init__(self, config: dict[str, Any], parent_event_bus: EventBus | None = None) -> None:
@@ -38,21 +39,24 @@ class Container:
         self.name: str = config.get("name", self.container_type)
         self.container_id = f"{self.container_type}_{uuid.uuid4().hex[:8]}"
         self.event_bus = parent_event_bus or EventBus(bus_id=f"{self.container_id}_bus")
-        self.components: list[Any] = []
+        self.components: dict[str, Any] = {}
         self.state = ContainerState.UNINITIALIZED
 
     def _set_state(self, state: ContainerState) -> None:
         logger.debug("%s: %s -> %s", self.container_id, self.state.name, state.name)
         self.state = state
 
-    def add_component(self, component: Any) -> None:
-        self.components.append(component)
-        if hasattr(component, "attach"):
-            component.attach(self)
+    def add_component(self, name: str, component: Any) -> None:
+        self.components[name] = component
+        if hasattr(component, "set_container"):
+            component.set_container(self)
+
+    def get_component(self, name: str) -> Any:
+        return self.components.get(name)
 
     def _call_components(self, step: str) -> None:
         try:
-            for component in self.components:
+            for component in self.components.values():
                 if hasattr(component, step):
                     getattr(component, step)()
         except Exception:

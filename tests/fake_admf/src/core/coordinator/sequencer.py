@@ -34,6 +34,9 @@ class Sequencer:
             for container in containers:
                 container.execute()
             stats = topology["event_bus"].get_stats()
+            portfolios = {name: c.get_component("portfolio_state")
+                          for name, c in topology["portfolios"].items()}
+            strategy_state = topology["containers"]["strategy"].get_component("strategy_state")
             return {
                 "success": True,
                 "execution_id": context["execution_id"],
@@ -42,11 +45,23 @@ class Sequencer:
                 "bars_processed": topology["data"].bars_published,
                 "total_events": stats["event_count"],
                 "event_counts": stats["events_by_type"],
-                "trades": [t for p in topology["portfolios"] for t in p.trades],
+                # The fake's own record of what happened, for tests to compare with spans
+                "portfolios": {
+                    name: {
+                        "container_id": topology["portfolios"][name].container_id,
+                        "closed_positions": state.closed_positions,
+                        "realized_pnl": float(state.realized_pnl),
+                        "open_positions": len(state.get_all_positions()),
+                    }
+                    for name, state in portfolios.items()
+                },
+                "closed_positions": [p for s in portfolios.values() for p in s.closed_positions],
+                "signals": list(strategy_state.published),
+                "signals_with_orders": set().union(
+                    *(s.signals_with_orders for s in portfolios.values())),
             }
         finally:
             for container in reversed(containers):
                 container.stop()
             for container in reversed(containers):
-                container.cleanup()
-                container.dispose()
+                container.cleanup()  # ADMF-PC's sequencer never disposes

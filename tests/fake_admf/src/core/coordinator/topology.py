@@ -1,228 +1,120 @@
-"""The backtest topology: containers, the components doing the work, and their wiring.
+"""The universal topology: containers, their components, and the subscriptions wiring them
+on the root container's bus, as ADMF-PC's TopologyBuilder does for ``--universal``.
 
-BAR (data) -> SIGNAL (strategy) -> ORDER (portfolio) -> FILL (execution) -> POSITION_OPEN /
-POSITION_CLOSE (portfolio), all nested inside the BAR's ``publish``.
+BAR (data) -> SIGNAL (strategy, one per strategy per bar) -> ORDER (the portfolio that
+manages the strategy) -> FILL (execution) -> POSITION_OPEN / POSITION_CLOSE, all nested
+inside the BAR's ``publish``. Every portfolio subscribes to FILL with a filter that lets
+every fill through (ADMF-PC's "permissive filter"), so every portfolio applies every
+portfolio's fills to its own positions; ``fill_filter: owner`` delivers a fill only to the
+portfolio whose order it fills instead.
+
+Config (all optional)::
+
+    {"bars": 500, "seed": 1, "symbol": "SPY_5m",
+     "strategies": [{"period": 10, "std_dev": 2.0,
+                     "risk": {"stop_loss": 0.00075, "take_profit": 0.001}}],
+     "portfolios": [{"name": "portfolio_x", "strategies": ["bollinger_bands"]}],
+     "fill_filter": "all", "position_size": 1}
+
+Strategy ids are ``<symbol>_strategy_<n>``; a strategy's name is ``bollinger_bands`` when
+it is the only one, else ``bollinger_bands_<period>_<std_dev * 10>``. Without
+``portfolios``, there is one portfolio per strategy, ``portfolio_<name>``.
 """
 
 from __future__ import annotations
 
-import random
-import uuid
-from collections import deque
-from datetime import datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
+from ...data.handlers import SimpleHistoricalDataHandler
+from ...execution.synchronous.engine import SyncExecutionEngine
+from ...portfolio.state import PortfolioState
+from ...risk.strategy_risk_manager import StrategyRiskManager
+from ...strategy.state import ComponentState
 from ..containers.container import Container
 from ..events.types import Event, EventType
 
-try:  # ADMF-PC's SIGNAL timestamps are pandas Timestamps; fall back to datetime without pandas.
-    import pandas as pd
-except ImportError:  # pragma: no cover - depends on the environment
-    pd = None
-
-BAR_INTERVAL = timedelta(minutes=5)
-FIRST_BAR = datetime(2024, 1, 2, 9, 30)
-DEFAULT_STRATEGIES = [{"name": "sma_crossover", "fast": 3, "slow": 15}]
+MODES = ("universal", "backtest")  # one wiring for both here
+DEFAULT_STRATEGIES = [
+    {"period": 10, "std_dev": 2.0, "risk": {"stop_loss": 0.00075, "take_profit": 0.001}},
+]
 
 
-def _event(container: Container, event_type: EventType, payload: dict, timestamp: Any) -> Event:
-    """Events as ADMF-PC's producers make them: no correlation or causation id."""
-    return Event(
-        event_type=event_type.value,
-        payload=payload,
-        source_id=container.name,
-        container_id=container.container_id,
-        timestamp=timestamp,
-    )
+def _strategies(config: dict[str, Any], symbol: str) -> list[dict[str, Any]]:
+    raw = config.get("strategies", DEFAULT_STRATEGIES)
+    strategies = []
+    for i, spec in enumerate(raw):
+        grid_name = f"bollinger_bands_{spec['period']}_{round(spec['std_dev'] * 10)}"
+        name = spec.get("name") or ("bollinger_bands" if len(raw) == 1 else grid_name)
+        strategies.append({**spec, "name": name, "strategy_id": f"{symbol}_strategy_{i}"})
+    return strategies
 
 
-class BarStreamer:
-    """Seeded random-walk bars, published straight on ``container.event_bus``."""
-
-    def __init__(self, symbol: str, bars: int, seed: int) -> None:
-        self.symbol, self.bars, self.seed = symbol, bars, seed
-        self.bars_published = 0
-
-    def attach(self, container: Container) -> None:
-        self.container = container
-
-    def execute(self) -> None:
-        rng = random.Random(self.seed)
-        price = 470.0
-        for i in range(self.bars):
-            close = round(price * (1 + rng.gauss(0, 0.0015)), 2)
-            payload = {
-                "symbol": self.symbol,
-                "timestamp": FIRST_BAR + i * BAR_INTERVAL,
-                "open": price,
-                "high": round(max(price, close) * (1 + abs(rng.gauss(0, 0.0005))), 2),
-                "low": round(min(price, close) * (1 - abs(rng.gauss(0, 0.0005))), 2),
-                "close": close,
-                "volume": rng.randint(50_000, 500_000),
-            }
-            # The quirk: BAR carries timestamp=None; the bar time is only in the payload.
-            self.container.event_bus.publish(_event(self.container, EventType.BAR, payload, None))
-            self.bars_published += 1
-            price = close
-
-
-class SmaCrossStrategy:
-    """Signals on every bar after warm-up: LONG while fast SMA > slow SMA, else FLAT."""
-
-    def __init__(self, name: str, fast: int = 3, slow: int = 15) -> None:
-        self.strategy_id, self.fast, self.slow = name, fast, slow
-        self.closes: deque[float] = deque(maxlen=slow)
-
-    def attach(self, container: Container) -> None:
-        self.container = container
-        container.event_bus.subscribe(EventType.BAR.value, self.on_bar)
-
-    def cleanup(self) -> None:
-        self.container.event_bus.unsubscribe(EventType.BAR.value, self.on_bar)
-
-    def on_bar(self, event: Event) -> None:
-        bar = event.payload
-        self.closes.append(bar["close"])
-        if len(self.closes) < self.slow:
-            return
-        slow_ma = sum(self.closes) / len(self.closes)
-        fast_ma = sum(list(self.closes)[-self.fast :]) / self.fast
-        payload = {
-            "symbol": bar["symbol"],
-            "direction": "LONG" if fast_ma > slow_ma else "FLAT",
-            "strength": round(abs(fast_ma - slow_ma) / slow_ma, 6),
-            "strategy_id": self.strategy_id,
-            "price": bar["close"],
-        }
-        signal_time = pd.Timestamp(bar["timestamp"]) if pd is not None else bar["timestamp"]
-        self.container.publish_event(_event(self.container, EventType.SIGNAL, payload, signal_time))
-
-
-class Portfolio:
-    """Long/flat book for one strategy: orders on direction changes, positions on fills."""
-
-    def __init__(self, strategy_id: str, quantity: int = 100) -> None:
-        self.strategy_id, self.quantity = strategy_id, quantity
-        self.direction: str | None = None
-        self.position: dict[str, Any] | None = None
-        self.open_orders: dict[str, tuple[dict[str, Any], datetime]] = {}
-        self.trades: list[dict[str, Any]] = []
-
-    def attach(self, container: Container) -> None:
-        self.container = container
-        bus = container.event_bus
-        bus.subscribe_to_signals(self.on_signal, [self.strategy_id])
-        bus.subscribe(EventType.FILL.value, self.on_fill, filter_func=self._is_own_fill)
-
-    def cleanup(self) -> None:
-        self.container.event_bus.unsubscribe(EventType.SIGNAL.value, self.on_signal)
-        self.container.event_bus.unsubscribe(EventType.FILL.value, self.on_fill)
-
-    def _is_own_fill(self, event: Event) -> bool:
-        return event.payload.get("order_id") in self.open_orders
-
-    def on_signal(self, event: Event) -> None:
-        direction = event.payload["direction"]
-        if direction == self.direction:
-            return
-        self.direction = direction
-        if (direction == "LONG") == (self.position is not None):
-            return
-        ts: Any = event.timestamp  # a pandas Timestamp or a datetime
-        bar_time = ts.to_pydatetime() if hasattr(ts, "to_pydatetime") else ts
-        order = {
-            "order_id": f"ord_{uuid.uuid4().hex[:8]}",
-            "side": "BUY" if direction == "LONG" else "SELL",
-            "quantity": self.quantity,
-            "price": event.payload["price"],
-            "symbol": event.payload["symbol"],
-            "metadata": {"strategy_id": self.strategy_id},
-        }
-        self.open_orders[order["order_id"]] = (order, bar_time)
-        self.container.publish_event(_event(self.container, EventType.ORDER, order, bar_time))
-
-    def on_fill(self, event: Event) -> None:
-        fill = event.payload
-        order, bar_time = self.open_orders.pop(fill["order_id"])
-        # The quirk: the ORDER payload, already published, is mutated in place.
-        order["status"] = "FILLED"
-        order["fill_id"] = fill["fill_id"]
-        if fill["side"] == "BUY":
-            self.position = {
-                "symbol": fill["symbol"],
-                "quantity": fill["quantity"],
-                "entry_price": fill["price"],
-                "strategy_id": self.strategy_id,
-            }
-            payload, event_type = dict(self.position), EventType.POSITION_OPEN
-        else:
-            position, self.position = self.position or {}, None
-            pnl = (fill["price"] - position["entry_price"]) * fill["quantity"]
-            payload = {
-                **position,
-                "exit_price": fill["price"],
-                "realized_pnl": round(pnl, 2),
-                "exit_type": "signal",
-                "exit_reason": "strategy signal turned FLAT",
-            }
-            event_type = EventType.POSITION_CLOSE
-            self.trades.append(dict(payload, portfolio=self.container.name, exit_time=bar_time))
-        self.container.publish_event(_event(self.container, event_type, payload, bar_time))
-
-
-class SimulatedBroker:
-    """Fills every ORDER at its price at once; FILL carries the wall clock."""
-
-    def attach(self, container: Container) -> None:
-        self.container = container
-        container.event_bus.subscribe(EventType.ORDER.value, self.on_order)
-
-    def cleanup(self) -> None:
-        self.container.event_bus.unsubscribe(EventType.ORDER.value, self.on_order)
-
-    def on_order(self, event: Event) -> None:
-        order = event.payload
-        fill = {
-            "fill_id": f"fill_{uuid.uuid4().hex[:8]}",
-            "order_id": order["order_id"],
-            "symbol": order["symbol"],
-            "side": order["side"],
-            "quantity": order["quantity"],
-            "price": order["price"],
-        }
-        self.container.publish_event(_event(self.container, EventType.FILL, fill, datetime.now()))
+def _fill_filter(kind: str, portfolio: PortfolioState) -> Callable[[Event], bool]:
+    if kind == "all":
+        return lambda event: True
+    if kind == "owner":
+        return lambda event: event.payload.get("order_id") in portfolio.pending_order_ids
+    raise ValueError(f"fill_filter must be 'all' or 'owner', not {kind!r}")
 
 
 class TopologyBuilder:
     def build_topology(self, definition: dict[str, Any]) -> dict[str, Any]:
-        """``definition``: ``{'mode': 'backtest', 'config': {...}}``; returns the topology."""
-        mode = definition.get("mode", "backtest")
-        if mode != "backtest":
-            raise ValueError(f"Unknown topology {mode!r}; only 'backtest' exists in this fake")
+        """``definition``: ``{'mode': 'universal', 'config': {...}}``; returns the topology."""
+        mode = definition.get("mode", "universal")
+        if mode not in MODES:
+            raise ValueError(f"Unknown topology {mode!r}; this fake has {', '.join(MODES)}")
         config = definition.get("config", {})
-        symbol, timeframe = config.get("symbol", "SPY"), config.get("timeframe", "5m")
+        symbol = config.get("symbol", "SPY_5m")
+        strategies = _strategies(config, symbol)
+        ids = {s["name"]: s["strategy_id"] for s in strategies}
         root = Container({"type": "root", "name": "root"})
         containers = {"root": root}
 
-        def add(container_type: str, name: str, *components: Any) -> None:
+        def add(container_type: str, name: str, **components: Any) -> Container:
             container = Container({"type": container_type, "name": name}, root.event_bus)
-            for component in components:
-                container.add_component(component)
+            for component_name, component in components.items():
+                container.add_component(component_name, component)
             containers[name] = container
+            return container
 
-        streamer = BarStreamer(symbol, config.get("bars", 500), config.get("seed", 1))
-        add("data", f"{symbol}_{timeframe}_{timeframe}_data", streamer)
-        strategies = config.get("strategies", DEFAULT_STRATEGIES)
-        add("strategy", "strategy", *(SmaCrossStrategy(**s) for s in strategies))
-        portfolios = [Portfolio(s["name"], config.get("quantity", 100)) for s in strategies]
-        for portfolio in portfolios:
-            add("portfolio", f"portfolio_{portfolio.strategy_id}", portfolio)
-        add("execution", "execution", SimulatedBroker())
+        data = SimpleHistoricalDataHandler(symbol, config.get("bars", 500), config.get("seed", 1))
+        add("data", f"{symbol}_5m_data", data_streamer=data)
+        add("strategy", "strategy", strategy_state=ComponentState(symbol, strategies))
+        portfolio_specs = config.get("portfolios") or [
+            {"name": f"portfolio_{s['name']}", "strategies": [s["name"]]} for s in strategies]
+        managed: dict[str, set[str]] = {}
+        for spec in portfolio_specs:
+            state = PortfolioState()
+            state.set_risk_manager(StrategyRiskManager(config.get("position_size", 1)))
+            add("portfolio", spec["name"], portfolio_state=state)
+            managed[spec["name"]] = {ids[name] for name in spec["strategies"]}
+        add("execution", "execution", execution_engine=SyncExecutionEngine())
+        self._subscribe(containers, managed, config.get("fill_filter", "all"))
         return {
             "name": mode,
             "root": root,
             "event_bus": root.event_bus,
             "containers": containers,
-            "data": streamer,
-            "portfolios": portfolios,
+            "data": data,
+            "strategies": strategies,
+            "portfolios": {name: containers[name] for name in managed},
         }
+
+    @staticmethod
+    def _subscribe(containers: dict[str, Container], managed: dict[str, set[str]],
+                   fill_filter: str) -> None:
+        bus = containers["root"].event_bus
+        bus.subscribe(EventType.BAR.value, containers["strategy"].get_component(
+            "strategy_state").on_bar)
+        for name, strategy_ids in managed.items():
+            state = containers[name].get_component("portfolio_state")
+            containers[name].event_bus.subscribe(
+                EventType.SIGNAL.value, state.process_event,
+                filter_func=lambda e, ids=strategy_ids: e.payload.get("strategy_id") in ids)
+        bus.subscribe(EventType.ORDER.value,
+                      containers["execution"].get_component("execution_engine").on_order)
+        for name in managed:
+            state = containers[name].get_component("portfolio_state")
+            bus.subscribe(EventType.FILL.value, state.on_fill,
+                          filter_func=_fill_filter(fill_filter, state))

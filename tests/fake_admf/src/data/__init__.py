@@ -1,0 +1,1 @@
+"""Market data: bars and the handler that publishes them."""

@@ -1,0 +1,1 @@
+"""Orders, fills and the synchronous execution engine."""

@@ -1,0 +1,1 @@
+"""Portfolio state: positions, orders from risk decisions, position events."""

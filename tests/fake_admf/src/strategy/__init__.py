@@ -1,0 +1,1 @@
+"""Strategies: signal types, the Bollinger rule and the state that runs it on bars."""
