@@ -69,7 +69,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
             "arg": Path("out_arg"),
             "env": Path("out_env"),
             "file": Path("out_file"),
-            "default": Path("traces"),
+            "default": Path("tradetrace-traces"),
         },
     ),
     "backend": dict(
@@ -172,7 +172,7 @@ def test_defaults_without_any_source() -> None:
     assert config.level is TraceLevel.NORMAL
     assert config.overrides == ()
     assert config.backend == "file"
-    assert config.output == Path("traces")
+    assert config.output == Path("tradetrace-traces")
     assert config.rotation == Rotation(100.0, 0)
     assert config.flush_timeout_seconds == 5.0
     assert config.source == "defaults"
@@ -581,6 +581,22 @@ def test_good_flush_timeout(tmp_path: Path) -> None:
     """A positive int flush timeout is accepted as a float."""
     config = load_config(config_file=write_tracing(tmp_path, {"flush_timeout_seconds": 2}), env={})
     assert config.flush_timeout_seconds == 2.0
+
+
+def test_flush_timeout_from_the_environment_wins_over_the_file(tmp_path: Path) -> None:
+    """TRADETRACE_FLUSH_TIMEOUT: the launch paths' way to bound the exit (seconds)."""
+    path = write_tracing(tmp_path, {"flush_timeout_seconds": 2})
+    env = {"TRADETRACE_FLUSH_TIMEOUT": "0.5"}
+    assert load_config(config_file=path, env=env).flush_timeout_seconds == 0.5
+    assert load_config(env={"TRADETRACE_FLUSH_TIMEOUT": ""}).flush_timeout_seconds == 5.0
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf"])
+def test_bad_flush_timeout_variable(value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(env={"TRADETRACE_FLUSH_TIMEOUT": value})
+    assert info.value.path == "TRADETRACE_FLUSH_TIMEOUT"
+    assert info.value.allowed == "a positive number of seconds"
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ receiver), and two at once. Each must give the in-process trace shape, once."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from otlp_receiver import OtlpReceiver
 from tradetrace import conventions as conv
 from tradetrace.analyse.reader import read_spans
+from tradetrace.launch.autostart import is_launcher
 from tradetrace.testing import recording
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +123,9 @@ def test_tradetrace_run_traces_the_program(program, tmp_path, request):
     command = [sys.executable, "-m", "tradetrace.cli.main", "run", "--level", "normal",
                "--output", str(out), "--", *_programs(tmp_path)[program]]
     done = _run(command, _env(), tmp_path)
-    assert "tradetrace" not in done.stderr
+    said = [line for line in done.stderr.splitlines() if "tradetrace" in line]
+    assert said[0].startswith("tradetrace: tracing run ")  # where the spans go, ...
+    assert all(" + dropped 0 + pending 0" in line for line in said[1:])  # ... all of them
     assert shape(_from_files(out)) == expected
 
 
@@ -153,6 +157,21 @@ def test_opentelemetry_instrument_exports_through_the_distro(program, tmp_path, 
     assert resource["service.name"] == "backtester"
     assert resource["telemetry.auto.version"]  # set by the distro's configurator
     assert resource[conv.RUN_ID].startswith("run_")
+
+
+@pytest.mark.parametrize("argv, launcher", [
+    (["/usr/bin/python3", "/venv/bin/opentelemetry-instrument", "python", "main.py"], True),
+    (["python", "/venv/bin/tradetrace", "summary", "runs/"], True),
+    (["python", "-m", "tradetrace.cli.main", "run", "--", "python", "x.py"], True),
+    (["python", "-X", "importtime", "-m", "tradetrace", "query"], True),
+    (["python", "main.py", "--config", "tradetrace"], False),
+    (["python", "-m", "src.main"], False),
+    (["python", "-c", "import tradetrace"], False),
+    (["python"], False),
+])
+def test_launchers_are_not_traced_themselves(argv, launcher):
+    """A launcher runs with the variables set for the program it starts."""
+    assert is_launcher(argv) is launcher
 
 
 def test_sampler_argument_sets_the_level(tmp_path):
@@ -206,7 +225,7 @@ def test_a_bad_variable_is_one_line_and_an_untraced_run(variables, message, tmp_
     assert "trades" in done.stdout
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("tradetrace: tracing disabled: ") and message in line
-    assert not (tmp_path / "traces").exists()
+    assert not (tmp_path / "tradetrace-traces").exists()
 
 
 def test_a_broken_config_file_is_one_line_and_an_untraced_run(tmp_path):
@@ -261,3 +280,64 @@ def test_a_broken_opentelemetry_install_is_one_line_and_an_untraced_run(tmp_path
     assert done.stdout == "traded\n"
     (line,) = done.stderr.strip().splitlines()
     assert line == "tradetrace: tracing disabled: opentelemetry is broken here"
+
+
+#: A program with options of its own, some spelled like tradetrace's or
+#: opentelemetry-instrument's (ADMF-PC: `main.py --config config/....yaml --bars N`).
+OPTIONS_PROGRAM = f"""
+import argparse, json, sys
+sys.path.insert(0, {str(ROOT / "examples")!r})
+parser = argparse.ArgumentParser()
+for option in ("--config", "--level", "--output", "--bars"):
+    parser.add_argument(option)
+args = parser.parse_args()
+import demo_engine
+results = demo_engine.run_backtest(bars=int(args.bars), seed={SEED})
+print(json.dumps({{**vars(args), "events": results["events"]}}))
+"""
+PROGRAM_ARGS = ["--config", "its.yaml", "--level", "its-level", "--output", "its-out",
+                "--bars", "40"]
+
+
+def _launch_forms(script: Path, out: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Every documented command form, for a program with options of its own."""
+    program = [sys.executable, str(script), *PROGRAM_ARGS]
+    tradetrace_run = [sys.executable, "-m", "tradetrace.cli.main", "run", "--level", "normal",
+                      "--output", str(out)]
+    otel = {"OTEL_TRACES_SAMPLER": "tradetrace", "OTEL_TRACES_SAMPLER_ARG": "normal",
+            "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_TRACES_EXPORTER": "none", "TRADETRACE_OUTPUT": str(out)}
+    return {
+        "variables": (program, {"TRADETRACE_LEVEL": "normal", "TRADETRACE_OUTPUT": str(out)}),
+        "tradetrace run --": (tradetrace_run + ["--", *program], {}),
+        "tradetrace run": (tradetrace_run + program, {}),
+        "opentelemetry-instrument --": (_otel_instrument() + ["--", *program], otel),
+    }
+
+
+@pytest.mark.parametrize("form", ["variables", "tradetrace run --", "tradetrace run",
+                                  "opentelemetry-instrument --"])
+def test_a_program_with_its_own_options_runs_traced_in_every_documented_form(form, tmp_path):
+    """The program gets every option it was given (`--config` and those spelled like
+    tradetrace's own flags); tradetrace gets its own, and traces the run."""
+    script = tmp_path / "main.py"
+    script.write_text(OPTIONS_PROGRAM)
+    out = tmp_path / "spans"
+    command, env = _launch_forms(script, out)[form]
+    done = _run(command, _env(**env), tmp_path)
+    got = json.loads(done.stdout)
+    assert {k: got[k] for k in ("config", "level", "output")} == {
+        "config": "its.yaml", "level": "its-level", "output": "its-out"}
+    events = [s for s in read_spans([out]) if conv.EVENT_TYPE in s.attributes]
+    assert len(events) == got["events"] > 0
+
+
+def test_without_the_dashes_opentelemetry_instrument_takes_the_program_s_config(tmp_path):
+    """Why the docs put `--` after opentelemetry-instrument: it reads its own options
+    (and their prefixes) from the whole line, `--config` matching two of them."""
+    script = tmp_path / "main.py"
+    script.write_text(OPTIONS_PROGRAM)
+    done = subprocess.run(_otel_instrument() + [sys.executable, str(script), *PROGRAM_ARGS],
+                          capture_output=True, text=True, timeout=60, env=_env(), cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "ambiguous option: --config could match" in done.stderr

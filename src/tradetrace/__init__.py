@@ -12,7 +12,7 @@ True
 
 A traced backtest (see ``examples/``)::
 
-    tradetrace.configure(level="normal", output="traces/")
+    tradetrace.configure(level="normal")   # files in ./tradetrace-traces/
     Coordinator().run_topology("backtest", config)   # spans flushed when the run ends
 """
 

@@ -13,7 +13,7 @@ Example file::
       overrides:
         portfolio_*: {level: normal}
         execution_*: {level: debug, max_events: 100000}
-      storage: {backend: file, path: traces/, rotation: {max_megabytes: 100}}
+      storage: {backend: file, path: tradetrace-traces/, rotation: {max_megabytes: 100}}
       retention:                     # trade-aware retention (docs/retention.md)
         policy: keep_if
         keep_if: {any: [{loss_above: 250}, {rejected: true}, {error: true}]}
@@ -70,6 +70,10 @@ from .retain.policy import (
 from .retain.trades import TradeRules
 
 BACKENDS = ("file", "otlp", "memory", "none")
+#: Where trace files go by default, relative to the working directory at start. Named
+#: for tradetrace, so that it is never a folder of the traced system's own (ADMF-PC keeps
+#: its signal and trade store in ``./traces``).
+DEFAULT_OUTPUT = "tradetrace-traces"
 _GLOB_CHARS = re.compile(r"^[A-Za-z0-9_*?\[\]!.:\-]+$")
 _GLOB_ALLOWED = "letters, digits, _ - . : and the wildcards * ? [...]"
 #: A run id names files (``<run id>-0001.jsonl``): a name, never a path.
@@ -126,7 +130,7 @@ class TracingConfig:
     service_name: str | None = None  #: None: OTEL_RESOURCE_ATTRIBUTES, else "trading"
     run_id: str = ""
     backend: str = "file"
-    output: Path = Path("traces")
+    output: Path = Path(DEFAULT_OUTPUT)
     rotation: Rotation = field(default_factory=Rotation)
     flush_timeout_seconds: float = 5.0
     source: str = "defaults"  #: where the file part came from, for messages
@@ -303,7 +307,7 @@ def load_config(
     if raw_backend not in BACKENDS:
         raise ConfigError(backend_path, raw_backend, ", ".join(BACKENDS))
 
-    raw_output = output or env.get(ev.TRADETRACE_OUTPUT) or storage.get("path") or "traces"
+    raw_output = output or env.get(ev.TRADETRACE_OUTPUT) or storage.get("path") or DEFAULT_OUTPUT
     if (
         output is None
         and not env.get(ev.TRADETRACE_OUTPUT)
@@ -322,8 +326,12 @@ def load_config(
     if name is not None and (name.__class__ is bool or not isinstance(name, (str, int))):
         raise ConfigError(name_path, name, "a service name (a string)")
     rid, rid_path = pick(run_id, ev.TRADETRACE_RUN_ID, "run_id")
-    flush = finite_number(tracing.get("flush_timeout_seconds", 5.0),
-                          "tracing.flush_timeout_seconds", "a positive number of seconds",
+    raw_flush, flush_path = pick(None, ev.TRADETRACE_FLUSH_TIMEOUT, "flush_timeout_seconds")
+    if flush_path == ev.TRADETRACE_FLUSH_TIMEOUT:
+        raw_flush = _number_word(raw_flush, flush_path, "a positive number of seconds")
+    if flush_path == "flush_timeout_seconds":  # set nowhere
+        raw_flush, flush_path = 5.0, "tracing.flush_timeout_seconds"
+    flush = finite_number(raw_flush, flush_path, "a positive number of seconds",
                           valid=lambda v: v > 0)
     wait = finite_number(tracing.get("publish_wait_ms", 1.0), "tracing.publish_wait_ms",
                          "milliseconds from 0 to 1000", valid=lambda v: 0 <= v <= 1000)
@@ -367,6 +375,14 @@ def load_config(
         publish_wait_seconds=float(wait) / 1000,
         handle_sigterm=sigterm,
     )
+
+
+def _number_word(raw: str, path: str, allowed: str) -> float:
+    """A number given as a variable's text (checked further as any number)."""
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(path, raw, allowed) from None
 
 
 def new_run_id() -> str:

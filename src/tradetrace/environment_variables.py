@@ -21,13 +21,18 @@ TRADETRACE_PROFILE = "TRADETRACE_PROFILE"
 """Instrumentation profile: ``admf``, ``demo`` or the path of a YAML profile."""
 
 TRADETRACE_OUTPUT = "TRADETRACE_OUTPUT"
-"""Folder for local trace files (the ``file`` storage backend)."""
+"""Folder for local trace files (the ``file`` storage backend); default
+``tradetrace-traces`` in the working directory."""
 
 TRADETRACE_STORAGE = "TRADETRACE_STORAGE"
 """Storage backend: ``file``, ``otlp``, ``memory`` or ``none``."""
 
 TRADETRACE_RUN_ID = "TRADETRACE_RUN_ID"
 """Run id put on the resource of every span (generated when unset)."""
+
+TRADETRACE_FLUSH_TIMEOUT = "TRADETRACE_FLUSH_TIMEOUT"
+"""Seconds a flush may wait, at the end of a run and at exit (``flush_timeout_seconds``):
+what is not written by then stays pending, or at exit is counted as lost."""
 
 TRADETRACE_FAIL_FAST = "TRADETRACE_FAIL_FAST"
 """``true``: a bad setting at start-up exits with status 2 instead of running untraced."""
@@ -47,7 +52,7 @@ of the same run (spans carry ``trading.worker.id``)."""
 KNOWN = frozenset({
     TRADETRACE_LEVEL, TRADETRACE_CONFIG, TRADETRACE_PROFILE, TRADETRACE_OUTPUT,
     TRADETRACE_STORAGE, TRADETRACE_RUN_ID, TRADETRACE_FAIL_FAST, TRADETRACE_PARENT_PID,
-    TRADETRACE_OVERLOAD, TRADETRACE_REDACT,
+    TRADETRACE_OVERLOAD, TRADETRACE_REDACT, TRADETRACE_FLUSH_TIMEOUT,
 })
 
 OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"

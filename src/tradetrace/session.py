@@ -13,10 +13,13 @@ import atexit
 import inspect
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -84,6 +87,10 @@ class TracingSession:
         tracer_provider: Any = None,
         resource: Resource | None = None,
     ) -> None:
+        if not config.output.is_absolute():
+            # Fixed now: a program that changes its working directory later (or a forked
+            # child) still writes where the start line said.
+            config = replace(config, output=Path(os.path.abspath(config.output)))
         self.config = config  #: in effect: ``wanted`` under the load cap, if any
         self.wanted = config  #: as configured (and changed by set_level)
         self.level_cap: TraceLevel | None = None  #: set while overloaded (decide/overload.py)
@@ -143,11 +150,15 @@ class TracingSession:
         self._patcher = Patcher(self._replacement)
         self._patcher.arm(self.profiles)
         _sessions.add(self)
+        flush_at_exit_first()
         flush_in_multiprocessing_workers()
         if self.config.handle_sigterm:
             signals.install(_shutdown_on_signal, _export_now)
         if self.worker_id is not None:
             children.write_report(self.config.run_id, self.worker_id, None)
+        where = self.sink_description
+        self._say(f"tradetrace: tracing run {self.config.run_id} at level "
+                  f"{self.config.top_level.name.lower()}" + (f", {where}" if where else ""))
         return self
 
     def _make_sink(self) -> SpanSink:
@@ -157,7 +168,8 @@ class TracingSession:
             if not hasattr(self.tracer_provider, "_active_span_processor"):
                 raise ConfigError("tracer_provider", type(self.tracer_provider).__name__,
                                   "an SDK TracerProvider (opentelemetry.sdk.trace)")
-            return ProviderSink(self.tracer_provider, self.resource, self.scope)
+            return ProviderSink(self.tracer_provider, self.resource, self.scope,
+                                self.config.flush_timeout_seconds)
         backend = self.config.backend
         if backend == "file":
             rotation = self.config.rotation
@@ -313,9 +325,10 @@ class TracingSession:
         if self._worker is None:
             return True
         timeout = self.config.flush_timeout_seconds if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         done = self._worker.flush(timeout, finish=True)
-        if self.metrics is not None:
-            self.metrics.flush(timeout)
+        if self.metrics is not None:  # in the time left: the run waits at most ``timeout``
+            self.metrics.flush(max(0.0, deadline - time.monotonic()))
         return done
 
     def set_level(self, level: str | TraceLevel, containers: str | None = None) -> None:
@@ -471,15 +484,15 @@ class TracingSession:
         if self._patcher is not None:
             self._patcher.unpatch()
         done = True
+        timeout = self.config.flush_timeout_seconds if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         if self._worker is not None:
-            done = self._worker.shutdown(
-                self.config.flush_timeout_seconds if timeout is None else timeout
-            )
+            done = self._worker.shutdown(timeout)
         # Past the deadline the worker writes nothing more: what is still pending now
         # was not written, and the accounting is fixed as it stands.
         self._final = self.accounting().closed(SHUTDOWN_TIMEOUT)
-        if self.metrics is not None:
-            self.metrics.shutdown(self.config.flush_timeout_seconds)
+        if self.metrics is not None:  # in the time left: the exit waits at most ``timeout``
+            self.metrics.shutdown(max(0.0, deadline - time.monotonic()))
         _sessions.discard(self)
         if not _sessions and not reason:  # (a signal being handled re-raises by itself)
             signals.uninstall()
@@ -504,22 +517,38 @@ class TracingSession:
         stats = self._worker.stats if self._worker is not None else None
         if stats is not None and stats.last_error and final.lost:
             line += f"; last export error: {stats.last_error}"
+        metrics = self.metrics.accounting() if self.metrics is not None else {}
+        metrics_lost = metrics.get("failed", 0) + metrics.get("unfinished", 0) + (
+            metrics.get("final_export_done") is False)
+        if metrics_lost:
+            line += "; " + _metrics_sentence(metrics)
         workers = children.collect_reports(self.config.run_id)
         workers_text = workers.sentence()
         if workers_text:
             line += "; " + workers_text
         if self.worker_id is not None:
             children.write_report(self.config.run_id, self.worker_id, final.as_dict())
-        bad = final.lost or final.derived_lost or workers.unknown or sum(
+        bad = final.lost or final.derived_lost or metrics_lost or workers.unknown or sum(
             n for r, n in workers.dropped.items() if r != "retention_policy")
         if final.recorded or workers_text:  # a session that saw nothing has nothing to say
-            logger.log(logging.WARNING if bad else logging.INFO, "%s", line)
+            self._say(line, logging.WARNING if bad else logging.INFO)
+
+    def _say(self, line: str, level: int = logging.INFO) -> None:
+        """The start and exit lines. Through logging when the program configured it (its
+        levels and handlers decide), else on stderr, so that where the spans went is seen
+        by default. A worker process only logs: its parent's lines speak for the run."""
+        if self.worker_id is not None or logger.hasHandlers():
+            logger.log(level, "%s", line)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
     @property
     def sink_description(self) -> str:
         file = getattr(self.sink, "file", None)
         if file is not None:
             return f"files in {file.folder}"
+        if isinstance(self.sink, ProviderSink):
+            return self.sink.description
         if self.exporter is not None:
             return type(self.exporter).__name__
         endpoint = getattr(self.sink, "endpoint", None)
@@ -571,6 +600,17 @@ class TracingSession:
             "metrics_file": str(self.metrics_path) if self.metrics_path else None,
             "trace_files": [str(p) for p in getattr(getattr(self.sink, "file", None), "paths", [])],
         }
+
+
+def _metrics_sentence(metrics: dict[str, Any]) -> str:
+    """``metrics: 2 of 3 exports failed, the last not done by the exit deadline (last
+    error: ...)``."""
+    failed = metrics["failed"]
+    parts = [f"{failed} of {metrics['exports'] + failed} exports failed"] if failed else []
+    if metrics["final_export_done"] is False or metrics["unfinished"]:
+        parts.append("the last not done by the exit deadline")
+    error = f" (last error: {metrics['last_error']})" if metrics["last_error"] else ""
+    return "metrics: " + ", ".join(parts) + error
 
 
 def _retention_stats(tail: TailRetention | None) -> dict[str, Any]:
@@ -671,7 +711,15 @@ def _shutdown_at_worker_exit(_: object) -> None:
     util.Finalize(None, _flush_at_exit, exitpriority=-100)
 
 
-@atexit.register
+def flush_at_exit_first() -> None:
+    """Have the exit flush run before every exit handler registered so far (atexit runs
+    the last registered first). Among those is the ``TracerProvider`` this session may
+    feed: the SDK shuts its exporters down at exit, and spans flushed after that would
+    only fail."""
+    atexit.unregister(_flush_at_exit)
+    atexit.register(_flush_at_exit)
+
+
 def _flush_at_exit(reason: str = "") -> None:
     for session in list(_sessions):
         try:

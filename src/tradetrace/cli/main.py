@@ -1,9 +1,9 @@
 """``tradetrace``: run a program traced, or summarise trace files.
 
-tradetrace run --level normal --output traces/ -- python examples/backtest.py --bars 5000
-tradetrace summary traces/
-tradetrace query bottlenecks traces/          (and chain, trade, trades, patterns, compare)
-tradetrace report traces/ -o report.html
+tradetrace run --level normal -- python examples/backtest.py --bars 5000
+tradetrace summary tradetrace-traces/
+tradetrace query bottlenecks tradetrace-traces/   (and chain, trade, trades, patterns, compare)
+tradetrace report tradetrace-traces/ -o report.html
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run", help="run a program with tracing, no change to it")
     run.add_argument("--level", help="none, minimal, normal or debug")
     run.add_argument("--config", help="YAML file with a top-level 'tracing' mapping")
-    run.add_argument("--output", help="folder for trace files (file storage)")
+    run.add_argument("--output", help="folder for trace files (file storage); default "
+                     "./tradetrace-traces")
     run.add_argument("--profile", help="admf, demo or a YAML profile (detected when unset)")
-    run.add_argument("program", nargs=argparse.REMAINDER, help="-- python SCRIPT ARGS...")
+    run.add_argument("program", nargs=argparse.REMAINDER,
+                     help="[--] python SCRIPT ARGS...: the program, its options its own")
 
     summary = commands.add_parser("summary", help="summarise trace files or folders")
     summary.add_argument("paths", nargs="+", help="trace files, folders or globs")

@@ -84,23 +84,29 @@ class HistogramExporter(MetricExporter):
         self.idle: Callable[[], bool] = lambda: False  #: True: nothing to report yet
         self.exported = 0  #: exports the inner exporter took
         self.failed = 0  #: exports it refused or raised on
+        self.started = 0  #: exports begun (an idle one included)
+        self.in_flight = 0  #: exports under way (one left at exit never finished)
         self.last_error = ""
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
+        self.started += 1
         if self.muted or self.idle():
             return MetricExportResult.SUCCESS
         now = time.time_ns()
         ours = [m for s in self.series if (m := s.metric(now)) is not None]
         if ours:
             metrics_data = self._merged(metrics_data, ours)
+        self.in_flight += 1  # (the SDK's reader never exports on two threads at once)
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis)
         except Exception as exc:  # counted; the SDK's reader would only log it
             self.failed += 1
             self.last_error = repr(exc)
             return MetricExportResult.FAILURE
+        finally:
+            self.in_flight -= 1
         if result is MetricExportResult.SUCCESS:
             self.exported += 1
         else:

@@ -103,6 +103,7 @@ class TradingMetrics(Metrics):
         reader = PeriodicExportingMetricReader(
             self.exporter, export_interval_millis=interval_seconds * 1000)
         self.reader = reader
+        self.final_export_done: bool | None = None  #: set at shutdown
         self.provider = MeterProvider(
             [reader], resource=resource, exemplar_filter=AlwaysOffExemplarFilter(),
             shutdown_on_exit=False,
@@ -234,13 +235,26 @@ class TradingMetrics(Metrics):
         whole collection of every instrument), and the last failure."""
         exporter = self.exporter
         return {"backend": type(exporter.inner).__name__, "exports": exporter.exported,
-                "failed": exporter.failed, "last_error": exporter.last_error}
+                "failed": exporter.failed, "unfinished": exporter.in_flight,
+                "final_export_done": self.final_export_done,
+                "last_error": exporter.last_error}
 
-    def flush(self, timeout_seconds: float) -> None:
-        try:
-            self.provider.force_flush(int(timeout_seconds * 1000))
-        except Exception:
-            logger.debug("tradetrace: flushing metrics failed", exc_info=True)
+    def flush(self, timeout_seconds: float) -> bool:
+        """Export now; wait at most ``timeout_seconds``. The stock OTLP exporters do not
+        bound an export by the timeout they are given (they retry for their own
+        ``OTEL_EXPORTER_OTLP_TIMEOUT``), so the export runs on a thread of its own and
+        finishes (or fails, counted) there when the wait is over."""
+        def export() -> None:
+            try:
+                self.provider.force_flush(int(timeout_seconds * 1000))
+            except Exception:
+                logger.debug("tradetrace: flushing metrics failed", exc_info=True)
+            finally:
+                done.set()
+
+        done = threading.Event()
+        threading.Thread(target=export, name="tradetrace-metrics-flush", daemon=True).start()
+        return done.wait(timeout_seconds)
 
     def abandon(self) -> None:
         """In a forked child: stop without exporting (the parent's figures are its own)."""
@@ -248,10 +262,15 @@ class TradingMetrics(Metrics):
         self.shutdown(1.0)
 
     def shutdown(self, timeout_seconds: float) -> None:
+        """The last collection and export, within ``timeout_seconds`` (the SDK's reader
+        waits for it that long, then lets it go); ``final_export_done`` says whether it
+        ended in time (written or failed, counted)."""
+        begun = self.exporter.started
         try:
             self.provider.shutdown(int(timeout_seconds * 1000))
         except Exception:
             logger.debug("tradetrace: shutting metrics down failed", exc_info=True)
+        self.final_export_done = self.exporter.started > begun and not self.exporter.in_flight
 
 
 _KEYS: dict[tuple[str | None, str, str | None], tuple[tuple[str, Any], ...]] = {}

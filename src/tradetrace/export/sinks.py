@@ -5,8 +5,8 @@ Only the export worker's thread calls a sink (export/worker.py).
 - :class:`JsonFileSink`: the embedded default, rotated local files;
 - :class:`SdkSink`: any OpenTelemetry SDK ``SpanExporter`` (OTLP over gRPC or HTTP, the
   in-memory exporter for tests), fed ``ReadableSpan`` objects decoded from the line;
-- :class:`ProviderSink`: the span processors of an SDK ``TracerProvider`` (the program's
-  own, or the one ``opentelemetry-instrument`` configured).
+- :class:`ProviderSink`: the exporters and span processors of an SDK ``TracerProvider``
+  (the program's own, or the one ``opentelemetry-instrument`` configured).
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ from typing import Any, Protocol
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
@@ -111,34 +116,85 @@ class SdkSink:
 
 
 class ProviderSink(SdkSink):
-    """Hands spans to an SDK ``TracerProvider``'s span processors, as if its own tracers
-    had ended them: they share the program's exporters, batching and resource.
+    """Hands spans to an SDK ``TracerProvider``'s pipeline: they share the program's
+    exporters and resource (the program's own, or ``opentelemetry-distro``'s).
 
-    The provider is the program's (or ``opentelemetry-distro``'s): it is flushed, never
-    shut down, here. Its sampler is not asked; tradetrace's levels decided already.
+    The SDK's exporting processors (``BatchSpanProcessor``, ``SimpleSpanProcessor``) are
+    not fed: their exporters are called from this sink, on tradetrace's writer thread.
+    A batch processor would report nothing back (a Collector that is down loses every
+    span unseen, and a full queue drops spans with a log line only) and would make the
+    exit wait on its own retries; called here, every failure is counted, the writer
+    rests after one, and the exit waits at most the flush timeout. Other processors get
+    ``on_end`` as from the provider's own tracers. A line counts as written once every
+    exporter took it.
+
+    The provider is flushed, never shut down: it stays the program's. Its sampler is not
+    asked; tradetrace's levels decided already.
     """
 
-    def __init__(self, provider: Any, resource: Resource, scope: InstrumentationScope):
+    def __init__(self, provider: Any, resource: Resource, scope: InstrumentationScope,
+                 timeout_seconds: float = 5.0):
         self.provider = provider
         # The program's resource names the service; ours adds the run and the process.
         ours = {k: v for k, v in resource.attributes.items()
                 if k.startswith(("trading.", "process."))}
         self.resource = provider.resource.merge(Resource(ours))
         self.scope = scope
+        self.timeout_millis = int(timeout_seconds * 1000)
         # The SDK has no public accessor for the processors a provider feeds.
         self.processor = provider._active_span_processor
+        self._seen: Any = None
+        self._exporters: list[SpanExporter] = []
+        self._others: list[Any] = []
+
+    def _split(self) -> tuple[list[SpanExporter], list[Any]]:
+        """(exporters called here, processors fed), read again whenever the program
+        adds a processor to its provider."""
+        processors = getattr(self.processor, "_span_processors", (self.processor,))
+        if processors is not self._seen:
+            self._seen = processors
+            self._exporters, self._others = [], []
+            for processor in processors:
+                if type(processor) in (BatchSpanProcessor, SimpleSpanProcessor):
+                    self._exporters.append(processor.span_exporter)
+                else:
+                    self._others.append(processor)
+        return self._exporters, self._others
 
     def write(self, line: bytes) -> None:
-        on_end = self.processor.on_end
-        for span in decode_request(json.loads(line)):
-            if not isinstance(span, BadSpan):
-                on_end(self.readable(span))
+        exporters, others = self._split()
+        spans = [self.readable(s) for s in decode_request(json.loads(line))
+                 if not isinstance(s, BadSpan)]
+        for processor in others:
+            for span in spans:
+                processor.on_end(span)
+        failed = [f"{type(e).__name__} returned {result.name}" for e in exporters
+                  if (result := e.export(spans)) is not SpanExportResult.SUCCESS]
+        if failed:
+            raise RuntimeError("; ".join(failed))
 
     def flush(self) -> None:
-        self.provider.force_flush()
+        exporters, others = self._split()
+        for exporter in exporters:
+            exporter.force_flush(self.timeout_millis)
+        for processor in others:
+            processor.force_flush(self.timeout_millis)
 
     def shutdown(self) -> None:
-        self.provider.force_flush()
+        self.flush()
+
+    @property
+    def description(self) -> str:
+        """For the start and exit lines: what the provider does with the spans."""
+        exporters, others = self._split()
+        if not exporters and not others:
+            return "the OpenTelemetry SDK's TracerProvider, which has no span processor"
+        # The stock OTLP exporters keep their endpoint in a private attribute.
+        endpoints = [getattr(e, "_endpoint", "") for e in exporters]
+        parts = [type(e).__name__ + (f" to {where}" if where else "")
+                 for e, where in zip(exporters, endpoints)]
+        parts += [f"{len(others)} span processor(s)"] if others else []
+        return "the OpenTelemetry SDK's " + " and ".join(parts)
 
 
 class NullSink:

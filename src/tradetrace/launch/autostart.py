@@ -22,6 +22,12 @@ from collections.abc import Mapping
 from .. import environment_variables as ev
 
 PREFIX = "TRADETRACE_"
+#: Commands that only start another program (or read trace files): never traced.
+LAUNCHERS = frozenset({"opentelemetry-instrument", "tradetrace"})
+LAUNCHER_MODULES = frozenset({"tradetrace", "tradetrace.cli.main",
+                              "opentelemetry.instrumentation.auto_instrumentation"})
+#: The interpreter's options whose value is the next argument.
+_OPTIONS_WITH_VALUE = frozenset({"-W", "-X", "--check-hash-based-pycs"})
 _started = False
 
 
@@ -34,7 +40,8 @@ def start(env: Mapping[str, str] | None = None) -> None:
     _started = True
     env = os.environ if env is None else env
     try:
-        if not any(name.startswith(PREFIX) for name in env) or otel_will_instrument(env):
+        if (not any(name.startswith(PREFIX) for name in env) or otel_will_instrument(env)
+                or is_launcher()):
             return
         ev.flag(env, ev.TRADETRACE_FAIL_FAST)  # a garbled switch is reported, not ignored
         check_variable_names(env)
@@ -86,6 +93,24 @@ def otel_will_instrument(env: Mapping[str, str]) -> bool:
         path.rstrip(os.sep).endswith(marker)
         for path in env.get("PYTHONPATH", "").split(os.pathsep)
     )
+
+
+def is_launcher(argv: list[str] | None = None) -> bool:
+    """Whether this process is ``opentelemetry-instrument`` or tradetrace's own command
+    (``tradetrace run``, ``summary``...): Python programs too, started with the same
+    variables, but the program they start is the one to trace. ``argv`` is
+    ``sys.orig_argv`` (set before ``site`` runs the start-up hook)."""
+    argv = list(getattr(sys, "orig_argv", []) if argv is None else argv)
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "-m":
+            return i + 1 < len(argv) and argv[i + 1] in LAUNCHER_MODULES
+        if arg == "-c" or not arg.startswith("-"):
+            name = os.path.basename(arg).removesuffix(".exe").removesuffix("-script.py")
+            return name in LAUNCHERS
+        i += 2 if arg in _OPTIONS_WITH_VALUE else 1
+    return False
 
 
 def inherit_to_children(run_id: str) -> None:

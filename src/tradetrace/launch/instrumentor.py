@@ -1,11 +1,12 @@
 """TradingInstrumentor: tradetrace as a standard OpenTelemetry instrumentation.
 
 Registered under the ``opentelemetry_instrumentor`` entry point as ``tradetrace``, so
-``opentelemetry-instrument python main.py`` traces an event-driven trading system with
-no code change, like any contrib instrumentation::
+``opentelemetry-instrument -- python main.py`` traces an event-driven trading system with
+no code change, like any contrib instrumentation (the ``--`` keeps the program's own
+options, such as ``--config``, from ``opentelemetry-instrument``'s)::
 
     OTEL_TRACES_SAMPLER=tradetrace OTEL_TRACES_SAMPLER_ARG=minimal \\
-        opentelemetry-instrument python main.py
+        opentelemetry-instrument -- python main.py --config config.yaml
 
 Where spans go: through the SDK ``TracerProvider`` that ``opentelemetry-distro`` (or the
 program) configured, so ``OTEL_TRACES_EXPORTER``, the ``OTEL_EXPORTER_OTLP_*`` variables
