@@ -217,3 +217,26 @@ def test_overrides_apply_per_container(demo, tmp_path):
     assert handlers == {"execution"}  # handler spans only for execution's events
     # with SIGNAL untraced, an ORDER's nearest traced cause is its BAR
     assert all(_type(by_id[o.parent.span_id]) == "BAR" for o in orders)
+
+
+@pytest.mark.parametrize("level", ["normal", "debug"])
+def test_numbers_held_as_text_are_numbers_in_trading_attributes(admf, level):
+    """ADMF-PC's ORDER and FILL payloads come from Order.to_dict(): Decimals as strings
+    (quantity "1", price "521.11"). trading.quantity and trading.price are numbers all
+    the same, so a backend can sum and average them; the DEBUG snapshot keeps the text
+    the system published; text that is no number stays text."""
+    bus = admf.EventBus()
+    nested = {"order_id": "O1", "symbol": "SPY", "side": "buy", "quantity": "1",
+              "price": "521.11", "metadata": {"strategy_id": "s0"}}
+    flat = {"order_id": "O2", "symbol": "SPY", "strategy_id": "s0", "quantity": "1"}
+    prices = ("521.11", "521.11", "n/a", 521.5)  # repeated: a shape the encoder compiles
+    with recording(level, profile="admf") as spans:
+        for payload in (nested, flat):
+            for price in prices:
+                bus.publish(admf.Event("ORDER", dict(payload, price=price),
+                                       container_id="portfolio_1"))
+        orders = spans.events("ORDER")
+    assert [o.attributes[conv.QUANTITY] for o in orders] == [1.0] * 8
+    assert [o.attributes[conv.PRICE] for o in orders] == [521.11, 521.11, "n/a", 521.5] * 2
+    if level == "debug":
+        assert orders[0].attributes[conv.PAYLOAD_PREFIX + "price"] == "521.11"

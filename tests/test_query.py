@@ -4,6 +4,7 @@ backtest's own results, or from the plain-Python reader) and on hand-written OTL
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import tradetrace
 from tradetrace.analyse.reader import read_spans
 from tradetrace.analyse.summary import percentile
+from tradetrace.conventions import signal_direction
 from tradetrace.query import TraceQuery
 
 FIXTURES = Path(__file__).parent / "fixtures" / "query"
@@ -297,7 +299,7 @@ def test_signal_without_order_changed_only_matches_python(demo, tmp_path):
     for s in signals:
         key = tuple(s.attributes.get(k) for k in (
             "trading.container.id", "trading.strategy.id", "trading.symbol"))
-        direction = s.attributes.get("trading.signal.direction")
+        direction = signal_direction(s.attributes.get("trading.signal.direction"))
         before = previous.get(key)
         previous[key] = direction
         if s.span_id not in with_order and before != direction:
@@ -309,6 +311,57 @@ def test_signal_without_order_changed_only_matches_python(demo, tmp_path):
     assert {r["span_id"]: r["previous_direction"] for r in changed.rows} == expected
     assert all(r["direction"] != r["previous_direction"] for r in changed.rows)
     assert "changed_only" in every.message and changed.params == {"changed_only": True}
+
+
+def _signal_file(path: Path, directions: list[object], ordered: set[int]) -> Path:
+    """One trace per signal (as a bar each), an ORDER under the signals in ``ordered``."""
+    def value(v: object) -> dict:
+        if isinstance(v, str):
+            return {"stringValue": v}
+        return {"intValue": str(v)} if isinstance(v, int) else {"doubleValue": v}
+
+    def span(trace: str, span_id: str, name: str, start: int, parent: str | None,
+             attrs: dict) -> dict:
+        out = {"traceId": trace, "spanId": span_id, "name": name, "kind": 1,
+               "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 1000),
+               "attributes": [{"key": k, "value": value(v)} for k, v in attrs.items()]}
+        return out | ({"parentSpanId": parent} if parent else {})
+
+    spans = []
+    for i, direction in enumerate(directions):
+        trace, sig = f"{i + 1:032x}", f"{i + 1:016x}"
+        spans.append(span(trace, sig, "SIGNAL", 1_700_000_000_000_000_000 + i * 10**6, None, {
+            "trading.event.type": "SIGNAL", "trading.container.id": "strategy_1",
+            "trading.symbol": "SPY", "trading.strategy.id": "s0",
+            "trading.signal.direction": direction}))
+        if i in ordered:
+            spans.append(span(trace, f"{i + 101:016x}", "ORDER",
+                              1_700_000_000_000_000_000 + i * 10**6 + 10, sig, {
+                                  "trading.event.type": "ORDER",
+                                  "trading.container.id": "portfolio_1"}))
+    line = {"resourceSpans": [{"resource": {"attributes": [
+        {"key": "trading.run.id", "value": {"stringValue": "run_dir"}}]},
+        "scopeSpans": [{"scope": {"name": "tradetrace"}, "spans": spans}]}]}
+    path.write_text(json.dumps(line) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("directions", [
+    ["flat", "long", "long", "flat", "short", "SHORT", "long"],  # ADMF-PC's strings
+    [0, 1, 1, 0, -1, -1.0, 1],  # the demo's numbers
+])
+def test_why_not_compares_directions_as_the_system_says_them(tmp_path, directions):
+    """ADMF-PC's directions are the words long/short/flat; a why-not that read them as
+    numbers found none. Words and numbers mean the same directions; the second signal
+    (flat -> long) was ordered, every other change was not."""
+    path = _signal_file(tmp_path / "run.jsonl", directions, ordered={1})
+    report = TraceQuery(path).detect_patterns("signal_without_order", changed_only=True)
+    assert [(r["previous_direction"], r["direction"]) for r in report.rows] == [
+        (None, "flat"), ("long", "flat"), ("flat", "short"), ("short", "long")]
+    every = TraceQuery(path).detect_patterns("signal_without_order", limit=None)
+    assert every.count == len(directions) - 1
+    assert [r["direction"] for r in every.rows] == [
+        signal_direction(d) for i, d in enumerate(directions) if i != 1]
 
 
 def test_signal_without_order_fixture():

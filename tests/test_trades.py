@@ -43,7 +43,7 @@ def test_every_demo_round_trip_is_one_trade_with_its_pnl(demo):
             s.context.span_id for s in members}
 
 
-def test_admf_trades_are_keyed_by_portfolio_strategy_and_symbol(admf):
+def test_admf_trades_are_keyed_by_portfolio_and_symbol(admf):
     """The fake ADMF-PC (strategy id in ORDER metadata, none on POSITION_OPEN's side): each
     closed trade is exactly its two orders, two fills, open and close."""
     with recording("minimal", profile="admf", retention="always") as spans:

@@ -40,6 +40,39 @@ REALIZED_PNL = "trading.position.realized_pnl"
 EXIT_TYPE = "trading.position.exit_type"
 EXIT_REASON = "trading.position.exit_reason"
 
+#: Signal directions in one vocabulary, whatever the system says: what the why-not
+#: query compares and shows. Numbers by sign (1, -1, 0, a strength), words by meaning.
+DIRECTION_WORDS: dict[str, str] = {
+    "long": "long", "buy": "long", "up": "long",
+    "short": "short", "sell": "short", "down": "short",
+    "flat": "flat", "neutral": "flat", "none": "flat", "exit": "flat",
+}
+
+
+def signal_direction(value: object) -> str | None:
+    """``long``, ``short`` or ``flat`` for a direction given as a number or a word
+    (``"LONG"``, ``-1``, ``0.4``); another word lower-cased; None for nothing.
+
+    >>> [signal_direction(v) for v in ("long", "SHORT", 1, -0.5, 0, "flat", None)]
+    ['long', 'short', 'long', 'short', 'flat', 'flat', None]
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(getattr(value, "value", value)).strip().lower()  # an Enum: its value
+    try:
+        number = float(text)
+    except ValueError:
+        return DIRECTION_WORDS.get(text, text) or None
+    if number != number:
+        return None
+    return "long" if number > 0 else "short" if number < 0 else "flat"
+
+
+#: Attributes that are numbers whatever the payload held: a system that keeps Decimals
+#: as strings (ADMF-PC's orders: ``quantity: "1"``, ``price: "521.11"``) still gets
+#: doubles, so backends can aggregate them. Text that is no number stays text.
+NUMERIC = frozenset({QUANTITY, PRICE, ENTRY_PRICE, EXIT_PRICE, REALIZED_PNL})
+
 # DEBUG payload snapshots: one attribute per (flattened) payload key
 PAYLOAD_PREFIX = "trading.payload."
 

@@ -334,6 +334,8 @@ class SpanEncoder:
                     value = to_attribute(value)
                     if value is SKIP:
                         continue
+                elif cls is str and name in conv.NUMERIC:
+                    value = _number_text(value)
                 add(attr(name, value))
         if "strategy_id" not in payload and "metadata" in payload:
             nested = payload["metadata"]
@@ -411,13 +413,16 @@ class SpanEncoder:
             plan_keys = tuple(entry[0] for entry in plan)
             getter = itemgetter(*plan_keys) if len(plan_keys) > 1 else (
                 lambda p, k=plan_keys: tuple(p[x] for x in k))
-            head, name_json = self._head(route, source)
-            encoder = compile_shape(
-                self.attr, self._derived, head, name_json,
-                tuple(entry[1] for entry in plan), getter(payload), caused, timed, traded,
-            )
-            if encoder is not None:
-                compiled = (encoder, getter)
+            values = getter(payload)
+            if not any(entry[1] in conv.NUMERIC and value.__class__ is str
+                       for entry, value in zip(plan, values)):  # (numbers held as text:
+                head, name_json = self._head(route, source)  # the general encoder)
+                encoder = compile_shape(
+                    self.attr, self._derived, head, name_json,
+                    tuple(entry[1] for entry in plan), values, caused, timed, traded,
+                )
+                if encoder is not None:
+                    compiled = (encoder, getter)
         if len(self._compiled) >= 4096:
             self._compiled.clear()
             EncodingStats.cache_resets["compiled_shapes"] += 1
@@ -456,7 +461,8 @@ class SpanEncoder:
             (
                 key,
                 name,
-                None if name in LOW_CARDINALITY else self.attr.prefix(name) + '{"stringValue":',
+                None if name in LOW_CARDINALITY or name in conv.NUMERIC
+                else self.attr.prefix(name) + '{"stringValue":',
                 self.attr.prefix(name) + '{"doubleValue":',
             )
             for key in keys
@@ -538,6 +544,14 @@ class SpanEncoder:
                 del index[stale]
         index[event_id] = ids
 
+
+def _number_text(value: str) -> float | str:
+    """A number held as text (``"521.11"``) as the number; other text as it is."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return number if number - number == 0.0 else value  # "nan", "inf": not prices
 
 def _plain(value: Any) -> Any:
     """Ids and the like as attribute values: kept if plain, else converted or stringified."""

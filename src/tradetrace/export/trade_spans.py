@@ -16,7 +16,7 @@ from typing import Any
 from .. import conventions as conv
 from ..capture.record import IDS
 from ..retain.tail import EvictionSummary
-from ..retain.trades import Trade
+from ..retain.trades import Trade, as_number
 from .attributes import SKIP, to_attribute
 from .otlp_json import Attributes, EncodingStats, escape, link_json, span_json
 from .shapes import compile_trade_shape
@@ -119,7 +119,8 @@ def _values(trade: Trade) -> tuple[Any, ...]:
     """The values of _NAMES (the outcome as written)."""
     return (
         trade.container, trade.strategy, trade.symbol, trade.outcome or "incomplete",
-        trade.side, trade.quantity, trade.entry_price, trade.exit_price, trade.pnl,
+        trade.side, as_number(trade.quantity), as_number(trade.entry_price),
+        as_number(trade.exit_price), trade.pnl,
         trade.entry_time, trade.exit_time, trade.holding_seconds, trade.exit_type,
         trade.max_slippage_bps, trade.max_fill_latency_ms, trade.kept_by,
         trade.orders, trade.fills, trade.rejected, trade.errors, trade.spans, trade.dropped,

@@ -1,19 +1,23 @@
 """Trades: which events belong to which round trip, from the first order to the close.
 
 A :class:`TradeTracker` runs on the export worker, over finished records in publish
-order. :class:`TradeRules` say which event types open, extend and close a trade and how
-to key it. The built-in rules fit ADMF-PC and the demo engine, where no position id
-exists: a trade is keyed by (container, strategy id, symbol); an ORDER opens a pending
-trade for its key (or joins the one already open); a FILL joins its order's trade by
-order id; POSITION_OPEN makes the trade open and POSITION_CLOSE completes it. Any event
-published while a trade's event is dispatched (a handler's span, a PORTFOLIO_UPDATE
-caused by a FILL) belongs to the same trade.
+order. :class:`TradeRules` say which event types open, extend and close a trade and which
+payload keys name the *position* an event acts on. A trade is one position's life, from
+the first order that acts on a flat position to the close: it is keyed by (the event's
+container, the position key), by default (container, symbol), because ADMF-PC's and the
+demo engine's portfolios hold one position per symbol and have no position id. Whatever
+strategy sent an order (ADMF-PC's risk exits come as ``<strategy>_exit``), it joins the
+trade of the position it acts on. A FILL joins its order's trade by order id;
+POSITION_OPEN makes the trade open and POSITION_CLOSE completes it; a flip (a close and
+an open from one fill) completes one trade and starts the next. Any event published while
+a trade's event is dispatched (a handler's span, a PORTFOLIO_UPDATE caused by a FILL)
+belongs to the same trade.
 
 Anomalies (a close without an open, an open twice, a fill for an unknown order, a
 missing key) are counted and logged once per kind; the event is then simply not part
 of a trade. Nothing here raises into the caller.
 
->>> rules = TradeRules.from_config({"key": ["account", "symbol"], "orders": ["NEW_ORDER"]})
+>>> rules = TradeRules.from_config({"position": ["account", "symbol"], "orders": ["NEW_ORDER"]})
 >>> rules.role("NEW_ORDER"), rules.role("BAR")
 ('order', None)
 """
@@ -114,11 +118,8 @@ class TradeRules:
     opens: frozenset[str] = frozenset({"POSITION_OPEN"})
     closes: frozenset[str] = frozenset({"POSITION_CLOSE"})
     updates: frozenset[str] = frozenset({"POSITION_UPDATE"})
-    #: the trade key besides the container id, as payload paths
-    key: tuple[tuple[Path, ...], ...] = (
-        (("strategy_id",), ("metadata", "strategy_id")),
-        (("symbol",),),
-    )
+    #: what names the position an event acts on, besides its container: payload paths
+    position: tuple[tuple[Path, ...], ...] = ((("symbol",),),)
     order_id: tuple[Path, ...] = (("order_id",),)
     status: tuple[Path, ...] = (("status",),)
     rejected_statuses: frozenset[str] = frozenset({"REJECTED"})
@@ -131,7 +132,7 @@ class TradeRules:
     symbol: tuple[Path, ...] = (("symbol",),)
     strategy: tuple[Path, ...] = (("strategy_id",), ("metadata", "strategy_id"))
 
-    _KEYS = ("orders", "fills", "opens", "closes", "updates", "key", "order_id", "status",
+    _KEYS = ("orders", "fills", "opens", "closes", "updates", "position", "order_id", "status",
              "rejected_statuses", "pnl", "price", "entry_price", "exit_price", "quantity",
              "side", "symbol", "strategy")
 
@@ -153,6 +154,11 @@ class TradeRules:
         values: dict[str, Any] = {}
         for name, value in raw.items():
             path = f"{where}.{name}"
+            if name == "key":  # its name before trades were positions' lives
+                if "position" in raw:
+                    raise ConfigError(path, value, "one of key and position",
+                                      "key is the older name of position")
+                name = "position"
             if name not in cls._KEYS:
                 raise ConfigError(path, name, "one of " + ", ".join(cls._KEYS), "unknown key")
             if name in ("orders", "fills", "opens", "closes", "updates", "rejected_statuses"):
@@ -160,7 +166,7 @@ class TradeRules:
                     raise ConfigError(path, value, "a list of names")
                 upper = name != "rejected_statuses"
                 values[name] = frozenset(v.upper() if upper else v for v in value)
-            elif name == "key":
+            elif name == "position":
                 if not isinstance(value, list) or not value:
                     raise ConfigError(path, value, "a non-empty list of payload keys")
                 values[name] = tuple(_paths(v, f"{path}[{i}]") for i, v in enumerate(value))
@@ -192,10 +198,10 @@ class Trade:
 
     def __init__(self, key: tuple[Any, ...], container: str, policy: Any, now: float) -> None:
         self.id = f"trd_{_prefix}{next(_ids):08x}"
-        self.key = key
+        self.key = key  #: (container, *position key)
         self.container = container
-        self.strategy: Any = key[1] if len(key) > 1 else None
-        self.symbol: Any = key[-1] if len(key) > 1 else None
+        self.strategy: Any = None  #: the strategy of the order that opened the position
+        self.symbol: Any = None
         self.state = PENDING
         self.outcome: str | None = None
         self.policy = policy  #: the RetentionPolicy of the container that owns the trade
@@ -244,7 +250,7 @@ class TrackerStats:
 
 
 _FIELDS = ("order_id", "status", "pnl", "price", "entry_price", "exit_price", "quantity",
-           "side")
+           "side", "symbol", "strategy")
 
 
 class TradeTracker:
@@ -263,11 +269,11 @@ class TradeTracker:
         self.clock = clock or time.monotonic
         self.open: OrderedDict[str, Trade] = OrderedDict()  #: by id, least recently active first
         self._by_key: dict[tuple[Any, ...], Trade] = {}
-        #: order id -> [trade, publish time, price, side, filled yet]
+        #: order id -> [trade, publish time, price, side, filled yet, strategy]
         self._orders: OrderedDict[Any, list[Any]] = OrderedDict()
         self.stats = TrackerStats()
         self._get = {name: getter(getattr(rules, name)) for name in _FIELDS}
-        self._key_getters = tuple(getter(alternatives) for alternatives in rules.key)
+        self._key_getters = tuple(getter(alternatives) for alternatives in rules.position)
         self.fill_latency: Callable[[Trade, float], None] = lambda trade, ms: None
 
     def anomaly(self, kind: str, detail: str) -> None:
@@ -301,6 +307,7 @@ class TradeTracker:
 
     # roles --------------------------------------------------------------------------
     def _key(self, record: Record, payload: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """(container, *position key): the position ``record`` acts on."""
         parts = [record[ROUTE].container]
         for get in self._key_getters:
             value = get(payload)
@@ -349,18 +356,19 @@ class TradeTracker:
         if key is None:
             if inherited is None:
                 self.anomaly("missing_key", f"{record[ROUTE].event_type} without "
-                             + " or ".join(".".join(p) for a in rules.key for p in a))
+                             + " or ".join(".".join(p) for a in rules.position for p in a))
             return inherited
         trade = self._by_key.get(key)
         if role is ORDER:
+            strategy = get["strategy"](payload)
             if trade is None:
-                trade = self._new(key, record, policy)
+                trade = self._new(key, record, policy, strategy)
             trade.orders += 1
             trade.outstanding += 1
             order_id = get["order_id"](payload)
             if _hashable(order_id):
                 self._orders[order_id] = [trade, record[START], get["price"](payload),
-                                          get["side"](payload), False]
+                                          get["side"](payload), False, strategy]
                 if len(self._orders) > ORDER_MEMORY:
                     self._orders.popitem(last=False)
                     self.stats.orders_forgotten += 1
@@ -368,10 +376,8 @@ class TradeTracker:
                 trade.rejected += 1
             return trade
         if role is OPEN:
-            if trade is None:
-                trade = inherited if inherited is not None and inherited.key == key else None
-            if trade is None:
-                trade = self._new(key, record, policy)
+            if trade is None:  # a flip's second half, or a position opened without an order
+                trade = self._new(key, record, policy, self._opening_strategy(record, payload))
             elif trade.state is OPENED:
                 self.anomaly("open_twice", f"{key} is open already")
                 return trade
@@ -395,7 +401,7 @@ class TradeTracker:
             side = get["side"](payload)
             if side is not None:
                 trade.side = _position_side(side)
-            trade.pnl = _number(get["pnl"](payload))
+            trade.pnl = as_number(get["pnl"](payload))
             if trade.pnl is None:
                 trade.pnl = _pnl(trade)
             trade.exit_time = _sim_time(record, payload)
@@ -407,10 +413,24 @@ class TradeTracker:
             return inherited
         return trade
 
-    def _new(self, key: tuple[Any, ...], record: Record, policy: Any) -> Trade:
+    def _opening_strategy(self, record: Record, payload: Mapping[str, Any]) -> Any:
+        """Who opened a position that no pending order of its own announced: the strategy
+        of the order whose fill is being dispatched (a flip), else the open's payload."""
+        parent = record[PARENT]
+        if parent is not None and parent[KIND] is EVENT and isinstance(parent[SNAPSHOT], Mapping):
+            order_id = self._get["order_id"](parent[SNAPSHOT])
+            entry = self._orders.get(order_id) if _hashable(order_id) else None
+            if entry is not None and entry[5] is not None:
+                return entry[5]
+        return self._get["strategy"](payload)
+
+    def _new(self, key: tuple[Any, ...], record: Record, policy: Any, strategy: Any) -> Trade:
         trade = Trade(key, key[0], policy, self.clock())
+        trade.strategy = strategy
         trade.start = record[START]
-        side = self._get["side"](record[SNAPSHOT] or {})
+        payload = record[SNAPSHOT] or {}
+        trade.symbol = self._get["symbol"](payload)
+        side = self._get["side"](payload)
         if side is not None:
             trade.side = _position_side(side)
         self._by_key[key] = trade
@@ -455,7 +475,8 @@ def _hashable(value: Any) -> bool:
     return value is not None and value.__hash__ is not None
 
 
-def _number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
+    """A number (not NaN) from a float, int, Decimal or numeric text; None otherwise."""
     if value.__class__ is float:  # prices and P&L, mostly
         return value if value == value else None
     if isinstance(value, bool):
@@ -468,8 +489,8 @@ def _number(value: Any) -> float | None:
 
 
 def _pnl(trade: Trade) -> float | None:
-    entry, exit_, quantity = (_number(trade.entry_price), _number(trade.exit_price),
-                              _number(trade.quantity))
+    entry, exit_, quantity = (as_number(trade.entry_price), as_number(trade.exit_price),
+                              as_number(trade.quantity))
     if entry is None or exit_ is None or quantity is None:
         return None
     sign = -1.0 if trade.side == "SHORT" else 1.0
@@ -493,7 +514,7 @@ def _position_side(side: Any) -> str:
 
 def _slippage_bps(expected: Any, actual: Any, side: Any) -> float | None:
     """Adverse slippage of a fill against its order's price, in basis points."""
-    expected, actual = _number(expected), _number(actual)
+    expected, actual = as_number(expected), as_number(actual)
     if not expected or actual is None or not actual:
         return None
     sign = -1.0 if _position_side(side) == "SHORT" else 1.0

@@ -68,6 +68,20 @@ class _hybrid:
         return functools.partial(self.on_instance, obj)
 
 
+
+def _direction(text: str) -> str:
+    """SQL for :func:`tradetrace.conventions.signal_direction` of an attribute's text."""
+    words = " ".join(f"WHEN '{word}' THEN '{meaning}'"
+                     for word, meaning in conv.DIRECTION_WORDS.items())
+    return (
+        f"CASE WHEN {text} IS NULL THEN NULL "
+        f"WHEN TRY_CAST({text} AS DOUBLE) IS NOT NULL THEN CASE "
+        f"WHEN isnan(TRY_CAST({text} AS DOUBLE)) THEN NULL "
+        f"WHEN TRY_CAST({text} AS DOUBLE) > 0 THEN 'long' "
+        f"WHEN TRY_CAST({text} AS DOUBLE) < 0 THEN 'short' ELSE 'flat' END "
+        f"ELSE CASE lower(trim({text})) {words} "
+        f"ELSE nullif(lower(trim({text})), '') END END")
+
 class TraceQuery:
     """Trace files, folders and globs loaded into DuckDB, with trading questions on top.
 
@@ -541,7 +555,7 @@ signals AS (
     SELECT *, lag(direction) OVER (
                PARTITION BY run_id, container_id, strategy_id, symbol
                ORDER BY start_ns, span_id) AS previous_direction
-    FROM (SELECT *, TRY_CAST({attr(conv.DIRECTION, 'attr_keys', 'attr_values')} AS DOUBLE)
+    FROM (SELECT *, {_direction(attr(conv.DIRECTION, 'attr_keys', 'attr_values'))}
                         AS direction
           FROM _spans WHERE handler_name IS NULL AND list_contains(?, event_type))
 )
