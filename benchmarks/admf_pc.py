@@ -85,6 +85,7 @@ class Context:
     work: Path
     keep_admf_output: bool
     runs: list[Run] = field(default_factory=list)
+    load: list[float] = field(default_factory=list)  #: 1-minute load average, start and end
 
 
 # -- finding the checkout ---------------------------------------------------------------------
@@ -280,7 +281,8 @@ def trade_check(traces: Path, admf: AdmfResults, loss_only: bool = False) -> dic
         "admf_fills": admf.counters.get("total_fills"),
         "pnl_complete": round(sum(t.realized_pnl or 0.0 for t in complete), 10),
         "admf_pnl": str(admf_pnl),
-        "pnl_difference": round(sum(t.realized_pnl or 0.0 for t in complete) - float(admf_pnl), 10),
+        "pnl_difference": round(sum(t.realized_pnl or 0.0 for t in complete)
+                                - float(admf_pnl), 10) + 0.0,  # + 0.0: no "-0"
         "admf_closed": len(positions),
         "matched": len(match.matched),
         "matched_complete": sum(is_complete(t) for _, t in match.matched),
@@ -316,7 +318,8 @@ def report(ctx: Context, levels: list[str], probe: dict[str, Any]) -> dict[str, 
     out: dict[str, Any] = {
         "admf_root": str(ctx.root), "python": ctx.python,
         "bars": ctx.bars or "all", "repeats": max(r.round for r in ctx.runs) + 1,
-        "probe": probe, "results": results_check(ctx.runs), "trades": {},
+        "probe": probe, "load_average": ctx.load, "results": results_check(ctx.runs),
+        "trades": {},
     }
     for level in ("normal", "debug"):
         run = first.get(level)
@@ -386,7 +389,9 @@ def print_report(out: dict[str, Any]) -> None:
               f"{k['matched_complete']}; orders per complete trade "
               f"{k['orders_per_complete_trade']}")
         print_mismatches(k)
-    print("\ncost: whole-process wall time, median over the rounds, against bare's median")
+    print("\ncost: whole-process wall time, median over the rounds, against bare's median "
+          f"(load average {' -> '.join(f'{x:.2f}' for x in out['load_average'])} on "
+          f"{os.cpu_count()} CPUs)")
     print(f"  {'config':8} {'runs':>4} {'median s':>9} {'ratio':>7} {'budget':>7}  verdict")
     for row in out["cost"]:
         ratio = f"{row['ratio']:.3f}x" if row["ratio"] is not None else "-"
@@ -404,8 +409,9 @@ def print_report(out: dict[str, Any]) -> None:
 
 
 def print_trades(c: dict[str, Any]) -> None:
-    print(f"  trades {c['trades']}: complete {c['complete']}, not complete {c['not_complete']} "
-          f"{c['not_complete_outcomes'] or ''}")
+    outcomes = f" {c['not_complete_outcomes']}" if c["not_complete"] else ""
+    print(f"  trades {c['trades']}: complete {c['complete']}, not complete "
+          f"{c['not_complete']}{outcomes}")
     if c["not_complete"]:
         print(f"    not complete: {c['not_complete_orders']} orders, "
               f"{c['not_complete_fills']} fills, strategy ids {c['not_complete_strategies']}")
@@ -477,7 +483,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ctx = Context(root, args.python, args.bars, work.resolve(), args.keep_admf_output)
     try:
+        ctx.load.append(os.getloadavg()[0])
         run_all(ctx, args.levels, args.repeats)
+        ctx.load.append(os.getloadavg()[0])
         out = report(ctx, args.levels, {"bare_imports": bare_imports,
                                         "tradetrace": traced_file})
     finally:
