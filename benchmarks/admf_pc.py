@@ -64,6 +64,7 @@ LEVELS = ("none", "minimal", "normal", "debug")
 BUDGETS = {"none": 1.01, "minimal": 1.02, "normal": 1.05, "debug": 1.15}
 KEEP_IF = "tracing:\n  retention:\n    policy: keep_if\n    keep_if: {outcome: loss}\n"
 KEEP_IF_RUN = "minimal+keep_if"
+_ORDER = ("bare", *LEVELS, KEEP_IF_RUN)  # how the report lists runs
 SHOWN = 5  # mismatches printed per kind
 
 
@@ -339,7 +340,8 @@ def report(ctx: Context, levels: list[str], probe: dict[str, Any]) -> dict[str, 
     out["cost"] = [asdict(row) for row in cost_table(times, BUDGETS)]
     out["exit_lines"] = [{"config": r.config, "round": r.round + 1,
                           **(_exit(r.exit_line) if r.exit_line else {"text": None})}
-                         for r in ctx.runs if r.config != "bare"]
+                         for r in sorted(ctx.runs, key=lambda r: (_ORDER.index(r.config), r.round))
+                         if r.config != "bare"]
     return out
 
 
