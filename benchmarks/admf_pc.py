@@ -290,6 +290,7 @@ def trade_check(traces: Path, admf: AdmfResults, loss_only: bool = False) -> dic
         "pnl_differs": [_pair(p, t) for p, t in match.pnl_differs],
         "no_trade": [_position(p) for p in match.no_trade],
         "no_position": [_trade(t) for t in match.no_position],
+        "not_two_orders": [_trade(t) for t in complete if t.orders != 2],
         "read_messages": list(query.stats.messages),
     }
 
@@ -431,8 +432,10 @@ def print_trades(c: dict[str, Any]) -> None:
 
 def print_mismatches(c: dict[str, Any]) -> None:
     for key, label in (("pnl_differs", "P&L differs"), ("no_trade", "closed, no trade"),
-                       ("no_position", "trade matching no closed position")):
-        items = c[key]
+                       ("no_position", "trade matching no closed position"),
+                       ("not_two_orders", "complete trade of other than 2 orders "
+                        "(one opens, one closes unless a fill flips the position)")):
+        items = c.get(key, [])
         if items:
             print(f"    {label}: {len(items)}")
             for item in items[:SHOWN]:
