@@ -1,11 +1,15 @@
 """Tracing cost in CPU instructions: deterministic, unlike seconds on a shared machine.
 
-Each case runs the demo backtest under ``valgrind --tool=callgrind`` at two lengths; the
+Each case runs a backtest under ``valgrind --tool=callgrind`` at two lengths; the
 difference divided by the difference in events is the instructions per event, free of
 start-up and import costs. Same cases as bench_tracing.py: bare, each level writing local
-trace files, and naive OpenTelemetry instrumentation.
+trace files, and naive OpenTelemetry instrumentation. Two engines: the demo backtest
+(flat payloads of str and float), and ``admf_shaped.py``, whose events have the real
+ADMF-PC's shapes (nested metadata, numpy floats, pandas Timestamps, Decimal strings;
+needs pandas and numpy).
 
     python benchmarks/bench_instructions.py [--bars 500 1500] [--cases bare normal naive_otel]
+        [--engines demo admf]
 
 Needs valgrind (Debian package ``valgrind``); a naive_otel run takes a few minutes.
 """
@@ -28,34 +32,45 @@ DRIVER = """
 import sys, tempfile
 from pathlib import Path
 sys.path.insert(0, {examples!r}); sys.path.insert(0, {benchmarks!r})
-import demo_engine, tradetrace
+import tradetrace
 from naive_otel import NaiveInstrumentation
-case, bars = sys.argv[1], int(sys.argv[2])
+engine, case, bars = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if engine == "admf":
+    import admf_shaped as module
+    profile = module.PROFILE
+else:
+    import demo_engine as module
+    profile = "demo"
 naive = None
 if case == "naive_otel":
-    naive = NaiveInstrumentation(demo_engine.EventBus, Path(tempfile.mkdtemp()) / "n.otlp")
+    naive = NaiveInstrumentation(module.EventBus, Path(tempfile.mkdtemp()) / "n.otlp")
 elif case != "bare":
-    tradetrace.configure(case, profile="demo", output=tempfile.mkdtemp(), run_id="bench")
-results = demo_engine.run_backtest(bars=bars, seed=7)
+    tradetrace.configure(case, profile=profile, output=tempfile.mkdtemp(), run_id="bench")
+if engine == "admf":
+    events = module.run_backtest(bars)
+else:
+    events = sum(module.run_backtest(bars=bars, seed=7)["events_by_type"].values())
 if naive is not None:
     naive.flush(); naive.uninstrument()
 tradetrace.shutdown()
-print("EVENTS", sum(results["events_by_type"].values()))
+print("EVENTS", events)
 """
+ENGINES = ("demo", "admf")
 
 
-def instructions(driver: Path, case: str, bars: int) -> tuple[int, int]:
+def instructions(driver: Path, engine: str, case: str, bars: int) -> tuple[int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         done = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-             os.path.realpath(sys.executable), str(driver), case, str(bars)],
+             os.path.realpath(sys.executable), str(driver), engine, case, str(bars)],
             capture_output=True, text=True, check=True,
         )
     collected = re.search(r"Collected : (\d+)", done.stderr)
     events = re.search(r"EVENTS (\d+)", done.stdout)
     if not collected or not events:
-        raise RuntimeError(f"unexpected valgrind output for {case}: {done.stderr[-500:]}")
+        raise RuntimeError(f"unexpected valgrind output for {engine} {case}: "
+                           f"{done.stderr[-500:]}")
     return int(collected.group(1)), int(events.group(1))
 
 
@@ -64,6 +79,7 @@ def main() -> int:
     parser.add_argument("--bars", type=int, nargs=2, default=(500, 1500))
     parser.add_argument("--cases", nargs="+", choices=CASES,
                         default=["bare", "minimal", "normal", "naive_otel"])
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -72,24 +88,37 @@ def main() -> int:
         driver = Path(tmp) / "driver.py"
         driver.write_text(DRIVER.format(examples=str(HERE.parent / "examples"),
                                         benchmarks=str(HERE)))
-        per_event: dict[str, float] = {}
-        small, large = args.bars
-        for case in args.cases:
-            (i1, e1), (i2, e2) = (instructions(driver, case, n) for n in (small, large))
-            per_event[case] = (i2 - i1) / (e2 - e1)
-            print(f"  {case:12} {per_event[case]:10,.0f} instructions per event", flush=True)
-    bare = per_event.get("bare")
-    if bare is not None:
-        print("\nadded per event, and naive OTel's added cost over it:")
-        for case, value in per_event.items():
-            if case == "bare":
-                continue
-            added = value - bare
-            line = f"  {case:12} {added:10,.0f}"
-            if "naive_otel" in per_event and case != "naive_otel":
-                line += f"   naive / {case} = {(per_event['naive_otel'] - bare) / added:.1f}x"
-            print(line)
+        for engine in args.engines:
+            print(f"{engine} backtest:", flush=True)
+            report(per_event(driver, engine, args.cases, args.bars))
     return 0
+
+
+def per_event(driver: Path, engine: str, cases: list[str], bars: tuple[int, int]
+              ) -> dict[str, float]:
+    """Instructions per event of each case: the difference between two run lengths."""
+    found: dict[str, float] = {}
+    for case in cases:
+        (i1, e1), (i2, e2) = (instructions(driver, engine, case, n) for n in bars)
+        found[case] = (i2 - i1) / (e2 - e1)
+        print(f"  {case:12} {found[case]:10,.0f} instructions per event", flush=True)
+    return found
+
+
+def report(per_event: dict[str, float]) -> None:
+    bare = per_event.get("bare")
+    if bare is None:
+        return
+    print("added per event, and naive OTel's added cost over it:")
+    for case, value in per_event.items():
+        if case == "bare":
+            continue
+        added = value - bare
+        line = f"  {case:12} {added:10,.0f}"
+        if "naive_otel" in per_event and case != "naive_otel":
+            line += f"   naive / {case} = {(per_event['naive_otel'] - bare) / added:.1f}x"
+        print(line)
+    print(flush=True)
 
 
 if __name__ == "__main__":
