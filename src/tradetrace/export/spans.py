@@ -72,6 +72,7 @@ from .otlp_json import (
     span_json,
 )
 from .shapes import compile_shape
+from .times import iso_text
 from .trade_spans import TradeSpanEncoder
 
 #: Payload key -> span attribute.
@@ -149,6 +150,8 @@ class SpanEncoder:
         self._run_link_json = ""  #: a step in it) and that root's link to its run
         self._heads: dict[tuple[Any, Any], tuple[str, str]] = {}
         self._times: dict[Any, str] = {}  #: simulated time -> its attribute ("" if none)
+        self._last_when: Any = None  #: the last simulated time encoded, and its attribute
+        self._last_time = ""
         self._compiled: dict[tuple[Any, ...], Any] = {}
         self._plans: dict[tuple[Any, ...], tuple[tuple[Any, str, str | None, str], ...]] = {}
         self._rand = random.Random()
@@ -195,14 +198,9 @@ class SpanEncoder:
         when = fields[F_TIME]
         if when is None:
             when = payload.get("timestamp")
-        text: str | None = ""
+        text = ""
         if when is not None:
-            try:
-                text = self._times.get(when)
-            except TypeError:  # unhashable
-                text = None
-            if text is None:
-                text = self._sim_time(when)
+            text = self._last_time if when is self._last_when else self._time_attribute(when)
         parent = record[PARENT]
         caused = parent is not None and parent[KIND] is EVENT
         trade = record[TRADE]
@@ -311,11 +309,9 @@ class SpanEncoder:
         if when is None:
             when = payload.get("timestamp")
         if when is not None:
-            text = self._times.get(when) if when.__hash__ is not None else None
-            if text is None:
-                text = self._sim_time(when)
-            if text:
-                add(text)
+            stamp = self._last_time if when is self._last_when else self._time_attribute(when)
+            if stamp:
+                add(stamp)
         keys = tuple(payload)
         plan = self._plans.get(keys)
         if plan is None:
@@ -474,6 +470,23 @@ class SpanEncoder:
             EncodingStats.cache_resets["payload_plans"] += 1
         self._plans[keys] = plan
         return plan
+
+    def _time_attribute(self, when: Any) -> str:
+        """The attribute for a simulated time, remembered as the last one: the next
+        events of a cascade mostly share it by identity (ADMF-PC's SIGNAL and ORDER carry
+        their BAR's Timestamp). Datetimes are written by ``iso_text`` (times.py), cheaper
+        than hashing them for a cache; other times are cached by equality."""
+        iso = iso_text(when)
+        if iso is not None:  # ISO text holds nothing JSON escapes
+            text = self._sim_time_prefix + '"' + iso + '"}}'
+        else:
+            try:
+                cached = self._times.get(when)
+            except TypeError:  # unhashable
+                cached = None
+            text = self._sim_time(when) if cached is None else cached
+        self._last_when, self._last_time = when, text
+        return text
 
     def _sim_time(self, when: Any) -> str:
         """The attribute for a simulated time ("" for NaT and the like: no time rather than
