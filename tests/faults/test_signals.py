@@ -92,9 +92,13 @@ def test_sigkill_leaves_only_whole_lines(tmp_path):
     """Nothing can flush or speak after SIGKILL; what is on disk stays readable: lines
     go to the OS whole (one writev each), so at most a line cut by the kill itself."""
     traced = start(tmp_path / "traces", "--ready", "5000", "--flush-at-ready")
-    signal_when_ready(traced, signal.SIGKILL)  # while it publishes and writes on
+    _, err = signal_when_ready(traced, signal.SIGKILL)  # while it publishes and writes on
     assert traced.returncode == -signal.SIGKILL
     numbers, read = sequences_in(tmp_path / "traces")
     assert read.bad_lines <= 1
     assert len(set(numbers)) == len(numbers)
-    assert set(range(5000)) <= set(numbers)  # flushed before the kill: all there
+    # flushed before the kill: all there but what the publish path dropped, counted (a
+    # loaded machine can leave the worker behind a publisher for more than publish_wait_ms)
+    flushed = re.search(r"flushed (\w+) dropped (\d+) pending (\d+)", err)
+    assert flushed is not None and flushed[1] == "True" and flushed[3] == "0", err
+    assert len(set(range(5000)) - set(numbers)) == int(flushed[2])

@@ -24,10 +24,15 @@ def publish(bus: toybus.Bus, start: int, count: int, ready: int = 0,
         bus.publish(toybus.Message(kind="BAR", data={"symbol": "SPY", "close": 100.0},
                                    node="data_1", msg_id=f"seq_{n}"))
         if n + 1 == ready:
-            if flush:
+            if flush:  # then say (on stderr) whether it all went, and what was dropped
                 import tradetrace
 
-                tradetrace.flush()
+                flushed = tradetrace.flush()
+                session = tradetrace.get_session()
+                accounting = session.stats()["accounting"] if session is not None else {}
+                dropped = sum(accounting.get("dropped", {}).values())
+                print(f"flushed {flushed} dropped {dropped} pending "
+                      f"{accounting.get('pending')}", file=sys.stderr, flush=True)
             print("ready", flush=True)
 
 
