@@ -130,6 +130,24 @@ def test_snapshot_copies_what_can_change_and_shares_the_rest():
     assert recorded["nested"][0] is not payload["nested"][0]
 
 
+def test_a_dict_held_twice_is_copied_once():
+    """ADMF-PC's SIGNAL holds its strategy's parameters under three keys: the snapshot
+    holds one copy of them under the same three, safe from later changes."""
+    risk = {"stop_loss": 0.00075, "take_profit": 0.001}
+    parameters = {"period": 10, "_risk": risk}
+    payload = {"metadata": {"parameters": parameters, "risk": risk}, "parameters": parameters,
+               "strategy_config": {"parameters": parameters}, "risk": risk}
+    at_publish = copy.deepcopy(payload)
+    recorded = snapshot(payload)
+    parameters["period"] = 20
+    risk["stop_loss"] = 0.5
+    assert recorded == at_publish
+    copies = [recorded["parameters"], recorded["metadata"]["parameters"],
+              recorded["strategy_config"]["parameters"]]
+    assert all(c is copies[0] for c in copies) and copies[0] is not parameters
+    assert copies[0]["_risk"] is recorded["risk"] is recorded["metadata"]["risk"]
+
+
 def test_a_flat_payload_is_copied_once_and_shared_below():
     """Nothing to copy inside: the shallow copy is the snapshot."""
     payload = {"symbol": "SPY", "price": 451.25, "quantity": 100, "note": None}

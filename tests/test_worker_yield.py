@@ -12,19 +12,9 @@ from typing import Any
 
 import pytest
 
-from tradetrace.capture.profile import EVENT_FIELDS
-from tradetrace.capture.publish import traced_publish
-from tradetrace.config import load_config
-from tradetrace.decide.table import DecisionTable
+from hand_worker import hand_built
 from tradetrace.export import worker as worker_module
-from tradetrace.export.otlp_json import RequestWriter
-from tradetrace.export.spans import SpanEncoder
-from tradetrace.export.worker import ExportWorker
 from tradetrace.retain import tail as tail_module
-from tradetrace.retain.buffer import Retention
-from tradetrace.retain.policy import RetentionLimits
-from tradetrace.retain.tail import TailRetention
-from tradetrace.retain.trades import TradeRules
 
 
 class FakeTime:
@@ -62,15 +52,8 @@ def encode_on(worker_thread: bool, step: float, demo: Any,
               tmp_path: Path) -> tuple[FakeTime, int]:
     """A worker built by hand and never started: this test drives its export of
     records published on a traced bus."""
-    config = load_config(level="normal", profile="demo", env={}, run_id="r")
-    retention = Retention()
-    fields = dict(EVENT_FIELDS)
-    bus = type("Bus", (demo.EventBus,), {})()
-    type(bus).publish = traced_publish(demo.EventBus.publish, DecisionTable(config, retention),
-                                       fields)
-    worker = ExportWorker(retention, SpanEncoder("r", fields),
-                          RequestWriter([], "tradetrace", "1"), CountingSink(),
-                          tail=TailRetention(TradeRules(), RetentionLimits()))
+    built = hand_built(demo, CountingSink())
+    bus, retention, worker = built.bus, built.retention, built.worker
     chunks = 10
     for n in range(chunks * worker_module.YIELD_EVERY):
         bus.publish(demo.Event(event_type="BAR", container_id="data_x",

@@ -19,20 +19,38 @@ A traced backtest (see ``examples/``)::
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
-
-from opentelemetry.sdk.trace.export import SpanExporter
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .capture.record import SUPPRESSED, dispatch
-from .config import TracingConfig, load_config
 from .decide.levels import TraceLevel
-from .decide.sampler import TraceLevelSampler
 from .errors import ConfigError
-from .session import TracingSession
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from .config import TracingConfig, load_config
+    from .decide.sampler import TraceLevelSampler
+    from .session import TracingSession
+
+#: Imported on first use (PEP 562): the session imports the OpenTelemetry SDK and the
+#: whole pipeline (about 0.15 s), which a process at level NONE never needs.
+_LAZY = {"TracingConfig": "config", "load_config": "config",
+         "TraceLevelSampler": "decide.sampler", "TracingSession": "session"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ConfigError",
@@ -52,6 +70,9 @@ __all__ = [
 ]
 
 _current: TracingSession | None = None
+#: A configuration at level NONE that the start-up hook read (and checked), with the
+#: hook's search paths: its session, which patches nothing, is made on first need.
+_deferred: tuple[TracingConfig, tuple[str, ...]] | None = None
 _lock = threading.Lock()
 
 
@@ -80,7 +101,8 @@ def configure(
     A previous session is shut down first. Raises
     :class:`ConfigError` for any invalid setting; nothing is patched in that case.
     """
-    global _current
+    from .config import load_config
+
     config = load_config(
         level=level,
         config_file=config_file,
@@ -91,10 +113,17 @@ def configure(
         run_id=run_id,
         retention=retention,
     )
-    session = TracingSession(
-        config, exporter=exporter, search_paths=search_paths, tracer_provider=tracer_provider
-    )
+    return _start(config, search_paths, exporter=exporter, tracer_provider=tracer_provider)
+
+
+def _start(config: TracingConfig, search_paths: Iterable[str], **given: Any) -> TracingSession:
+    """A session of ``config``, started, in place of the previous one (shut down)."""
+    global _current, _deferred
+    from .session import TracingSession
+
+    session = TracingSession(config, search_paths=search_paths, **given)
     with _lock:
+        _deferred = None
         if _current is not None:
             _current.shutdown()
             _current = None
@@ -102,9 +131,27 @@ def configure(
     return session
 
 
+def _defer(config: TracingConfig, search_paths: Iterable[str]) -> None:
+    """The start-up hook read a configuration at level NONE: its session is made on
+    first need (get_session(), set_level() ...), so that a process that never asks
+    imports no more of tradetrace than the hook did."""
+    global _deferred
+    with _lock:
+        if _current is None:
+            _deferred = (config, tuple(search_paths))
+
+
+def _session() -> TracingSession | None:
+    """The current session; a deferred one (level NONE) is made now."""
+    deferred = _deferred
+    if _current is None and deferred is not None:
+        _start(*deferred)
+    return _current
+
+
 def get_session() -> TracingSession | None:
     """The session :func:`configure` started, if any."""
-    return _current
+    return _session()
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -114,9 +161,9 @@ def flush(timeout: float | None = None) -> bool:
 
 def shutdown(timeout: float | None = None) -> bool:
     """Remove all patches, export what is pending and close files (also done at exit)."""
-    global _current
+    global _current, _deferred
     with _lock:
-        session, _current = _current, None
+        session, _current, _deferred = _current, None, None
     return session.shutdown(timeout) if session is not None else True
 
 
@@ -135,8 +182,9 @@ def set_level(level: str | TraceLevel, containers: str | None = None) -> None:
     >>> tradetrace.shutdown()
     True
     """
-    if _current is not None:
-        _current.set_level(level, containers)
+    session = _session()
+    if session is not None:
+        session.set_level(level, containers)
 
 
 @contextlib.contextmanager

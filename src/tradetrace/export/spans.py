@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -407,8 +407,7 @@ class SpanEncoder:
         if not route.payload_snapshot and ("strategy_id" in keys or "metadata" not in keys):
             plan = self._plans.get(keys) or self._plan(keys)
             plan_keys = tuple(entry[0] for entry in plan)
-            getter = itemgetter(*plan_keys) if len(plan_keys) > 1 else (
-                lambda p, k=plan_keys: tuple(p[x] for x in k))
+            getter = _values_getter(plan_keys)
             values = getter(payload)
             if not any(entry[1] in conv.NUMERIC and value.__class__ is str
                        for entry, value in zip(plan, values)):  # (numbers held as text:
@@ -556,6 +555,17 @@ class SpanEncoder:
             for stale in list(index)[: CAUSATION_INDEX_SIZE // 4]:
                 del index[stale]
         index[event_id] = ids
+
+
+def _values_getter(keys: tuple[Any, ...]) -> Callable[[Mapping[Any, Any]], tuple[Any, ...]]:
+    """payload -> the tuple of its values under ``keys`` (itemgetter's, but a tuple
+    for one key and none as well: a BAR's plan maps its symbol alone)."""
+    if len(keys) > 1:
+        return itemgetter(*keys)
+    if keys:
+        key = keys[0]
+        return lambda payload: (payload[key],)
+    return lambda payload: ()
 
 
 def _number_text(value: str) -> float | str:

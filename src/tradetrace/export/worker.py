@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 
 from ..capture.record import Record
@@ -96,6 +97,9 @@ class ExportWorker:
         self._thread: threading.Thread | None = None
         self._more: list[Record] = []  #: taken for a waiting publisher mid-pass
         self._yield_at = 0.0  #: when the worker next hands the GIL back (_pause)
+        self._carry: list[str] = []  #: spans encoded, short of a line, for the next pass
+        self._carried_derived: list[int] = []  #: which of them are retention's own spans
+        self._carried_at = 0.0  #: when the oldest of them was carried (monotonic)
         self._drops_said = False
         #: called on the worker's thread after each pass with the CPU time that pass
         #: took on this thread (the session judges load with it)
@@ -108,20 +112,26 @@ class ExportWorker:
         self._thread.start()
 
     def _run(self) -> None:
+        served = 0  #: the last flush request served
         while True:
-            self._wake.wait(self.interval)
+            woken = self._wake.wait(self.interval)
             self._wake.clear()
             with self._requests:
                 target, finish, self._finish = self._requested, self._finish, False
                 stopping = self._stopping
+            # Spans short of a line wait for the next pass, unless a flush asked for
+            # them, the run ends, or nothing new came within an interval.
+            drain = target != served or finish or stopping or not woken
+            served = target
             try:
                 cpu = time.thread_time()
-                self._pass(finish)
+                self._pass(finish, drain)
                 if self.after_export is not None:
                     self.after_export(time.thread_time() - cpu)
             except Exception as exc:  # keep the worker alive whatever happens
                 self.stats.failure("export loop", exc)
-            self.writer.mark(target)  # served once the lines before it are written
+            if drain:  # a flush request is served once the lines before it are written
+                self.writer.mark(target)  # (only then: a mark wakes the writer thread)
             if stopping:
                 with self._requests:
                     if self._requested == target:
@@ -141,22 +151,25 @@ class ExportWorker:
             retention.fed()
         return records
 
-    def _pass(self, finish: bool = False) -> None:
+    def _pass(self, finish: bool = False, drain: bool = True) -> None:
         """Take everything buffered now and export it, with whatever is taken for
         waiting publishers meanwhile, MAX_IN_HAND records at a time; ``finish``: then
-        end the run."""
+        end the run. Spans short of a full line wait for the next pass (``_lines``)
+        unless ``drain``, or they have waited an interval."""
         records = self._take()
         self._say_buffer_drops()
         while True:
             full = len(records) >= MAX_IN_HAND  # more may wait in the buffers
-            self._export(records)
+            self._export(records, carry=True)
             records, self._more = self._more, []
             if not records and full:
                 records = self._take()
             if not records:
                 break
         if finish:
-            self._export([], finish=True)
+            self._export([], finish=True, carry=True)
+        if self._carry and (drain or time.monotonic() - self._carried_at >= self.interval):
+            self._lines([], 0, False, None)
 
     def _say_buffer_drops(self) -> None:
         """Records the publish path dropped are counted there and said here, once: a
@@ -179,7 +192,10 @@ class ExportWorker:
             self._yield_at = time.perf_counter() + YIELD_SECONDS
 
     # routing and encoding --------------------------------------------------------------
-    def _export(self, records: Sequence[Record], finish: bool = False) -> None:
+    def _export(self, records: Sequence[Record], finish: bool = False,
+                carry: bool = False) -> None:
+        """Route and encode ``records`` and write their spans; ``carry``: spans short of
+        a full line wait in ``_carry`` for the next call."""
         stats = self.stats
         records = list(records)
         extra: Sequence[object] = ()
@@ -208,16 +224,36 @@ class ExportWorker:
             except Exception as exc:
                 stats.derived_lost += 1
                 stats.failure("encoding a trade span", exc)
+        self._lines(spans, recorded, carry, pause)
+
+    def _lines(self, spans: list[str], recorded: int, carry: bool,
+               pause: Callable[[], None] | None) -> None:
+        """Request lines of the spans carried from before and ``spans`` (the first
+        ``recorded`` of them recorded, the rest retention's own), BATCH_SPANS a line;
+        ``carry``: the last spans short of a line are kept for the next call instead.
+
+        Passes are small (a buffer wakes the worker at WAKE_AT records, so that records
+        die young), and a line per pass would cost a request envelope, a write and a
+        wake-up of the writer thread for a few spans each."""
+        derived = list(range(len(self._carry) + recorded, len(self._carry) + len(spans)))
+        if self._carry:
+            spans = self._carry + spans
+            derived = self._carried_derived + derived
+        end = len(spans) - len(spans) % BATCH_SPANS if carry else len(spans)
         put = self.writer.put if self.writer.running else self.writer.write_here
-        for start in range(0, len(spans), BATCH_SPANS):
+        for start in range(0, end, BATCH_SPANS):
             if pause is not None and start:
                 pause()  # a line is a join and an encode of some 200 KB: one at a time
-            batch = spans[start : start + BATCH_SPANS]
-            mine = max(0, min(len(batch), recorded - start))  # recorded spans in it
+            batch = spans[start : min(start + BATCH_SPANS, end)]
+            theirs = bisect_left(derived, start + len(batch)) - bisect_left(derived, start)
             # Bytes once, here: a value with a lone surrogate (a symbol decoded with
             # surrogateescape) is replaced and counted instead of failing the line.
             data = self.request.line(batch).encode("utf-8", UNENCODABLE)
-            put(data, mine, len(batch) - mine)
+            put(data, len(batch) - theirs, theirs)
+        if end < len(spans) and (end or not self._carry):  # the oldest left is new
+            self._carried_at = time.monotonic()
+        self._carry = spans[end:]
+        self._carried_derived = [i - end for i in derived if i >= end]
 
     def _encode(self, records: list[Record], pause: Callable[[], None] | None) -> list[str]:
         """Spans of ``records`` in order; one that fails costs only itself (counted)."""

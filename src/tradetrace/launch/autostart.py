@@ -46,8 +46,13 @@ def start(env: Mapping[str, str] | None = None) -> None:
         ev.flag(env, ev.TRADETRACE_FAIL_FAST)  # a garbled switch is reported, not ignored
         check_variable_names(env)
         import tradetrace
+        from tradetrace.config import load_config
 
-        session = tradetrace.configure(search_paths=script_paths())
+        config = load_config()  # every setting checked, whatever the level
+        if not config.enabled:  # level NONE: the session, which would patch nothing, and
+            tradetrace._defer(config, script_paths())  # its imports wait until asked for
+            return
+        session = tradetrace._start(config, script_paths())
         if session.active:
             inherit_to_children(session.config.run_id)
     except BaseException as exc:  # ConfigError or anything else: run untraced

@@ -1,0 +1,34 @@
+"""An export pipeline built by hand and never started, for tests that drive the worker's
+passes themselves: a demo bus whose publish is patched on a subclass, its buffers, and
+a worker with trade retention writing to the given sink."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from tradetrace.capture.profile import EVENT_FIELDS
+from tradetrace.capture.publish import traced_publish
+from tradetrace.config import load_config
+from tradetrace.decide.table import DecisionTable
+from tradetrace.export.otlp_json import RequestWriter
+from tradetrace.export.spans import SpanEncoder
+from tradetrace.export.worker import ExportWorker
+from tradetrace.retain.buffer import Retention
+from tradetrace.retain.policy import RetentionLimits
+from tradetrace.retain.tail import TailRetention
+from tradetrace.retain.trades import TradeRules
+
+
+def hand_built(demo: Any, sink: Any) -> SimpleNamespace:
+    """``bus``, ``retention``, ``tail`` and ``worker`` of a NORMAL pipeline."""
+    config = load_config(level="normal", profile="demo", env={}, run_id="r")
+    retention = Retention()
+    fields = dict(EVENT_FIELDS)
+    bus = type("Bus", (demo.EventBus,), {})()
+    type(bus).publish = traced_publish(demo.EventBus.publish, DecisionTable(config, retention),
+                                       fields)
+    tail = TailRetention(TradeRules(), RetentionLimits())
+    worker = ExportWorker(retention, SpanEncoder("r", fields),
+                          RequestWriter([], "tradetrace", "1"), sink, tail=tail)
+    return SimpleNamespace(bus=bus, retention=retention, tail=tail, worker=worker)
