@@ -83,8 +83,10 @@ RUN_ID_ALLOWED = ("1 to 128 letters, digits, '.', '_' or '-', starting with a le
 _TRACING_KEYS = (
     "level", "overrides", "storage", "profile", "service_name", "run_id",
     "flush_timeout_seconds", "retention", "trades", "metrics", "overload", "event_types",
-    "redact", "publish_wait_ms", "handle_sigterm",
+    "redact", "publish_wait_ms", "handle_sigterm", "encoder",
 )
+#: where spans are built: a helper process (the default), or a thread of the traced one
+ENCODERS = ("process", "thread")
 
 @dataclass(frozen=True)
 class ContainerOverride:
@@ -151,6 +153,9 @@ class TracingConfig:
     publish_wait_seconds: float = 0.001
     #: flush and state the accounting on SIGTERM (launch/signals.py)
     handle_sigterm: bool = True
+    #: ``process``: spans are built and written by a helper process, off the traced
+    #: program's GIL (export/encoder_process.py); ``thread``: by a thread of the program
+    encoder: str = "process"
 
     @property
     def enabled(self) -> bool:
@@ -338,6 +343,13 @@ def load_config(
     sigterm = tracing.get("handle_sigterm", True)
     if not isinstance(sigterm, bool):
         raise ConfigError("tracing.handle_sigterm", sigterm, "true or false")
+    encoder, encoder_path = pick(None, ev.TRADETRACE_ENCODER, "encoder")
+    if encoder_path == "encoder":  # set nowhere
+        encoder, encoder_path = "process", "tracing.encoder"
+    if isinstance(encoder, str):
+        encoder = encoder.strip().lower()
+    if encoder not in ENCODERS:
+        raise ConfigError(encoder_path, encoder, " or ".join(ENCODERS))
     retention_raw = _mapping(tracing.get("retention"), "tracing.retention")
     if retention is not None:  # the argument's keys win over the file's
         given = {"policy": retention} if isinstance(retention, str) else retention
@@ -374,6 +386,7 @@ def load_config(
         permissions=_parse_permissions(storage.get("permissions")),
         publish_wait_seconds=float(wait) / 1000,
         handle_sigterm=sigterm,
+        encoder=encoder,
     )
 
 

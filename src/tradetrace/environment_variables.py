@@ -34,6 +34,10 @@ TRADETRACE_FLUSH_TIMEOUT = "TRADETRACE_FLUSH_TIMEOUT"
 """Seconds a flush may wait, at the end of a run and at exit (``flush_timeout_seconds``):
 what is not written by then stays pending, or at exit is counted as lost."""
 
+TRADETRACE_ENCODER = "TRADETRACE_ENCODER"
+"""Where spans are built (``tracing.encoder``): ``process`` (a helper process, the
+default) or ``thread`` (a thread of the traced program)."""
+
 TRADETRACE_FAIL_FAST = "TRADETRACE_FAIL_FAST"
 """``true``: a bad setting at start-up exits with status 2 instead of running untraced."""
 
@@ -52,7 +56,7 @@ of the same run (spans carry ``trading.worker.id``)."""
 KNOWN = frozenset({
     TRADETRACE_LEVEL, TRADETRACE_CONFIG, TRADETRACE_PROFILE, TRADETRACE_OUTPUT,
     TRADETRACE_STORAGE, TRADETRACE_RUN_ID, TRADETRACE_FAIL_FAST, TRADETRACE_PARENT_PID,
-    TRADETRACE_OVERLOAD, TRADETRACE_REDACT, TRADETRACE_FLUSH_TIMEOUT,
+    TRADETRACE_OVERLOAD, TRADETRACE_REDACT, TRADETRACE_FLUSH_TIMEOUT, TRADETRACE_ENCODER,
 })
 
 OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"

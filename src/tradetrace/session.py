@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -50,18 +50,11 @@ from .config import TracingConfig
 from .decide.levels import TraceLevel
 from .decide.overload import OverloadGuard, Verdict
 from .decide.table import DecisionTable
-from .errors import ConfigError
-from .export.accounting import Accounting, account
-from .export.files import RotatingTraceFile
+from .export.accounting import Accounting, account, account_shipped
+from .export.encoder_process import EncoderLink, ShipWorker
 from .export.otlp_json import RequestWriter
-from .export.sinks import (
-    JsonFileSink,
-    NullSink,
-    ProviderSink,
-    SdkSink,
-    SpanSink,
-    otlp_sink,
-)
+from .export.pipeline import encoding_figures, make_metrics, make_sink, retention_stats
+from .export.sinks import NullSink, ProviderSink, SpanSink
 from .export.spans import SpanEncoder
 from .export.worker import ExportWorker
 from .export.writer import SHUTDOWN_TIMEOUT
@@ -108,6 +101,8 @@ class TracingSession:
         self.retention = Retention(config.publish_wait_seconds)
         self._system = self.retention.buffer_for(SYSTEM_BUFFER, 10_000)
         self._worker: ExportWorker | None = None
+        #: the pipe to the encoder process, when spans are built there
+        self.link: EncoderLink | None = None
         self.tail: TailRetention | None = None
         self.metrics: Any = None  #: export.metrics.TradingMetrics, when metrics are on
         self.metrics_path: Any = None
@@ -138,11 +133,22 @@ class TracingSession:
         request = RequestWriter(
             sorted(self.resource.attributes.items()), self.scope.name, self.scope.version or ""
         )
-        self.metrics = self._make_metrics()
-        self.tail = TailRetention(
-            self.config.trade_rules or TradeRules(), self.config.limits, self.metrics
-        )
-        self._worker = ExportWorker(self.retention, encoder, request, self.sink, tail=self.tail)
+        if self._encodes_elsewhere:
+            # The sink made above stays unused here: it named where spans go and
+            # checked the settings; the encoder process makes its own from the same.
+            self.link = EncoderLink(self._setup(fields), self.config.flush_timeout_seconds)
+            self._worker = ShipWorker(self.retention, encoder, self.link)
+            if self.config.metrics.enabled and self._metrics_backend() == "file":
+                from .export.metrics import METRICS_SUFFIX
+
+                self.metrics_path = self.config.output / f"{self.file_stem}{METRICS_SUFFIX}"
+        else:
+            self.metrics = self._make_metrics()
+            self.tail = TailRetention(
+                self.config.trade_rules or TradeRules(), self.config.limits, self.metrics
+            )
+            self._worker = ExportWorker(self.retention, encoder, request, self.sink,
+                                        tail=self.tail)
         if self.config.overload.enabled:
             self.overload = OverloadGuard(self.config.overload)
             self._worker.after_export = self._judge_load
@@ -162,56 +168,37 @@ class TracingSession:
         return self
 
     def _make_sink(self) -> SpanSink:
-        if self.exporter is not None:
-            return SdkSink(self.exporter, self.resource, self.scope)
-        if self.tracer_provider is not None:
-            if not hasattr(self.tracer_provider, "_active_span_processor"):
-                raise ConfigError("tracer_provider", type(self.tracer_provider).__name__,
-                                  "an SDK TracerProvider (opentelemetry.sdk.trace)")
-            return ProviderSink(self.tracer_provider, self.resource, self.scope,
-                                self.config.flush_timeout_seconds)
-        backend = self.config.backend
-        if backend == "file":
-            rotation = self.config.rotation
-            file = RotatingTraceFile(
-                self.config.output,
-                self.file_stem,
-                int(rotation.max_megabytes * 1024 * 1024),
-                rotation.max_files,
-                self.config.permissions,
-            )
-            return JsonFileSink(file)
-        if backend == "otlp":
-            return otlp_sink()
-        if backend == "memory":
+        if self.exporter is None and self.tracer_provider is None and (
+                self.config.backend == "memory"):
             from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
                 InMemorySpanExporter,
             )
 
             self.exporter = InMemorySpanExporter()
-            return SdkSink(self.exporter, self.resource, self.scope)
-        return NullSink()
+        return make_sink(self.config, self.resource, self.scope, self.file_stem,
+                         self.exporter, self.tracer_provider)
 
     def _make_metrics(self) -> Any:
-        settings = self.config.metrics
-        if not settings.enabled:
-            return None
-        try:
-            from .export.metrics import TradingMetrics, make_exporter
+        metrics, self.metrics_path = make_metrics(
+            self.config, self._metrics_backend(), self.resource, self.file_stem,
+            lambda: self.table.routes, lambda: self.tail)
+        return metrics
 
-            backend = self._metrics_backend()
-            exporter, self.metrics_path = make_exporter(
-                backend, self.config.output, self.file_stem, self.config.permissions
-            )
-            if exporter is None:
-                return None
-            return TradingMetrics(
-                exporter, settings.interval_seconds, self.resource,
-                lambda: self.table.routes, lambda: self.tail,
-            )
-        except Exception:  # metrics are an extra: tracing goes on without them
-            logger.exception("tradetrace: metrics could not be set up; tracing without them")
-            return None
+    @property
+    def _encodes_elsewhere(self) -> bool:
+        """Spans are built by the encoder process: asked for, and the sink is ours to
+        make there (not an object of the program's: its exporter or provider)."""
+        return (self.config.encoder == "process" and self.exporter is None
+                and self.tracer_provider is None and self.config.backend in ("file", "otlp"))
+
+    def _setup(self, fields: Mapping[str, str]) -> dict[str, Any]:
+        """What the encoder process needs to build the same export side."""
+        return {
+            "config": self.config, "fields": dict(fields),
+            "resource": dict(self.resource.attributes),
+            "scope": (self.scope.name, self.scope.version),
+            "file_stem": self.file_stem, "metrics_backend": self._metrics_backend(),
+        }
 
     @property
     def file_stem(self) -> str:
@@ -458,6 +445,8 @@ class TracingSession:
         forget = getattr(self.sink, "forget", None)
         if forget is not None:  # the parent's open file or connection is the parent's
             forget()
+        if self.link is not None:  # and so is its encoder process
+            self.link.forget()
         for record in dispatch.stack:  # causes from the parent: settled, never exported
             if record[TRADE] is None:
                 record[TRADE] = 0
@@ -504,6 +493,8 @@ class TracingSession:
         """Where every recorded span is now (export/accounting.py); fixed at shutdown."""
         if self._final is not None:
             return self._final
+        if self.link is not None and self._worker is not None:
+            return account_shipped(self.retention, self._worker, self.link.figures)
         return account(self.retention, self._worker, self.tail)
 
     def _report(self, reason: str) -> None:
@@ -514,10 +505,13 @@ class TracingSession:
         line = f"tradetrace: run {self.config.run_id}" + (
             f" ({where})" if where else "") + (f", stopped by {reason}" if reason else "")
         line += ": " + final.sentence()
+        there = self._encoder_report()
         stats = self._worker.stats if self._worker is not None else None
-        if stats is not None and stats.last_error and final.lost:
-            line += f"; last export error: {stats.last_error}"
-        metrics = self.metrics.accounting() if self.metrics is not None else {}
+        last_error = there.get("last_error") or (stats.last_error if stats else "")
+        if last_error and final.lost:
+            line += f"; last export error: {last_error}"
+        metrics = (self.metrics.accounting() if self.metrics is not None
+                   else there.get("metrics") or {})
         metrics_lost = metrics.get("failed", 0) + metrics.get("unfinished", 0) + (
             metrics.get("final_export_done") is False)
         if metrics_lost:
@@ -566,11 +560,19 @@ class TracingSession:
         keeps: ``recorded = exported + sum(dropped.values()) + pending``."""
         from .capture.publish import PublishStats
         from .capture.snapshot import SnapshotStats
-        from .export.attributes import ConversionStats
-        from .export.otlp_json import EncodingStats
-
         worker = self._worker.stats if self._worker is not None else None
         accounting = self.accounting()
+        there = self._encoder_report()
+        encoding = encoding_figures()
+        if self.link is not None:  # spans were built (and counted) in the encoder process
+            encoding = {key: there.get(key, value) for key, value in encoding.items()}
+            figures = {"spans_exported": accounting.exported + accounting.derived_exported,
+                       "export_errors": there.get("export_errors", 0),
+                       "build_errors": there.get("build_errors", 0)}
+        else:
+            figures = {"spans_exported": worker.spans_exported if worker else 0,
+                       "export_errors": worker.export_errors if worker else 0,
+                       "build_errors": worker.build_errors if worker else 0}
         return {
             "level": self.config.level.name.lower(),
             "level_cap": self.level_cap.name.lower() if self.level_cap is not None else None,
@@ -581,25 +583,32 @@ class TracingSession:
             "cannot_patch": list(self._patcher.unpatchable) if self._patcher else [],
             "targets_missing": list(self._patcher.missing) if self._patcher else [],
             "accounting": accounting.as_dict(),
-            "spans_exported": worker.spans_exported if worker else 0,  #: trade spans too
+            **figures,  # spans_exported counts trade spans too
             "spans_lost": accounting.lost + accounting.derived_lost,
-            "export_errors": worker.export_errors if worker else 0,
-            "build_errors": worker.build_errors if worker else 0,
             "pending": accounting.pending,
             "publisher_waits": self.retention.waits,  #: a full buffer waited for the worker
             "publisher_waits_in_vain": self.retention.waits_in_vain,
-            "payload_values_skipped": ConversionStats.skipped,
+            **encoding,
             "snapshots_truncated": SnapshotStats.truncated,
-            "payload_values_redacted": ConversionStats.redacted,
-            "characters_replaced": EncodingStats.replaced,
-            "cache_resets": dict(EncodingStats.cache_resets),
             "undecidable_events": PublishStats.undecidable,
             "overflow_events": self.table.overflow_events if hasattr(self, "table") else 0,
-            "retention": _retention_stats(self.tail),
-            "metrics": self.metrics.accounting() if self.metrics is not None else None,
-            "metrics_file": str(self.metrics_path) if self.metrics_path else None,
-            "trace_files": [str(p) for p in getattr(getattr(self.sink, "file", None), "paths", [])],
+            "retention": retention_stats(self.tail) if self.link is None
+            else there.get("retention", {}),
+            "metrics": self.metrics.accounting() if self.metrics is not None
+            else there.get("metrics"),
+            "metrics_file": str(self.metrics_path) if self.metrics_path
+            else there.get("metrics_file"),
+            "trace_files": [str(p) for p in getattr(getattr(self.sink, "file", None), "paths", [])]
+            or there.get("trace_files", []),
+            "encoder": self.config.encoder if self.link is not None else "thread",
         }
+
+    def _encoder_report(self) -> dict[str, Any]:
+        """The encoder process's last report ({} when spans are built here)."""
+        if self.link is None:
+            return {}
+        report: dict[str, Any] = self.link.figures()["report"]
+        return report
 
 
 def _metrics_sentence(metrics: dict[str, Any]) -> str:
@@ -611,24 +620,6 @@ def _metrics_sentence(metrics: dict[str, Any]) -> str:
         parts.append("the last not done by the exit deadline")
     error = f" (last error: {metrics['last_error']})" if metrics["last_error"] else ""
     return "metrics: " + ", ".join(parts) + error
-
-
-def _retention_stats(tail: TailRetention | None) -> dict[str, Any]:
-    if tail is None:
-        return {}
-    stats = tail.stats
-    return {
-        "open_trades": tail.open_trades,
-        "trades_completed": dict(stats.trades_completed),
-        "trades_kept": stats.trades_kept,
-        "spans_exported": stats.spans_passed,
-        "spans_dropped": stats.spans_dropped,
-        "spans_evicted": stats.spans_evicted,
-        "spans_held": stats.spans_held,
-        "bytes_held": stats.bytes_held,
-        "anomalies": dict(tail.tracker.stats.anomalies),
-        "orders_forgotten": tail.tracker.stats.orders_forgotten,
-    }
 
 
 def _suppressed(stack: list[Any]) -> bool:

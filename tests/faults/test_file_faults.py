@@ -9,9 +9,14 @@ import logging
 import os
 import stat
 
+import pytest
+
 import tradetrace
 
 from .trading import accounting, check, feed, publish, sequences_in
+
+# They watch the worker and writer at work: in this process (conftest.py).
+pytestmark = pytest.mark.usefixtures("spans_built_here")
 
 
 def test_a_full_disk_costs_the_lines_that_did_not_fit_and_writing_resumes_cleanly(

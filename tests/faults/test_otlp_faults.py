@@ -17,6 +17,9 @@ import tradetrace
 from .receivers import FaultReceiver, die, fail_n, garbage, hang, ok, partial, slow, status
 from .trading import check, feed, publish
 
+# They watch the worker and writer at work: in this process (conftest.py).
+pytestmark = pytest.mark.usefixtures("spans_built_here")
+
 EVENTS = 1200  #: about five request lines of 256 spans
 
 PROTOCOLS = ["http/json", "http/protobuf", "grpc"]

@@ -43,7 +43,7 @@ class TracedHandler(wrapt.ObjectProxy):
         ):
             return handler(*args, **kwargs)
         route = parent[ROUTE]
-        record = [HANDLER, route, handler, None, parent, _time_ns(), 0, None, None, None]
+        record = [HANDLER, route, handler, None, parent, _time_ns(), 0, None, None, None, None]
         # not pushed: events the handler publishes are caused by the event, not the call
         return call_recorded(record, handler, args, kwargs, route.buffer.add, push=False)
 

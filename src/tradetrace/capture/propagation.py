@@ -52,7 +52,7 @@ def remote_parent(carrier: Any) -> Record | None:
         return None
     cause = carrier.get(CAUSE_EVENT_ID)
     kept = (cause if isinstance(cause, str) else None,) + (None,) * 7
-    return [EVENT, None, kept, None, None, 0, 0, (match[1], match[2]), None, 0]
+    return [EVENT, None, kept, None, None, 0, 0, (match[1], match[2]), None, 0, None]
 
 
 def inject_ids(carrier: MutableMapping[str, Any], ids: tuple[str, str], cause: Any) -> None:

@@ -42,7 +42,8 @@ class PublishStats:
 
 
 # Slots of the record (see record.py): [EVENT, route, event, snapshot, parent, start, end,
-# ids, error, trade]. {event_type} {container_id} {payload} {metadata} are filled in per profile;
+# ids, error, trade, serial]. {event_type} {container_id} {payload} {metadata} are filled
+# in per profile;
 # {params} and {args} are the original's parameters (or *args, **kwargs).
 _TEMPLATE = """
 def publish(self, {params}):
@@ -81,7 +82,7 @@ def publish(self, {params}):
         except Exception:
             pass
     kind = route.kind
-    record = [kind, route, event, None, parent, 0, 0, None, None, None]
+    record = [kind, route, event, None, parent, 0, 0, None, None, None, None]
     if kind is EVENT:  # (a signal only counted, TALLY, keeps three fields at the end)
         try:  # the payload as it is now, however the traced code changes it later
             payload = event.{payload}

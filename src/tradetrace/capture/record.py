@@ -35,10 +35,13 @@ END = 6
 IDS = 7  #: (trace_id, span_id), assigned lazily by the export worker
 ERROR = 8  #: the exception that escaped, if any
 TRADE = 9  #: the Trade it belongs to (retain/trades.py), set by the export worker
+#: its number in the stream to the encoder process (export/packing.py), given when it or
+#: a record it caused is first packed
+SERIAL = 10
 
 #: Pushed on the dispatch stack by ``tradetrace.suppress_tracing()``: nothing published
 #: below it is recorded. Never in a buffer; its TRADE slot says "no trade" (retain/trades.py).
-SUPPRESSED: list[Any] = ["suppressed", None, None, None, None, 0, 0, None, None, 0]
+SUPPRESSED: list[Any] = ["suppressed", None, None, None, None, 0, 0, None, None, 0, None]
 
 Record = list  # type alias for readers: list[Any] laid out as above
 
@@ -72,7 +75,7 @@ dispatch = DispatchStack()
 
 def new_record(kind: str, route: Any, subject: Any, parent: Record | None, start: int) -> Record:
     """A record for the colder paths (lifecycle, run); the publish path inlines this."""
-    return [kind, route, subject, None, parent, start, 0, None, None, None]
+    return [kind, route, subject, None, parent, start, 0, None, None, None, None]
 
 
 def call_recorded(

@@ -113,3 +113,31 @@ def account(retention: Retention, worker: ExportWorker | None,
         buffered=buffered, held=min(held, pending - buffered), writing=stats.queued,
         derived_exported=stats.derived_exported, derived_lost=stats.derived_lost,
     )
+
+
+def account_shipped(retention: Retention, worker: ExportWorker, figures: Any) -> Accounting:
+    """The accounting when an encoder process builds the spans: what this process took
+    is packed (its frames queued, or dropped here with a reason), or was sent to the
+    encoder, which reports what it exported, dropped and holds (``figures``: a callable
+    giving ``EncoderLink.figures()``). What was sent and is not reported yet is pending."""
+    stats = worker.stats
+    with worker.ledger:
+        taken = stats.taken
+        buffered = retention.pending()
+        full = retention.dropped
+        dropped = dict(stats.dropped)  # frames dropped here, by reason
+    there = figures()
+    for reason, n in there["dropped"].items():
+        dropped[reason] = dropped.get(reason, 0) + n
+    if full:
+        dropped[BUFFER_FULL] = full
+    dropped = {reason: n for reason, n in dropped.items() if n}
+    recorded = taken + buffered + full
+    exported = there["exported"]
+    pending = recorded - exported - sum(dropped.values())
+    return Accounting(
+        recorded=recorded, exported=exported, dropped=dropped, pending=pending,
+        buffered=buffered, held=max(0, min(there["held"], pending - buffered)),
+        writing=stats.queued, derived_exported=there["derived_exported"],
+        derived_lost=there["derived_lost"],
+    )

@@ -71,6 +71,7 @@ from .otlp_json import (
     link_json,
     span_json,
 )
+from .packing import PackedError
 from .shapes import compile_shape
 from .times import iso_text
 from .trade_spans import TradeSpanEncoder
@@ -537,7 +538,7 @@ class SpanEncoder:
         exception = event_json("exception", record[END], self.attr.many(_exception(error)))
         return span_json(
             trace_id, span_id, self._parent_id(record), name_json, record[START], record[END],
-            attrs, links, [exception], STATUS_ERROR, f"{type(error).__name__}: {error}",
+            attrs, links, [exception], STATUS_ERROR, f"{_error_name(error)}: {error}",
         )
 
     def _link_cause(self, cause: Any, links: list[str]) -> None:
@@ -585,11 +586,20 @@ def _plain(value: Any) -> Any:
 
 
 def _qualname(handler: Any) -> str:
+    if handler.__class__ is str:  # named already (records packed for the encoder process)
+        return handler
     name = getattr(handler, "__qualname__", None)
     return name if isinstance(name, str) else type(handler).__qualname__
 
 
+def _error_name(error: BaseException) -> str:
+    return error.name if isinstance(error, PackedError) else type(error).__name__
+
+
 def _exception(error: BaseException) -> list[tuple[str, Any]]:
+    if isinstance(error, PackedError):  # formatted in the traced process
+        return [("exception.type", error.qualified), ("exception.message", error.message),
+                ("exception.stacktrace", error.stacktrace)]
     cls = type(error)
     module = cls.__module__
     qualified = cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"

@@ -30,7 +30,7 @@ them, nested as deep as needed::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, finite_number
@@ -146,6 +146,12 @@ class RetentionPolicy:
     keep_if: Condition | None = None
     window: int = 1000  #: sliding_window: spans held per container
     incomplete: str = "export"  #: trades open at shutdown: export, drop, or as the policy says
+    #: the ``keep_if`` condition as configured, compiled again where the policy is
+    #: unpickled (the encoder process): a compiled condition is a closure
+    keep_if_spec: Any = field(default=None, compare=False)
+
+    def __reduce__(self) -> Any:
+        return _rebuilt, (self.kind, self.keep_if_spec, self.window, self.incomplete)
 
     @property
     def holds(self) -> bool:
@@ -210,7 +216,16 @@ def parse_policy(raw: Any, path: str, default_kind: str | None = None) -> Retent
     incomplete = raw.get("incomplete", "export")
     if incomplete not in INCOMPLETE_CHOICES:
         raise ConfigError(f"{path}.incomplete", incomplete, ", ".join(INCOMPLETE_CHOICES))
-    return RetentionPolicy(kind, keep_if, window, incomplete)
+    return RetentionPolicy(kind, keep_if, window, incomplete,
+                           raw["keep_if"] if keep_if is not None else None)
+
+
+def _rebuilt(kind: str, keep_if: Any, window: int, incomplete: str) -> RetentionPolicy:
+    """A policy as unpickled: its kind the module's constant (compared by identity), its
+    condition compiled again."""
+    kind = BY_LEVEL if kind == BY_LEVEL else POLICIES[POLICIES.index(kind)]
+    condition = parse_condition(keep_if, "keep_if") if keep_if is not None else None
+    return RetentionPolicy(kind, condition, window, incomplete, keep_if)
 
 
 def parse_limits(raw: Mapping[str, Any], path: str) -> RetentionLimits:

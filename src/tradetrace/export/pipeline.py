@@ -1,0 +1,171 @@
+"""The export side of a session, made from a configuration: sink, metrics, trade
+retention, span encoder and worker.
+
+The session builds it in the traced process when spans are encoded there (``tracing.
+encoder: thread``, or a sink that is an object of the program's: its own
+``SpanExporter`` or ``TracerProvider``); the encoder process builds it from the setup
+the session sends (``encoder_process.py``). The sink and metrics are made the same way
+in both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from ..config import TracingConfig
+from ..errors import ConfigError
+from ..retain.buffer import Retention
+from ..retain.tail import TailRetention
+from ..retain.trades import TradeRules
+from .accounting import account
+from .files import RotatingTraceFile
+from .otlp_json import RequestWriter
+from .sinks import JsonFileSink, NullSink, ProviderSink, SdkSink, SpanSink, otlp_sink
+from .spans import SpanEncoder
+from .worker import ENCODE_ERROR, ExportWorker
+
+logger = logging.getLogger(__name__)
+
+
+def make_sink(config: TracingConfig, resource: Resource, scope: InstrumentationScope,
+              file_stem: str, exporter: Any = None, tracer_provider: Any = None) -> SpanSink:
+    """Where spans go: the program's exporter or provider, else the configured backend."""
+    if exporter is not None:
+        return SdkSink(exporter, resource, scope)
+    if tracer_provider is not None:
+        if not hasattr(tracer_provider, "_active_span_processor"):
+            raise ConfigError("tracer_provider", type(tracer_provider).__name__,
+                              "an SDK TracerProvider (opentelemetry.sdk.trace)")
+        return ProviderSink(tracer_provider, resource, scope, config.flush_timeout_seconds)
+    backend = config.backend
+    if backend == "file":
+        rotation = config.rotation
+        file = RotatingTraceFile(config.output, file_stem,
+                                 int(rotation.max_megabytes * 1024 * 1024),
+                                 rotation.max_files, config.permissions)
+        return JsonFileSink(file)
+    if backend == "otlp":
+        return otlp_sink()
+    if backend == "memory":
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter,
+        )
+
+        return SdkSink(InMemorySpanExporter(), resource, scope)
+    return NullSink()
+
+
+def make_metrics(config: TracingConfig, backend: str, resource: Resource, file_stem: str,
+                 routes: Callable[[], Iterable[Any]],
+                 tail: Callable[[], Any]) -> tuple[Any, Path | None]:
+    """The streaming metrics and their file, if any; (None, None) when off or broken
+    (metrics are an extra: tracing goes on without them)."""
+    if not config.metrics.enabled:
+        return None, None
+    try:
+        from .metrics import TradingMetrics, make_exporter
+
+        exporter, path = make_exporter(backend, config.output, file_stem, config.permissions)
+        if exporter is None:
+            return None, None
+        return TradingMetrics(exporter, config.metrics.interval_seconds, resource, routes,
+                              tail), path
+    except Exception:
+        logger.exception("tradetrace: metrics could not be set up; tracing without them")
+        return None, None
+
+
+def retention_stats(tail: TailRetention | None) -> dict[str, Any]:
+    if tail is None:
+        return {}
+    stats = tail.stats
+    return {
+        "open_trades": tail.open_trades,
+        "trades_completed": dict(stats.trades_completed),
+        "trades_kept": stats.trades_kept,
+        "spans_exported": stats.spans_passed,
+        "spans_dropped": stats.spans_dropped,
+        "spans_evicted": stats.spans_evicted,
+        "spans_held": stats.spans_held,
+        "bytes_held": stats.bytes_held,
+        "anomalies": dict(tail.tracker.stats.anomalies),
+        "orders_forgotten": tail.tracker.stats.orders_forgotten,
+    }
+
+
+def encoding_figures() -> dict[str, Any]:
+    """What the span encoder counted in this process (class-level counters)."""
+    from .attributes import ConversionStats
+    from .otlp_json import EncodingStats
+
+    return {
+        "payload_values_skipped": ConversionStats.skipped,
+        "payload_values_redacted": ConversionStats.redacted,
+        "characters_replaced": EncodingStats.replaced,
+        "cache_resets": dict(EncodingStats.cache_resets),
+    }
+
+
+class EncoderPipeline:
+    """The encoder process's whole export side, from the setup its parent sent."""
+
+    def __init__(self, setup: dict[str, Any]) -> None:
+        config: TracingConfig = setup["config"]
+        self.config = config
+        resource = Resource(setup["resource"])
+        scope = InstrumentationScope(*setup["scope"])
+        self.sink = make_sink(config, resource, scope, setup["file_stem"])
+        self.retention = Retention(0.0)
+        encoder = SpanEncoder(config.run_id, setup["fields"], config.redaction)
+        request = RequestWriter(sorted(resource.attributes.items()), scope.name,
+                                scope.version or "")
+        self.routes: Callable[[], Iterable[Any]] = list
+        self.tail: TailRetention | None = None
+        self.metrics, self.metrics_path = make_metrics(
+            config, setup["metrics_backend"], resource, setup["file_stem"],
+            lambda: self.routes(), lambda: self.tail)
+        self.tail = TailRetention(config.trade_rules or TradeRules(), config.limits,
+                                  self.metrics)
+        self.worker = ExportWorker(self.retention, encoder, request, self.sink,
+                                   tail=self.tail)
+        self.flush_timeout = config.flush_timeout_seconds
+        self.unreadable = 0  #: records in frames that could not be read
+        self.received = 0
+
+    def report(self) -> dict[str, Any]:
+        accounting = account(self.retention, self.worker, self.tail).as_dict()
+        if self.unreadable:
+            accounting["recorded"] += self.unreadable
+            dropped = accounting["dropped"]
+            dropped[ENCODE_ERROR] = dropped.get(ENCODE_ERROR, 0) + self.unreadable
+        stats = self.worker.stats
+        file = getattr(self.sink, "file", None)
+        return {
+            "accounting": accounting,
+            "pid": os.getpid(),
+            "export_errors": stats.export_errors,
+            "build_errors": stats.build_errors,
+            "last_error": stats.last_error,
+            "retention": retention_stats(self.tail),
+            "metrics": self.metrics.accounting() if self.metrics is not None else None,
+            "metrics_file": str(self.metrics_path) if self.metrics_path else None,
+            "trace_files": [str(p) for p in getattr(file, "paths", [])],
+            **encoding_figures(),
+        }
+
+    def shutdown(self, timeout: float) -> None:
+        if not self.worker.shutdown(timeout):
+            logger.warning("tradetrace encoder: not everything was written in %.1f s", timeout)
+        if self.metrics is not None:
+            self.metrics.shutdown(timeout)
+
+
+def build_pipeline(setup: dict[str, Any]) -> EncoderPipeline:
+    return EncoderPipeline(setup)
