@@ -630,3 +630,13 @@ def test_profile_mapping_in_file_is_kept(tmp_path: Path) -> None:
     profile = {"bus": "src.core.events.bus:EventBus"}
     config = load_config(config_file=write_tracing(tmp_path, {"profile": profile}), env={})
     assert config.profile == profile
+
+
+def test_the_encoder_is_a_thread_unless_a_process_is_asked_for():
+    from tradetrace.config import load_config
+    from tradetrace.errors import ConfigError
+
+    assert load_config(env={}).encoder == "thread"
+    assert load_config(env={"TRADETRACE_ENCODER": " Process "}).encoder == "process"
+    with pytest.raises(ConfigError, match="TRADETRACE_ENCODER"):
+        load_config(env={"TRADETRACE_ENCODER": "fork"})

@@ -1,4 +1,4 @@
-"""Spans built in the encoder process (tracing.encoder: process, the default) are the
+"""Spans built in the encoder process (tracing.encoder: process) are the
 spans the in-process worker builds; the traced process only packs and ships records;
 a dead encoder costs counted spans, never the trading thread."""
 
@@ -30,6 +30,13 @@ from tradetrace.retain.tail import TailRetention
 from tradetrace.retain.trades import TradeRules
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _encoder_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spans built by the encoder process (tracing.encoder: process), unless a test
+    says otherwise."""
+    monkeypatch.setenv("TRADETRACE_ENCODER", "process")
 _IDS = re.compile(r'"(?:traceId|spanId|parentSpanId)":"([0-9a-f]+)"|trd_[0-9a-f]+')
 
 
@@ -166,7 +173,7 @@ def _demo_run(tmp_path: Path, name: str, bars: int, **env: str) -> tuple[Path, s
     out = tmp_path / name
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TRADETRACE_")}
     environment.update(TRADETRACE_LEVEL="normal", TRADETRACE_OUTPUT=str(out),
-                       TRADETRACE_RUN_ID=name, **env)
+                       TRADETRACE_RUN_ID=name, **{"TRADETRACE_ENCODER": "process", **env})
     done = subprocess.run(
         [sys.executable, "-c",
          "import logging, sys, runpy; logging.basicConfig(level=logging.INFO); "
@@ -214,7 +221,9 @@ def test_a_killed_encoder_costs_counted_spans_and_another_takes_over(
         assert process is not None
         process.send_signal(signal.SIGSTOP)  # it holds what it is sent from now on...
         demo.run_backtest(bars=200, seed=4)  # (the trading thread never waits for it)
-        assert not session.flush(1)  # everything packed and queued; none of it written
+        session._worker.nudge()
+        assert session.link.wait_shipped(1, 10)  # a pipe's worth reached it
+        assert not session.flush(1)  # it cannot answer
         process.kill()  # ...and loses it
         process.wait(10)
         demo.run_backtest(bars=200, seed=5)

@@ -22,6 +22,7 @@ from tradetrace.config import load_config
 from tradetrace.export.attributes import (
     DEFAULT_REDACT_KEYS,
     REDACTED,
+    ConversionStats,
     HiddenKeys,
     Redaction,
     flatten,
@@ -59,13 +60,14 @@ def _trace(tmp_path: Path, level: str, config: str | None = None) -> tuple[bytes
     if config is not None:
         config_file = tmp_path / "tracing.yaml"
         config_file.write_text("tracing:\n  " + config + "\n")
-    session = tradetrace.configure(level, profile=toybus.PROFILE, output=out, run_id="redaction",
+    before = ConversionStats.redacted
+    tradetrace.configure(level, profile=toybus.PROFILE, output=out, run_id="redaction",
                          config_file=config_file)
     bus = toybus.Bus()
     for n, kind in enumerate(KINDS):
         bus.publish(toybus.Message(kind, _payload(n), node="portfolio_1"))
     tradetrace.shutdown()
-    redacted = session.stats()["payload_values_redacted"]  # counted by the encoder process
+    redacted = ConversionStats.redacted - before
     data = b"".join(path.read_bytes() for path in sorted(out.glob("*.jsonl")))
     spans = [s for s in read_spans([out]) if conv.EVENT_TYPE in s.attributes]
     assert sorted(s.attributes[conv.EVENT_TYPE] for s in spans) == sorted(KINDS)

@@ -85,8 +85,8 @@ _TRACING_KEYS = (
     "flush_timeout_seconds", "retention", "trades", "metrics", "overload", "event_types",
     "redact", "publish_wait_ms", "handle_sigterm", "encoder",
 )
-#: where spans are built: a helper process (the default), or a thread of the traced one
-ENCODERS = ("process", "thread")
+#: where spans are built: a thread of the traced process (the default), or a helper process
+ENCODERS = ("thread", "process")
 
 @dataclass(frozen=True)
 class ContainerOverride:
@@ -153,9 +153,9 @@ class TracingConfig:
     publish_wait_seconds: float = 0.001
     #: flush and state the accounting on SIGTERM (launch/signals.py)
     handle_sigterm: bool = True
-    #: ``process``: spans are built and written by a helper process, off the traced
-    #: program's GIL (export/encoder_process.py); ``thread``: by a thread of the program
-    encoder: str = "process"
+    #: ``thread``: spans are built and written by a thread of the traced program;
+    #: ``process``: by a helper process, off its GIL (export/encoder_process.py)
+    encoder: str = "thread"
 
     @property
     def enabled(self) -> bool:
@@ -345,7 +345,7 @@ def load_config(
         raise ConfigError("tracing.handle_sigterm", sigterm, "true or false")
     encoder, encoder_path = pick(None, ev.TRADETRACE_ENCODER, "encoder")
     if encoder_path == "encoder":  # set nowhere
-        encoder, encoder_path = "process", "tracing.encoder"
+        encoder, encoder_path = "thread", "tracing.encoder"
     if isinstance(encoder, str):
         encoder = encoder.strip().lower()
     if encoder not in ENCODERS:

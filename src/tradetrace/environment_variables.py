@@ -35,8 +35,8 @@ TRADETRACE_FLUSH_TIMEOUT = "TRADETRACE_FLUSH_TIMEOUT"
 what is not written by then stays pending, or at exit is counted as lost."""
 
 TRADETRACE_ENCODER = "TRADETRACE_ENCODER"
-"""Where spans are built (``tracing.encoder``): ``process`` (a helper process, the
-default) or ``thread`` (a thread of the traced program)."""
+"""Where spans are built (``tracing.encoder``): ``thread`` (a thread of the traced
+program, the default) or ``process`` (a helper process, off the program's GIL)."""
 
 TRADETRACE_FAIL_FAST = "TRADETRACE_FAIL_FAST"
 """``true``: a bad setting at start-up exits with status 2 instead of running untraced."""

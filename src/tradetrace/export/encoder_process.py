@@ -3,10 +3,12 @@
 Routing records into trades and encoding them as OTLP JSON costs the export worker some
 5 us of CPU per event, about what the demo's trading thread spends per event itself;
 in the traced process that work holds the GIL against the trading thread, and each
-hand-over of the GIL costs both threads more. So by default (``tracing.encoder:
-process``) the traced process only packs records (``packing.py``) and writes them to a
-pipe; a helper process, started with tracing, unpacks them and runs the same retention,
-encoder and sink as the in-process worker, on another core.
+hand-over of the GIL costs both threads more. With ``tracing.encoder: process`` the
+traced process only packs records (``packing.py``) and writes them to a pipe; a helper
+process, started with tracing, unpacks them and runs the same retention, encoder and
+sink as the in-process worker, on another core. (Not the default yet: packing in Python
+costs the traced process about as much as it saves, and the encoder builds about
+150,000 spans/s, fewer than a fast backtest publishes; docs/performance.md.)
 
 In the traced process: the export worker (``ShipWorker``, the in-process worker's
 taking, waking and flushing) packs each batch of records into a frame, and the sink
@@ -186,6 +188,12 @@ class EncoderLink:
             raise RuntimeError(f"the encoder process died: {failed!r}")
         with self._lock:
             self._shipped += int.from_bytes(data[5:9], "big")
+            self._lock.notify_all()
+
+    def wait_shipped(self, records: int, timeout: float) -> bool:
+        """Wait until the live encoder was sent at least ``records`` records."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._shipped >= records, timeout)
 
     def flush(self) -> None:
         """Ask the encoder to write everything it was sent; wait for its answer (at

@@ -1,11 +1,10 @@
 """The export side of a session, made from a configuration: sink, metrics, trade
 retention, span encoder and worker.
 
-The session builds it in the traced process when spans are encoded there (``tracing.
-encoder: thread``, or a sink that is an object of the program's: its own
-``SpanExporter`` or ``TracerProvider``); the encoder process builds it from the setup
-the session sends (``encoder_process.py``). The sink and metrics are made the same way
-in both.
+The session builds the sink and metrics in the traced process when spans are encoded
+there (``tracing.encoder: thread``, the default, or a sink that is an object of the
+program's: its own ``SpanExporter`` or ``TracerProvider``); the encoder process builds
+the whole of it from the setup the session sends (``encoder_process.py``).
 """
 
 from __future__ import annotations
