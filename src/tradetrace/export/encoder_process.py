@@ -154,6 +154,7 @@ class EncoderLink:
             [sys.executable, "-I", "-c", code], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, env=env, close_fds=True)
         self.starts += 1
+        _widen(process.stdin)
         with self._lock:
             self.process = process
             self._report, self._served, self._shipped = {}, 0, 0
@@ -189,6 +190,11 @@ class EncoderLink:
         with self._lock:
             self._shipped += int.from_bytes(data[5:9], "big")
             self._lock.notify_all()
+
+    @property
+    def shipped(self) -> int:
+        """Records sent to the live encoder."""
+        return self._shipped
 
     def wait_shipped(self, records: int, timeout: float) -> bool:
         """Wait until the live encoder was sent at least ``records`` records."""
@@ -330,6 +336,17 @@ class EncoderLink:
                 "derived_lost": self._closed_totals["derived_lost"] + derived.get("lost", 0),
                 "report": report,
             }
+
+
+def _widen(stream: Any) -> None:
+    """A pipe of 1 MiB where Linux allows it (64 KiB otherwise): a frame of a few
+    hundred records is written in one go while the encoder reads the one before."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (OSError, ValueError, ImportError, AttributeError):
+        pass
 
 
 # -- the encoder process ----------------------------------------------------------------------
