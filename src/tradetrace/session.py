@@ -139,9 +139,9 @@ class TracingSession:
             self.link = EncoderLink(self._setup(fields), self.config.flush_timeout_seconds)
             self._worker = ShipWorker(self.retention, encoder, self.link)
             if self.config.metrics.enabled and self._metrics_backend() == "file":
-                from .export.metrics import METRICS_SUFFIX
+                from .export.metrics import metrics_file  # written by the encoder process
 
-                self.metrics_path = self.config.output / f"{self.file_stem}{METRICS_SUFFIX}"
+                self.metrics_path = metrics_file(self.config.output, self.file_stem)
         else:
             self.metrics = self._make_metrics()
             self.tail = TailRetention(

@@ -10,7 +10,8 @@ lifecycle or run step). Each one is, at any moment, in exactly one place:
   ``counted_only`` (a signal the level does not trace, counted in ``trading.signals``),
   ``max_spans_per_trade``, ``evicted`` (summarised under a global cap), ``encode_error``,
   ``sink_failure``, ``sink_resting`` (not tried just after a failure),
-  ``shutdown_timeout`` (not written when the exit deadline passed);
+  ``shutdown_timeout`` (not written when the exit deadline passed), ``encoder_lost``
+  (held by an encoder process that died: ``tracing.encoder: process``);
 - **pending**: in a container buffer, held by retention (open trades, windows), or in
   the export worker's hands (``writing``: encoded, with the sink writer).
 

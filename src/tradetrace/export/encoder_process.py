@@ -135,6 +135,7 @@ class EncoderLink:
         self._closed_dropped: Counter[str] = Counter()
         self._forgotten = False
         self.packer: Packer | None = None  #: whose routes a new encoder is told first
+        self._last_closed: dict[str, Any] = {}  #: the last report of an encoder that ended
 
     # the writer thread ---------------------------------------------------------------------
     def start(self) -> None:
@@ -322,7 +323,7 @@ class EncoderLink:
         """Exported, dropped by reason, held and the derived spans, over every encoder of
         this run so far (the live one's as of its last report), and its last report."""
         with self._lock:
-            report = self._report or getattr(self, "_last_closed", {})
+            report = self._report or self._last_closed
             live = self._report.get("accounting", {})
             dropped = Counter(self._closed_dropped)
             dropped.update(live.get("dropped", {}))
@@ -394,9 +395,9 @@ def main() -> None:
     first = read_frame(stdin)
     if first is None or first[0] != SETUP:
         return
-    from .pipeline import build_pipeline
+    from .pipeline import EncoderPipeline
 
-    pipeline = build_pipeline(pickle.loads(first[2]))
+    pipeline = EncoderPipeline(pickle.loads(first[2]))
     unpacker = Unpacker()
     pipeline.routes = lambda: list(unpacker.routes.values())
     worker = pipeline.worker
@@ -424,7 +425,6 @@ def main() -> None:
                 worker.nudge()  # our input waits, and the traced process's queue fills
                 time.sleep(0.001)
             buffer.records.extend(records)
-            pipeline.received += len(records)
             if len(buffer.records) >= 128:
                 worker.nudge()
         elif kind == END_RUN:

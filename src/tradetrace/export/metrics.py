@@ -340,12 +340,17 @@ def metrics_json(data: MetricsData) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
+def metrics_file(folder: Path, stem: str) -> Path:
+    """The metrics file of a run (or of one worker process of it) beside its traces."""
+    return folder / f"{stem}{METRICS_SUFFIX}"
+
+
 def make_exporter(
     backend: str, folder: Path, run_id: str, permissions: Permissions = PRIVATE,
 ) -> tuple[MetricExporter | None, Path | None]:
     """The metric exporter for a storage backend (and the metrics file, for ``file``)."""
     if backend == "file":
-        path = folder / f"{run_id}{METRICS_SUFFIX}"
+        path = metrics_file(folder, run_id)
         return JsonLinesMetricExporter(path, permissions), path
     if backend == "otlp":
         return otlp_metric_exporter(), None

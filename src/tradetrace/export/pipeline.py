@@ -136,7 +136,6 @@ class EncoderPipeline:
                                    tail=self.tail)
         self.flush_timeout = config.flush_timeout_seconds
         self.unreadable = 0  #: records in frames that could not be read
-        self.received = 0
 
     def report(self) -> dict[str, Any]:
         accounting = account(self.retention, self.worker, self.tail).as_dict()
@@ -164,7 +163,3 @@ class EncoderPipeline:
             logger.warning("tradetrace encoder: not everything was written in %.1f s", timeout)
         if self.metrics is not None:
             self.metrics.shutdown(timeout)
-
-
-def build_pipeline(setup: dict[str, Any]) -> EncoderPipeline:
-    return EncoderPipeline(setup)
