@@ -61,7 +61,7 @@ from admf_pc_checks import (  # noqa: E402  (the helpers live beside this script
 
 CONFIG = "config/bollinger/test.yaml"
 LEVELS = ("none", "minimal", "normal", "debug")
-BUDGETS = {"none": 1.01, "minimal": 1.02, "normal": 1.05, "debug": 1.15}
+BUDGETS = {"none": 1.01, "minimal": 1.01, "normal": 1.03, "debug": 1.10}  # PERFORMANCE.md, raised
 KEEP_IF = "tracing:\n  retention:\n    policy: keep_if\n    keep_if: {outcome: loss}\n"
 KEEP_IF_RUN = "minimal+keep_if"
 _ORDER = ("bare", *LEVELS, KEEP_IF_RUN)  # how the report lists runs
