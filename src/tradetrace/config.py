@@ -56,6 +56,7 @@ from .decide.overload import ACTIONS, OverloadSettings
 from .errors import ConfigError, finite_number
 from .export.attributes import REDACT_KEYS, Redaction
 from .export.files import PRIVATE, Permissions
+from .plugins import SINKS
 from .retain.policy import (
     ALWAYS,
     BY_LEVEL,
@@ -69,7 +70,6 @@ from .retain.policy import (
 )
 from .retain.trades import TradeRules
 
-BACKENDS = ("file", "otlp", "memory", "none")
 #: Where trace files go by default, relative to the working directory at start. Named
 #: for tradetrace, so that it is never a folder of the traced system's own (ADMF-PC keeps
 #: its signal and trade store in ``./traces``).
@@ -309,8 +309,7 @@ def load_config(
         )
         folder_named = output is not None or env.get(ev.TRADETRACE_OUTPUT)
         raw_backend = "otlp" if otlp_set and not folder_named else "file"
-    if raw_backend not in BACKENDS:
-        raise ConfigError(backend_path, raw_backend, ", ".join(BACKENDS))
+    SINKS.check(raw_backend, backend_path)
 
     raw_output = output or env.get(ev.TRADETRACE_OUTPUT) or storage.get("path") or DEFAULT_OUTPUT
     if (

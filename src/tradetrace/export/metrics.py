@@ -57,7 +57,7 @@ from ..capture.record import END, ROUTE, START, SUBJECT, Record
 from ..retain.tail import Metrics, TailRetention
 from ..retain.trades import Trade
 from .files import PRIVATE, LineFile, Permissions
-from .histograms import HistogramExporter, HistogramSeries, MemoryMetricExporter
+from .histograms import HistogramExporter, HistogramSeries
 from .otlp_json import UNENCODABLE
 
 logger = logging.getLogger(__name__)
@@ -345,20 +345,6 @@ def metrics_file(folder: Path, stem: str) -> Path:
     return folder / f"{stem}{METRICS_SUFFIX}"
 
 
-def make_exporter(
-    backend: str, folder: Path, run_id: str, permissions: Permissions = PRIVATE,
-) -> tuple[MetricExporter | None, Path | None]:
-    """The metric exporter for a storage backend (and the metrics file, for ``file``)."""
-    if backend == "file":
-        path = metrics_file(folder, run_id)
-        return JsonLinesMetricExporter(path, permissions), path
-    if backend == "otlp":
-        return otlp_metric_exporter(), None
-    if backend == "memory":
-        return MemoryMetricExporter(), None
-    return None, None
-
-
 def otlp_metric_exporter() -> MetricExporter:
     """The stock OTLP metric exporter for ``OTEL_EXPORTER_OTLP_(METRICS_)PROTOCOL``."""
     import os
@@ -376,4 +362,4 @@ def otlp_metric_exporter() -> MetricExporter:
     return HttpMetricExporter()
 
 
-__all__: Sequence[str] = ["JsonLinesMetricExporter", "TradingMetrics", "make_exporter"]
+__all__: Sequence[str] = ["JsonLinesMetricExporter", "TradingMetrics"]

@@ -18,15 +18,16 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from .. import conventions as conv
 from ..config import TracingConfig
 from ..errors import ConfigError
 from ..retain.buffer import Retention
 from ..retain.tail import TailRetention
 from ..retain.trades import TradeRules
 from .accounting import account
-from .files import RotatingTraceFile
+from .backends import SinkContext, backend
 from .otlp_json import RequestWriter
-from .sinks import JsonFileSink, NullSink, ProviderSink, SdkSink, SpanSink, otlp_sink
+from .sinks import ProviderSink, SdkSink, SpanSink
 from .spans import SpanEncoder
 from .worker import ENCODE_ERROR, ExportWorker
 
@@ -35,7 +36,8 @@ logger = logging.getLogger(__name__)
 
 def make_sink(config: TracingConfig, resource: Resource, scope: InstrumentationScope,
               file_stem: str, exporter: Any = None, tracer_provider: Any = None) -> SpanSink:
-    """Where spans go: the program's exporter or provider, else the configured backend."""
+    """Where spans go: the program's exporter or provider, else the configured backend
+    (``backends/``, by name)."""
     if exporter is not None:
         return SdkSink(exporter, resource, scope)
     if tracer_provider is not None:
@@ -43,35 +45,22 @@ def make_sink(config: TracingConfig, resource: Resource, scope: InstrumentationS
             raise ConfigError("tracer_provider", type(tracer_provider).__name__,
                               "an SDK TracerProvider (opentelemetry.sdk.trace)")
         return ProviderSink(tracer_provider, resource, scope, config.flush_timeout_seconds)
-    backend = config.backend
-    if backend == "file":
-        rotation = config.rotation
-        file = RotatingTraceFile(config.output, file_stem,
-                                 int(rotation.max_megabytes * 1024 * 1024),
-                                 rotation.max_files, config.permissions)
-        return JsonFileSink(file)
-    if backend == "otlp":
-        return otlp_sink()
-    if backend == "memory":
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
-            InMemorySpanExporter,
-        )
-
-        return SdkSink(InMemorySpanExporter(), resource, scope)
-    return NullSink()
+    return backend(config.backend).sink(SinkContext(config, resource, scope, file_stem))
 
 
-def make_metrics(config: TracingConfig, backend: str, resource: Resource, file_stem: str,
+def make_metrics(config: TracingConfig, backend_name: str, resource: Resource, file_stem: str,
                  routes: Callable[[], Iterable[Any]],
                  tail: Callable[[], Any]) -> tuple[Any, Path | None]:
-    """The streaming metrics and their file, if any; (None, None) when off or broken
-    (metrics are an extra: tracing goes on without them)."""
+    """The streaming metrics and their file, if any, stored by the backend named
+    ``backend_name``; (None, None) when off or broken (metrics are an extra: tracing goes
+    on without them)."""
     if not config.metrics.enabled:
         return None, None
     try:
-        from .metrics import TradingMetrics, make_exporter
+        from .metrics import TradingMetrics
 
-        exporter, path = make_exporter(backend, config.output, file_stem, config.permissions)
+        context = SinkContext(config, resource, InstrumentationScope("tradetrace"), file_stem)
+        exporter, path = backend(backend_name).metrics(context)
         if exporter is None:
             return None, None
         return TradingMetrics(exporter, config.metrics.interval_seconds, resource, routes,
@@ -79,6 +68,21 @@ def make_metrics(config: TracingConfig, backend: str, resource: Resource, file_s
     except Exception:
         logger.exception("tradetrace: metrics could not be set up; tracing without them")
         return None, None
+
+
+def make_resource(config: TracingConfig, worker: str | None = None) -> Resource:
+    """SDK resource: OTEL_RESOURCE_ATTRIBUTES, then our service name and run id on top,
+    and the process (with the worker id in a worker process of a traced parent)."""
+    attributes: dict[str, Any] = {conv.RUN_ID: config.run_id, "process.pid": os.getpid()}
+    if worker is not None:
+        attributes[conv.WORKER_ID] = worker
+        attributes["process.parent_pid"] = os.getppid()
+    if config.service_name is not None:
+        attributes["service.name"] = config.service_name
+    resource = Resource.create(attributes)
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": "trading"}))
+    return resource
 
 
 def retention_stats(tail: TailRetention | None) -> dict[str, Any]:
