@@ -17,6 +17,9 @@ MODULES = [
     "tradetrace.decide.overload",
     "tradetrace.capture.propagation",
     "tradetrace.launch.instrumentor",
+    "tradetrace.plugins",
+    "tradetrace.retain.policy",
+    "tradetrace.retain.policies.keep_if",
 ]
 
 

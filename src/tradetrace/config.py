@@ -57,16 +57,16 @@ from .errors import ConfigError, finite_number
 from .export.attributes import REDACT_KEYS, Redaction
 from .export.files import PRIVATE, Permissions
 from .plugins import SINKS
+from .retain.policies.always import Always
+from .retain.policies.trade_complete import TradeComplete
 from .retain.policy import (
-    ALWAYS,
     BY_LEVEL,
     LIMIT_KEYS,
-    POLICY_KEYS,
-    TRADE_COMPLETE,
     RetentionLimits,
     RetentionPolicy,
     parse_limits,
     parse_policy,
+    policy_keys,
 )
 from .retain.trades import TradeRules
 
@@ -118,8 +118,8 @@ class MetricsSettings:
 
 
 #: Retention when neither the container's override nor ``tracing.retention`` names one.
-LEVEL_RETENTION = {TraceLevel.MINIMAL: RetentionPolicy(TRADE_COMPLETE)}
-DEFAULT_RETENTION = RetentionPolicy(ALWAYS)
+LEVEL_RETENTION: dict[TraceLevel, RetentionPolicy] = {TraceLevel.MINIMAL: TradeComplete()}
+DEFAULT_RETENTION: RetentionPolicy = Always()
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ class TracingConfig:
         best = self._override_for(container_id)
         chosen = best.retention if best is not None and best.retention is not None else (
             self.retention)
-        if chosen is not None and chosen.kind is not BY_LEVEL:
+        if chosen is not None and chosen.name != BY_LEVEL:
             return chosen
         level = LEVEL_RETENTION.get(self.policy_for(container_id).level, DEFAULT_RETENTION)
         if chosen is None:
@@ -353,7 +353,8 @@ def load_config(
     if retention is not None:  # the argument's keys win over the file's
         given = {"policy": retention} if isinstance(retention, str) else retention
         retention_raw = {**retention_raw, **_mapping(dict(given), "retention")}
-    _check_keys(retention_raw, "tracing.retention", POLICY_KEYS + LIMIT_KEYS)
+    _check_keys(retention_raw, "tracing.retention",
+                policy_keys(retention_raw, "tracing.retention") + LIMIT_KEYS)
     try:
         retention_policy = parse_policy(retention_raw, "tracing.retention")
         limits = parse_limits(retention_raw, "tracing.retention")
@@ -431,7 +432,8 @@ def _parse_overrides(raw: Any, known: frozenset[str]) -> tuple[ContainerOverride
         body = _mapping(body, path)
         _check_keys(body, path, ("level", "max_events", "events", "retention"))
         retention_raw = _mapping(body.get("retention"), f"{path}.retention")
-        _check_keys(retention_raw, f"{path}.retention", POLICY_KEYS)
+        _check_keys(retention_raw, f"{path}.retention",
+                    policy_keys(retention_raw, f"{path}.retention"))
         retention = parse_policy(retention_raw, f"{path}.retention")
         cap = body.get("max_events")
         if cap is not None:

@@ -41,7 +41,7 @@ from ..capture.record import (
     TRADE,
     Record,
 )
-from .policy import ALWAYS, SLIDING_WINDOW, RetentionLimits, RetentionPolicy
+from .policy import PASS, WINDOW, RetentionLimits, RetentionPolicy
 from .signals import SignalReader, SignalTally, answered_signal
 from .trades import (
     CLOSE,
@@ -218,7 +218,7 @@ class TailRetention:
                      else self.tracker.assign(record, role, route.retention))
             if trade is None:
                 record[TRADE] = NO_TRADE
-                if route.retention.kind is SLIDING_WINDOW:
+                if route.retention.holding is WINDOW:
                     self._window(route.container, route.retention, record)
                 else:
                     append(record)
@@ -262,10 +262,10 @@ class TailRetention:
                 self.stats.dropped[DROPPED_BY_POLICY] += 1
             return
         policy: RetentionPolicy = trade.policy
-        if policy.kind is ALWAYS:
+        if policy.holding is PASS:
             self._out.append(record)
             self.stats.spans_passed += 1
-        elif policy.kind is SLIDING_WINDOW:
+        elif policy.holding is WINDOW:
             self._window(record[ROUTE].container, policy, record)
         elif len(trade.records) >= self.limits.max_spans_per_trade and role is not CLOSE:
             trade.dropped += 1
@@ -315,7 +315,7 @@ class TailRetention:
             self.stats.trades_kept += 1
             self._out.extend(held)
             self.stats.spans_passed += len(held)
-            if policy.kind is SLIDING_WINDOW:
+            if policy.holding is WINDOW:
                 self._window(trade.container, policy, trade)
             else:
                 self._spans.append(trade)

@@ -1,0 +1,1 @@
+"""The built-in retention policies, one module each (see ``retain/policy.py``)."""

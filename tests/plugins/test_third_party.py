@@ -1,0 +1,137 @@
+"""Plug-ins from another package: a storage backend and a retention policy, declared as
+entry points by a package made here (a ``.dist-info`` on ``PYTHONPATH``, as pip would
+install it), chosen by name like the built-in ones, in a traced demo run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+PACKAGE = '''
+"""A third party's tradetrace plug-ins."""
+from dataclasses import dataclass
+from pathlib import Path
+
+from tradetrace.export.backends import StorageBackend
+from tradetrace.retain.policy import RetentionPolicy
+
+
+class LineSink:
+    def __init__(self, path):
+        self.path = path
+        self.lines = 0
+
+    def write(self, line):
+        with open(self.path, "ab") as out:
+            out.write(line + b"\\n")
+        self.lines += 1
+
+    def flush(self):
+        pass
+
+    def shutdown(self):
+        pass
+
+
+class Lines(StorageBackend):
+    name = "lines"
+
+    def sink(self, context):
+        context.config.output.mkdir(parents=True, exist_ok=True)
+        return LineSink(context.config.output / f"{context.file_stem}.lines")
+
+    def describe(self, sink):
+        return f"lines in {sink.path}"
+
+
+@dataclass(frozen=True)
+class KeepWinners(RetentionPolicy):
+    name = "keep_winners"
+
+    def keeps(self, trade):
+        return "a winner" if trade.outcome == "win" else None
+'''
+
+ENTRY_POINTS = """
+[tradetrace.sinks]
+lines = thirdparty_plugins:Lines
+
+[tradetrace.retention_policies]
+keep_winners = thirdparty_plugins:KeepWinners
+"""
+
+PROGRAM = """
+import sys
+import tradetrace
+sys.path.insert(0, {examples!r})
+import demo_engine
+
+session = tradetrace.configure("normal", backend="lines", output={out!r}, run_id="third",
+                               retention={{"policy": "keep_winners", "incomplete": "drop"}})
+demo_engine.run_backtest(bars=400, seed=7)
+print(session.sink_description)
+tradetrace.shutdown()
+"""
+
+
+@pytest.fixture
+def third_party(tmp_path: Path) -> Path:
+    """A folder holding the package and its distribution metadata."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "thirdparty_plugins.py").write_text(PACKAGE)
+    info = site / "thirdparty_plugins-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-plugins\n"
+                                   "Version: 1.0\n")
+    (info / "entry_points.txt").write_text(textwrap.dedent(ENTRY_POINTS))
+    return site
+
+
+def _run(site: Path, code: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADETRACE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO / "src")])
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_a_backend_and_a_policy_from_another_package(third_party: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = _run(third_party, PROGRAM.format(examples=str(REPO / "examples"), out=str(out)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines_file = out / "third.lines"
+    assert done.stdout.strip() == f"lines in {lines_file}"
+    spans = [span for line in lines_file.read_text().splitlines()
+             for resource in json.loads(line)["resourceSpans"]
+             for scope in resource["scopeSpans"] for span in scope["spans"]]
+    trades = [{a["key"]: next(iter(a["value"].values())) for a in s["attributes"]}
+              for s in spans if s["name"] == "trade"]
+    assert trades, "no trade span was kept"
+    assert {t["trading.trade.outcome"] for t in trades} == {"win"}
+    assert {t["trading.trade.kept_by"] for t in trades} == {"a winner"}
+    # the losers' spans were held and dropped by the policy, counted as such
+    assert "retention_policy" in done.stderr, done.stderr[-2000:]
+
+
+def test_names_from_another_package_are_listed_and_checked(third_party: Path) -> None:
+    done = _run(third_party, (
+        "from tradetrace.plugins import SINKS, RETENTION_POLICIES\n"
+        "from tradetrace.config import load_config\n"
+        "print(SINKS.names(), RETENTION_POLICIES.names())\n"
+        "try:\n"
+        "    load_config(backend='lines2', env={})\n"
+        "except Exception as e:\n"
+        "    print(type(e).__name__, e)\n"))
+    assert done.returncode == 0, done.stderr
+    listed, refused = done.stdout.splitlines()
+    assert "'lines'" in listed and "'keep_winners'" in listed
+    assert refused.startswith("ConfigError backend: 'lines2' is not valid")
+    assert "tradetrace.sinks" in refused
