@@ -16,10 +16,11 @@ A built-in wins over an entry point of the same name.
 - retention policies: ``tradetrace.retention_policies``, a
   :class:`tradetrace.retain.policy.RetentionPolicy`;
 - trade rules: ``tradetrace.trade_rules``, a :class:`tradetrace.retain.trades.TradeRules`;
-- event adapters: ``tradetrace.event_adapters``, a
-  :class:`tradetrace.capture.adapters.EventAdapter`;
 - query patterns: ``tradetrace.query_patterns``, a
   :class:`tradetrace.analyse.query.patterns.QueryPattern`.
+
+(Event adapters, how a framework's event gives its type, ids, container and payload,
+are the profile's ``event_fields`` for now: capture/profile.py.)
 
 >>> SINKS.names()[:4]
 ['file', 'otlp', 'memory', 'none']
@@ -114,13 +115,10 @@ TRADE_RULES = Registry("trade rules", "tradetrace.trade_rules", {
     "default": "tradetrace.retain.trades:TradeRules",
 })
 
-EVENT_ADAPTERS = Registry("event adapter", "tradetrace.event_adapters", {
-    "attributes": "tradetrace.capture.adapters:AttributeAdapter",
-})
-
 QUERY_PATTERNS = Registry("query pattern", "tradetrace.query_patterns", {
-    "latency_spike": "tradetrace.analyse.query.patterns:LatencySpike",
-    "rejected_orders": "tradetrace.analyse.query.patterns:RejectedOrders",
-    "orphan_events": "tradetrace.analyse.query.patterns:OrphanEvents",
-    "signal_without_order": "tradetrace.analyse.query.patterns:SignalWithoutOrder",
+    "latency_spike": "tradetrace.analyse.query.patterns.latency_spike:LatencySpike",
+    "rejected_orders": "tradetrace.analyse.query.patterns.rejected_orders:RejectedOrders",
+    "orphan_events": "tradetrace.analyse.query.patterns.orphan_events:OrphanEvents",
+    "signal_without_order":
+        "tradetrace.analyse.query.patterns.signal_without_order:SignalWithoutOrder",
 })

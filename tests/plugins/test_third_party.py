@@ -52,6 +52,19 @@ class Lines(StorageBackend):
         return f"lines in {sink.path}"
 
 
+class BarsOver:
+    """Every BAR span whose close is above a price."""
+
+    name = "bars_over"
+
+    def find(self, query, limit, price=100.0):
+        count, rows = query._counted(
+            "SELECT span_id, event_id FROM _spans WHERE event_type = 'BAR' AND "
+            "TRY_CAST(map(attr_keys, attr_values)['trading.price'] AS DOUBLE) > ? "
+            "ORDER BY start_ns", [float(price)], limit)
+        return count, rows, ""
+
+
 @dataclass(frozen=True)
 class KeepWinners(RetentionPolicy):
     name = "keep_winners"
@@ -66,6 +79,9 @@ lines = thirdparty_plugins:Lines
 
 [tradetrace.retention_policies]
 keep_winners = thirdparty_plugins:KeepWinners
+
+[tradetrace.query_patterns]
+bars_over = thirdparty_plugins:BarsOver
 """
 
 PROGRAM = """
@@ -135,3 +151,26 @@ def test_names_from_another_package_are_listed_and_checked(third_party: Path) ->
     assert "'lines'" in listed and "'keep_winners'" in listed
     assert refused.startswith("ConfigError backend: 'lines2' is not valid")
     assert "tradetrace.sinks" in refused
+
+
+def test_a_query_pattern_from_another_package(third_party: Path, tmp_path: Path) -> None:
+    out = tmp_path / "files"
+    done = _run(third_party, f"""
+import sys
+import tradetrace
+sys.path.insert(0, {str(REPO / "examples")!r})
+import demo_engine
+from tradetrace.query import TraceQuery
+
+tradetrace.configure("normal", output={str(out)!r}, run_id="q")
+demo_engine.run_backtest(bars=300, seed=7)
+tradetrace.shutdown()
+query = TraceQuery({str(out)!r})
+over = query.detect_patterns("bars_over", price=100.0)
+everything = query.detect_patterns("bars_over", price=-1.0)
+print(over.count, everything.count, len(over.rows))
+""")
+    assert done.returncode == 0, done.stderr[-3000:]
+    over, everything, rows = map(int, done.stdout.split())
+    assert everything == 300  # every bar is over a negative price
+    assert 0 < over < everything and rows == over

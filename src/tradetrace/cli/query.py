@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-PATTERNS = ("latency_spike", "rejected_orders", "orphan_events", "signal_without_order")
+from ..plugins import QUERY_PATTERNS
 
 
 def add_parser(commands: Any) -> None:
@@ -53,8 +53,9 @@ def add_parser(commands: Any) -> None:
     trades.add_argument("--start", help="entry time from (simulated time, ISO 8601)")
     trades.add_argument("--end", help="entry time until")
 
-    patterns = question("patterns", "find a pattern: " + ", ".join(PATTERNS))
-    patterns.add_argument("pattern", help=", ".join(PATTERNS))
+    names = ", ".join(QUERY_PATTERNS.names())
+    patterns = question("patterns", "find a pattern: " + names)
+    patterns.add_argument("pattern", help=names)
     patterns.add_argument("sources", nargs="+")
     patterns.add_argument("--threshold-ms", type=float, help="latency_spike: longer than this")
     patterns.add_argument("--relative", type=float,

@@ -400,6 +400,7 @@ ORDER BY s.trade_id, s.start_ns, s.span_id
 
     # -- patterns ---------------------------------------------------------------------
 
+    #: the built-in patterns (others: the ``tradetrace.query_patterns`` entry points)
     PATTERNS = ("latency_spike", "rejected_orders", "orphan_events", "signal_without_order")
 
     def detect_patterns(self, pattern_type: str, *, limit: int | None = 1000,
@@ -426,23 +427,22 @@ ORDER BY s.trade_id, s.start_ns, s.span_id
           keeps those whose direction differs from the previous one, the signals a
           strategy that trades on changes should have acted on.
         """
-        handlers: dict[str, Callable[..., tuple[int, list[dict[str, Any]], str]]] = {
-            "latency_spike": self._latency_spike,
-            "rejected_orders": self._rejected_orders,
-            "orphan_events": self._orphan_events,
-            "signal_without_order": self._signal_without_order,
-        }
-        if pattern_type not in handlers:
+        from ...errors import ConfigError
+        from ...plugins import QUERY_PATTERNS
+
+        try:
+            pattern = QUERY_PATTERNS.get(pattern_type, "pattern")
+        except ConfigError:
             raise ValueError(f"unknown pattern type {pattern_type!r}; known: "
-                             + ", ".join(self.PATTERNS))
-        takes = [name for name in inspect.signature(handlers[pattern_type]).parameters
-                 if name != "limit"]
+                             + ", ".join(QUERY_PATTERNS.names())) from None
+        find = (pattern() if isinstance(pattern, type) else pattern).find
+        takes = [name for name in inspect.signature(find).parameters
+                 if name not in ("query", "limit")]
         unknown = sorted(set(params) - set(takes))
         if unknown:
             raise ValueError(f"{pattern_type} takes no {', '.join(unknown)}; it takes "
                              + (", ".join(takes) or "no parameters"))
-        count, rows, message = handlers[pattern_type](
-            limit if limit is not None else 2**62, **params)
+        count, rows, message = find(self, limit if limit is not None else 2**62, **params)
         if not self.stats.spans:
             message = self._empty_message()
         return PatternReport(pattern_type, dict(params), count, rows, message)
@@ -453,130 +453,6 @@ ORDER BY s.trade_id, s.start_ns, s.span_id
         (count,) = self.con.execute("SELECT count(*) FROM _matches").fetchone() or (0,)
         rows = self._rows("SELECT * FROM _matches LIMIT ?", [limit])
         return int(count), rows
-
-    def _latency_spike(self, limit: int, threshold_ms: float | None = None,
-                       relative: float | None = None) -> tuple[int, list[dict[str, Any]], str]:
-        if threshold_ms is None and relative is None:
-            raise ValueError("latency_spike needs threshold_ms=..., relative=..., or both")
-        conditions, params = [], []
-        if threshold_ms is not None:
-            conditions.append("duration_ns > ?")
-            params.append(float(threshold_ms) * 1e6)
-        if relative is not None:
-            conditions.append("duration_ns > ? * median_ns")
-            params.append(float(relative))
-        count, rows = self._counted(f"""
-SELECT * FROM (
-    SELECT trace_id, span_id, name, event_type, event_id, container_id, handler_name,
-           trade_id, start_ns, duration_ns, duration_ns / 1000.0 AS duration_us,
-           median(duration_ns) OVER (PARTITION BY container_id, handler_name, event_type)
-               AS median_ns
-    FROM _spans WHERE {_STAGE}
-)
-WHERE {" AND ".join(conditions)}
-ORDER BY duration_ns DESC, span_id
-""", params, limit)
-        for row in rows:
-            del row["duration_ns"]
-            median = row.pop("median_ns")
-            row["median_us"] = median / 1000.0
-            row["ratio"] = row["duration_us"] * 1000.0 / median if median else None
-        return count, rows, ""
-
-    def _rejected_orders(self, limit: int) -> tuple[int, list[dict[str, Any]], str]:
-        k, v = "f.attr_keys", "f.attr_values"
-        count, rows = self._counted(f"""
-SELECT f.trace_id, f.span_id, f.event_type, f.event_id, f.container_id, f.trade_id,
-       f.order_id, f.symbol, f.strategy_id, f.start_ns,
-       {attr(conv.STATUS, k, v)} AS status,
-       coalesce({attr(conv.PAYLOAD_PREFIX + 'reason', k, v)},
-                {attr(conv.PAYLOAD_PREFIX + 'reject_reason', k, v)},
-                nullif(f.status_message, '')) AS reason,
-       TRY_CAST({attr(conv.QUANTITY, k, v)} AS DOUBLE) AS quantity,
-       o.event_id AS order_event_id, o.span_id AS order_span_id,
-       o.trace_id AS order_trace_id,
-       TRY_CAST({attr(conv.QUANTITY, 'o.attr_keys', 'o.attr_values')} AS DOUBLE)
-           AS order_quantity,
-       TRY_CAST({attr(conv.PRICE, 'o.attr_keys', 'o.attr_values')} AS DOUBLE) AS order_price,
-       {attr(conv.SIDE, 'o.attr_keys', 'o.attr_values')} AS order_side
-FROM _spans f
-LEFT JOIN (SELECT * FROM _spans WHERE event_type IN ('ORDER', 'ORDER_REQUEST')
-           AND handler_name IS NULL AND order_id IS NOT NULL
-           QUALIFY row_number() OVER (PARTITION BY run_id, order_id ORDER BY start_ns) = 1
-          ) o ON o.order_id = f.order_id AND o.run_id IS NOT DISTINCT FROM f.run_id
-          AND o.span_id <> f.span_id
-WHERE f.handler_name IS NULL AND f.event_type IS NOT NULL
-  AND (f.event_type LIKE '%ORDER%' OR f.event_type LIKE '%FILL%')
-  AND upper({attr(conv.STATUS, k, v)}) LIKE 'REJECT%'
-ORDER BY f.start_ns, f.span_id
-""", [], limit)
-        return count, rows, ""
-
-    def _orphan_events(self, limit: int, event_types: Iterable[str] | None = None
-                       ) -> tuple[int, list[dict[str, Any]], str]:
-        edges = self._edges()
-        types = list(event_types) if event_types is not None else None
-        count, rows = self._counted(f"""
-WITH debug_containers AS (
-    SELECT DISTINCT run_id, container_id FROM _spans WHERE handler_name IS NOT NULL
-)
-SELECT s.trace_id, s.span_id, s.event_type, s.event_id, s.container_id, s.symbol,
-       s.strategy_id, s.trade_id, s.start_ns, s.duration_ns / 1000.0 AS duration_us,
-       CASE WHEN d.container_id IS NOT NULL THEN 'no_handler' ELSE 'no_consequence' END
-           AS evidence
-FROM _spans s
-LEFT JOIN debug_containers d ON d.container_id = s.container_id
-     AND d.run_id IS NOT DISTINCT FROM s.run_id
-WHERE s.event_type IS NOT NULL AND s.handler_name IS NULL
-  AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], s.event_type))
-  AND NOT EXISTS (SELECT 1 FROM {edges} e
-                  WHERE e.src_trace = s.trace_id AND e.src_span = s.span_id)
-ORDER BY s.start_ns, s.span_id
-""", [types, types], limit)
-        message = ("below DEBUG a handler call is not a span: `no_consequence` events may "
-                   "have been handled without publishing anything traced")
-        return count, rows, message
-
-    def _signal_without_order(self, limit: int, signal_types: Iterable[str] = ("SIGNAL",),
-                              order_types: Iterable[str] = ("ORDER", "ORDER_REQUEST"),
-                              changed_only: bool = False,
-                              ) -> tuple[int, list[dict[str, Any]], str]:
-        edges = self._edges()
-        count, rows = self._counted(f"""
-WITH RECURSIVE up(trace_id, span_id, depth) USING KEY (trace_id, span_id) AS (
-    SELECT trace_id, span_id, 0 FROM _spans
-    WHERE handler_name IS NULL AND list_contains(?, event_type)
-    UNION
-    SELECT e.src_trace, e.src_span, up.depth + 1
-    FROM up JOIN {edges} e ON e.dst_trace = up.trace_id AND e.dst_span = up.span_id
-    WHERE up.depth < {_MAX_DEPTH}
-),
-signals AS (
-    SELECT *, lag(direction) OVER (
-               PARTITION BY run_id, container_id, strategy_id, symbol
-               ORDER BY start_ns, span_id) AS previous_direction
-    FROM (SELECT *, {_direction(attr(conv.DIRECTION, 'attr_keys', 'attr_values'))}
-                        AS direction
-          FROM _spans WHERE handler_name IS NULL AND list_contains(?, event_type))
-)
-SELECT s.trace_id, s.span_id, s.event_id, s.container_id, s.symbol, s.strategy_id,
-       s.direction, s.previous_direction,
-       s.start_ns, s.duration_ns / 1000.0 AS duration_us,
-       map(s.attr_keys, s.attr_values) AS attributes
-FROM signals s
-WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.trace_id = s.trace_id
-                  AND up.span_id = s.span_id AND up.depth > 0)
-  AND (NOT ? OR s.previous_direction IS DISTINCT FROM s.direction)
-ORDER BY s.start_ns, s.span_id
-""", [list(order_types), list(signal_types), bool(changed_only)], limit)
-        for row in rows:
-            row["attributes"] = dict(row["attributes"] or {})
-        message = ""
-        if not changed_only and count:
-            message = ("strategies often signal on every bar and trade only when the "
-                       "direction changes: changed_only=True (--changed-only) keeps the "
-                       "signals whose direction differs from the one before")
-        return count, rows, message
 
     # -- timing -----------------------------------------------------------------------
 
