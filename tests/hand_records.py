@@ -22,11 +22,12 @@ from tradetrace.capture.record import (
     new_record,
 )
 from tradetrace.decide.table import Route
+from tradetrace.retain.policies.always import Always
 from tradetrace.retain.policy import RetentionPolicy
 from tradetrace.retain.trades import TradeRules
 
 RULES = TradeRules()
-ALWAYS_POLICY = RetentionPolicy()
+ALWAYS_POLICY: RetentionPolicy = Always()
 PORTFOLIO, EXECUTION, DATA = "portfolio_1", "execution_1", "data_1"
 
 #: wall clock, ns: every record starts later than the one made before it (publish order)

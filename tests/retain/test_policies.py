@@ -13,6 +13,7 @@ from hand_records import DATA, Book, event, kept, route, symbols
 from tradetrace.capture.record import ERROR, TRADE, Record
 from tradetrace.config import load_config
 from tradetrace.errors import ConfigError
+from tradetrace.retain.policies.keep_if import parse_condition
 from tradetrace.retain.policy import (
     ALWAYS,
     BY_LEVEL,
@@ -21,7 +22,6 @@ from tradetrace.retain.policy import (
     TRADE_COMPLETE,
     RetentionLimits,
     RetentionPolicy,
-    parse_condition,
     parse_policy,
 )
 from tradetrace.retain.tail import DROPPED_BY_POLICY, TailRetention
