@@ -56,7 +56,7 @@ from .decide.overload import ACTIONS, OverloadSettings
 from .errors import ConfigError, finite_number
 from .export.attributes import REDACT_KEYS, Redaction
 from .export.files import PRIVATE, Permissions
-from .plugins import SINKS
+from .plugins import SINKS, TRADE_RULES
 from .retain.policies.always import Always
 from .retain.policies.trade_complete import TradeComplete
 from .retain.policy import (
@@ -291,7 +291,7 @@ def load_config(
         resolved_level = TraceLevel.NONE
 
     trades_raw = tracing.get("trades")
-    rules = None if trades_raw is False else TradeRules.from_config(trades_raw)
+    rules = None if trades_raw is False else _trade_rules(trades_raw)
     declared = parse_event_types(tracing.get("event_types"), "tracing.event_types")
     known = BUILTIN_EVENT_TYPES | declared | _rule_event_types(rules or TradeRules())
     overrides = _parse_overrides(tracing.get("overrides"), known)
@@ -574,6 +574,19 @@ def _parse_redact(raw: Any, argument: bool | Mapping[str, Any] | None,
         data.update(given)
         where.update({key: f"redact.{key}" for key in given})
     return Redaction.from_config(data, where)
+
+
+def _trade_rules(raw: Any) -> TradeRules:
+    """``tracing.trades``: the rules named by ``rules`` (a class registered in
+    ``tradetrace.plugins.TRADE_RULES``, by default ``default``) with the given keys on
+    top of its defaults."""
+    if not isinstance(raw, Mapping) or "rules" not in raw:
+        return TradeRules.from_config(raw)
+    chosen = TRADE_RULES.get(raw["rules"], "tracing.trades.rules")
+    if not (isinstance(chosen, type) and issubclass(chosen, TradeRules)):
+        raise ConfigError("tracing.trades.rules", raw["rules"], "a TradeRules class")
+    rest = {key: value for key, value in raw.items() if key != "rules"}
+    return chosen.from_config(rest)
 
 
 def _rule_event_types(rules: TradeRules) -> frozenset[str]:

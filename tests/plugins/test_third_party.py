@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tradetrace.export.backends import StorageBackend
 from tradetrace.retain.policy import RetentionPolicy
+from tradetrace.retain.trades import TradeRules
 
 
 class LineSink:
@@ -66,6 +67,13 @@ class BarsOver:
 
 
 @dataclass(frozen=True)
+class DeniedToo(TradeRules):
+    """A venue that answers DENIED where others say REJECTED."""
+
+    rejected_statuses: frozenset = frozenset({"REJECTED", "DENIED"})
+
+
+@dataclass(frozen=True)
 class KeepWinners(RetentionPolicy):
     name = "keep_winners"
 
@@ -79,6 +87,9 @@ lines = thirdparty_plugins:Lines
 
 [tradetrace.retention_policies]
 keep_winners = thirdparty_plugins:KeepWinners
+
+[tradetrace.trade_rules]
+denied_too = thirdparty_plugins:DeniedToo
 
 [tradetrace.query_patterns]
 bars_over = thirdparty_plugins:BarsOver
@@ -137,18 +148,24 @@ def test_a_backend_and_a_policy_from_another_package(third_party: Path, tmp_path
     assert "retention_policy" in done.stderr, done.stderr[-2000:]
 
 
-def test_names_from_another_package_are_listed_and_checked(third_party: Path) -> None:
+def test_names_from_another_package_are_listed_and_checked(third_party: Path,
+                                                        tmp_path: Path) -> None:
+    config = tmp_path / "tradetrace.yaml"
+    config.write_text("tracing:\n  trades:\n    rules: denied_too\n    orders: [ORDER]\n")
     done = _run(third_party, (
         "from tradetrace.plugins import SINKS, RETENTION_POLICIES\n"
         "from tradetrace.config import load_config\n"
         "print(SINKS.names(), RETENTION_POLICIES.names())\n"
+        f"rules = load_config(config_file={str(config)!r}, env={{}}).trade_rules\n"
+        "print(type(rules).__name__, sorted(rules.rejected_statuses), sorted(rules.orders))\n"
         "try:\n"
         "    load_config(backend='lines2', env={})\n"
         "except Exception as e:\n"
         "    print(type(e).__name__, e)\n"))
     assert done.returncode == 0, done.stderr
-    listed, refused = done.stdout.splitlines()
+    listed, rules, refused = done.stdout.splitlines()
     assert "'lines'" in listed and "'keep_winners'" in listed
+    assert rules == "DeniedToo ['DENIED', 'REJECTED'] ['ORDER']"
     assert refused.startswith("ConfigError backend: 'lines2' is not valid")
     assert "tradetrace.sinks" in refused
 
