@@ -148,7 +148,9 @@ def test_summary_skips_corrupt_lines_and_counts_them(tmp_path, capsys):
     lines.insert(1, lines[0][: len(lines[0]) // 2])
     path.write_text("\n".join(lines) + "\n")
     assert main(["summary", str(out), "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
     assert data["skipped_lines"] == 1
     assert data["events_by_type"]["BAR"] == 50
     assert any(":2: not an OTLP JSON line" in p for p in data["problems"])
+    assert f"tradetrace: {path}:2: not an OTLP JSON line" in captured.err  # as query says it

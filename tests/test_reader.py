@@ -129,13 +129,7 @@ def test_reads_one_span_with_all_fields(tmp_path: Path) -> None:
     assert got.links == [{"trace_id": T2, "span_id": "2" * 16, "attributes": {"rel": "causation"}}]
     assert got.events == [{"name": "exception", "time": 5, "attributes": {}}]
     assert got.scope == "tradetrace"
-    assert (stats.files, stats.lines, stats.spans, stats.bad_lines, stats.bad_spans) == (
-        1,
-        1,
-        1,
-        0,
-        0,
-    )
+    assert (stats.files_read, stats.spans, stats.bad_lines, stats.bad_spans) == (1, 1, 0, 0)
 
 
 def test_folders_are_read_recursively(tmp_path: Path) -> None:
@@ -148,8 +142,8 @@ def test_folders_are_read_recursively(tmp_path: Path) -> None:
     write_lines(tmp_path / "run2" / "d.jsonl.bak", [line(span("bak"))])
     stats = ReadStats()
     assert names(read_spans([tmp_path], stats)) == ["json", "json.gz", "jsonl", "jsonl.gz"]
-    assert stats.files == 4
-    assert stats.problems == []
+    assert stats.files_read == 4
+    assert stats.messages == []
 
 
 def test_gzip_file_given_directly(tmp_path: Path) -> None:
@@ -183,7 +177,7 @@ def test_the_same_file_twice_is_read_once(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "t.jsonl", [line(span("a"))])
     stats = ReadStats()
     assert names(read_spans([path, tmp_path, str(tmp_path / "*.jsonl")], stats)) == ["a"]
-    assert stats.files == 1
+    assert stats.files_read == 1
 
 
 def test_trace_files_are_sorted(tmp_path: Path) -> None:
@@ -202,9 +196,9 @@ def test_bad_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     )
     stats = ReadStats()
     assert names(read_spans([path], stats)) == ["first", "last"]
-    assert (stats.lines, stats.spans, stats.bad_lines, stats.bad_spans) == (4, 2, 2, 0)
-    assert len(stats.problems) == 1  # reported once per file
-    assert f"{path}:2" in stats.problems[0]
+    assert (stats.spans, stats.bad_lines, stats.bad_spans) == (2, 2, 0)
+    assert len(stats.messages) == 1  # reported once per file
+    assert f"{path}:2" in stats.messages[0]
 
 
 @pytest.mark.parametrize(
@@ -263,26 +257,28 @@ def test_missing_path_is_a_problem(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     stats = ReadStats()
     assert list(read_spans([missing], stats)) == []
-    assert stats.files == 0
-    assert len(stats.problems) == 1
-    assert str(missing) in stats.problems[0]
+    assert stats.files_read == 0
+    assert stats.skipped_sources == [str(missing)]
+    assert len(stats.messages) == 1
+    assert str(missing) in stats.messages[0]
 
 
-def test_empty_folder_yields_nothing(tmp_path: Path) -> None:
-    """An empty folder gives no spans, no problem and no exception."""
+def test_empty_folder_yields_nothing_and_says_so(tmp_path: Path) -> None:
+    """An empty folder gives no spans and no exception, and a message saying it is empty."""
     stats = ReadStats()
     assert list(read_spans([tmp_path], stats)) == []
-    assert (stats.files, stats.spans, stats.bad_lines, stats.problems) == (0, 0, 0, [])
+    assert (stats.files_read, stats.spans, stats.bad_lines) == (0, 0, 0)
+    assert stats.messages == [f"{tmp_path}: folder holds no trace files (*.json, *.jsonl, .gz)"]
 
 
-def test_corrupt_gzip_is_counted(tmp_path: Path) -> None:
-    """A .gz file that is not gzip is counted as unreadable instead of raising."""
+def test_corrupt_gzip_is_a_skipped_file(tmp_path: Path) -> None:
+    """A .gz file that is not gzip is a skipped, unreadable file instead of raising."""
     path = tmp_path / "t.jsonl.gz"
     path.write_bytes(b"definitely not gzip")
     stats = ReadStats()
     assert list(read_spans([path], stats)) == []
-    assert stats.bad_lines == 1
-    assert "unreadable" in stats.problems[0]
+    assert (stats.files_read, stats.bad_lines, stats.skipped_files) == (0, 0, [str(path)])
+    assert "unreadable (corrupt data" in stats.messages[0]
 
 
 def test_legacy_instrumentation_library_spans(tmp_path: Path) -> None:

@@ -1,123 +1,308 @@
-"""Read OTLP JSON trace files: ours, or the Collector's file exporter output.
+"""The one reader of trace files: which files, which lines, and what was skipped.
 
-Metric lines (``resourceMetrics``, our metrics files or the Collector's) are not
-spans: they are handed to ``on_metrics`` when given, and never counted as bad lines.
+Everything that reads trace files back (``tradetrace summary``, ``TraceQuery`` and its
+report) goes through this module, so each rule lives here once:
 
-Accepts files, folders (every ``*.json``, ``*.jsonl`` and their ``.gz`` forms inside,
-recursively) and globs. A line that is not valid OTLP JSON is skipped and counted, with
-its file and line number logged once per file; nothing else is lost.
+- **files** (:func:`trace_files`): files, folders (recursively: ``*.json``, ``*.jsonl``
+  and their ``.gz`` forms) and globs. Metrics files (``*-metrics.jsonl``) are left out
+  unless asked for; compressions other than gzip are skipped with a message.
+- **lines** (:func:`read_lines`): blank lines are ignored; a line longer than
+  :data:`MAX_LINE_BYTES` or not UTF-8 is a bad line. A ``.gz`` stream that ends early (a
+  file still being written, a copy cut short) is read up to the break.
+- **requests**: a line that is not an OTLP JSON request is a bad line; a span without
+  trace id, span id or times is a bad span; ``resourceMetrics`` lines are metric lines,
+  never bad. :func:`read_spans` applies this in Python; the query loader's SQL applies
+  the same rule in DuckDB (``query/_load.py``), and tests pin the two to the same counts
+  (tests/test_one_reader.py). Fields of the wrong JSON type still differ: Python drops a
+  span whose kind, int value or id has one, DuckDB keeps it (the field NULL or cast); a
+  resource or scope that is not an object is a bad span in Python only.
+- **stats** (:class:`ReadStats`): what was read and what was skipped, with reasons. The
+  smallest unit is skipped: a span, else a line, else a file; never more.
 """
 
 from __future__ import annotations
 
 import glob
-import gzip
+import io
 import json
-import logging
+import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 from ..export.otlp_json import BadSpan, Span, decode_request
 
-logger = logging.getLogger(__name__)
-
-_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+#: Files a folder is searched for (the Collector's rotated sets are ``*.json``).
+TRACE_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+#: Compressions we recognise but cannot read: skipped with a message, never an error.
+UNSUPPORTED_COMPRESSION = (".zst", ".zstd", ".bz2", ".xz", ".lz4", ".snappy")
+#: Longest line read (one OTLP request); a longer one is a bad line, so one broken writer
+#: cannot take all memory. Ours are under 1 MiB, a Collector batch of thousands of spans a
+#: few MiB. DuckDB sizes its read buffers from this, per thread (2 GiB made a 75 MB file
+#: need 3.9 GiB), but reads a longer line whole when it can parse it.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+#: export.metrics.METRICS_SUFFIX, spelled out: importing it loads the metrics SDK.
+_METRICS_SUFFIXES = ("-metrics.jsonl", "-metrics.jsonl.gz")
+_MAX_MESSAGES = 50
+_CHUNK = 1 << 20
 
 
 @dataclass
 class ReadStats:
-    files: int = 0
-    lines: int = 0
+    """What reading found: files, spans, and everything skipped, with reasons."""
+
+    files_total: int = 0  #: files found in the sources
+    files_read: int = 0
     spans: int = 0
-    bad_lines: int = 0
-    bad_spans: int = 0
-    metric_lines: int = 0
-    problems: list[str] = field(default_factory=list)
+    bad_lines: int = 0  #: not JSON, truncated, too long, or not an OTLP request; skipped
+    bad_spans: int = 0  #: span objects without trace id, span id or times; skipped
+    metric_lines: int = 0  #: resourceMetrics lines; skipped as spans, never counted as bad
+    skipped_files: list[str] = field(default_factory=list)
+    skipped_sources: list[str] = field(default_factory=list)  #: URLs, missing paths
+    messages: list[str] = field(default_factory=list)
+    _reported: set[str] = field(default_factory=set, repr=False, compare=False)
 
-    def problem(self, message: str) -> None:
-        if len(self.problems) < 20:
-            self.problems.append(message)
-        logger.warning("tradetrace: %s", message)
+    def note(self, message: str) -> None:
+        if len(self.messages) < _MAX_MESSAGES:
+            self.messages.append(message)
+        elif len(self.messages) == _MAX_MESSAGES:
+            self.messages.append("(further messages left out)")
+
+    def bad_line(self, path: Path, number: int, reason: str) -> None:
+        """One bad line whose number is known; the first of each file is said."""
+        self.bad_lines += 1
+        if str(path) not in self._reported:
+            self._reported.add(str(path))
+            self.note(f"{path}:{number}: not an OTLP JSON line ({reason}); skipped "
+                      "(further bad lines in this file are only counted)")
+
+    def bad_lines_in(self, path: Path | str, count: int) -> None:
+        """``count`` bad lines of one file, counted where line numbers are not known."""
+        self.bad_lines += count
+        self.note(f"{path}: {count} line(s) not valid OTLP JSON (truncated, corrupt, or not "
+                  "a trace request); skipped")
+
+    def bad_spans_in(self, path: Path | str, count: int) -> None:
+        self.bad_spans += count
+        self.note(f"{path}: {count} span(s) without trace id, span id or times; skipped")
+
+    def skip_file(self, path: Path | str, reason: str) -> None:
+        if str(path) not in self.skipped_files:
+            self.skipped_files.append(str(path))
+            self.note(f"{path}: {reason}; skipped")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
-def trace_files(sources: Iterable[str | Path], stats: ReadStats | None = None) -> list[Path]:
-    """Expand files, folders and globs into a sorted list of trace files."""
+# -- files --------------------------------------------------------------------------------
+
+
+def trace_files(sources: str | Path | Iterable[str | Path], stats: ReadStats | None = None,
+                *, metrics: bool = False) -> list[Path]:
+    """Files, folders (recursively) and globs into a sorted, de-duplicated list of files.
+
+    A file named directly is read whatever its suffix. Metrics files are left out unless
+    ``metrics``; missing sources and compressions we cannot read are said in ``stats``.
+    """
+    stats = stats if stats is not None else ReadStats()
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
     found: list[Path] = []
     for source in sources:
-        path = Path(source)
+        text = str(source)
+        path = Path(text)
         if path.is_dir():
-            found.extend(p for p in sorted(path.rglob("*")) if p.is_file() and _is_trace(p))
+            candidates = sorted(p for p in path.rglob("*") if p.is_file())
+            wanted = [p for p in candidates if _is_trace(p) or _is_unsupported(p)]
+            if not wanted:
+                stats.note(f"{text}: folder holds no trace files (*.json, *.jsonl, .gz)")
+            found.extend(wanted)
         elif path.is_file():
             found.append(path)
         else:
-            matches = sorted(Path(p) for p in glob.glob(str(source), recursive=True))
-            if not matches and stats is not None:
-                stats.problem(f"{source}: no such file, folder or matching glob")
-            found.extend(p for p in matches if p.is_file())
-    return list(dict.fromkeys(found))
+            files = [p for p in sorted(Path(p) for p in glob.glob(text, recursive=True))
+                     if p.is_file()]
+            if not files:
+                stats.skipped_sources.append(text)
+                stats.note(f"{text}: no such file, folder or matching glob; skipped")
+            found.extend(files)
+    result: list[Path] = []
+    for path in dict.fromkeys(found):
+        if _is_unsupported(path):
+            stats.skip_file(path, "compression not supported (plain or .gz)")
+        elif metrics or not is_metrics(path):
+            result.append(path)
+    return result
 
+
+def is_metrics(path: Path) -> bool:
+    """A metrics file beside the traces (metric lines only, read by the summary)."""
+    return path.name.endswith(_METRICS_SUFFIXES)
+
+
+def _is_trace(path: Path) -> bool:
+    return path.name.endswith(TRACE_SUFFIXES)
+
+
+def _is_unsupported(path: Path) -> bool:
+    return path.name.endswith(UNSUPPORTED_COMPRESSION)
+
+
+# -- lines --------------------------------------------------------------------------------
+
+
+class UnreadableFile(Exception):
+    """Not one byte of the file could be read (missing, no permission, not gzip)."""
+
+
+def read_lines(path: Path, stats: ReadStats) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every readable, non-blank line of ``path``.
+
+    Too long and non-UTF-8 lines are counted as bad in ``stats``; a ``.gz`` stream that
+    breaks is read up to the break and said. Raises :class:`UnreadableFile` (before
+    yielding anything) when nothing of the file can be read.
+    """
+    try:
+        raw: io.RawIOBase = _GzipPrefix(path) if path.name.endswith(".gz") else io.FileIO(path)
+    except OSError as exc:
+        raise UnreadableFile(first_line(exc)) from None
+    with raw, io.BufferedReader(raw, _CHUNK) as stream:
+        number = 0
+        try:
+            while line := stream.readline(MAX_LINE_BYTES + 1):
+                number += 1
+                if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                    while line and not line.endswith(b"\n"):  # the rest of it, unkept
+                        line = stream.readline(MAX_LINE_BYTES + 1)
+                    stats.bad_line(path, number, f"longer than {MAX_LINE_BYTES:,} bytes")
+                elif line.strip():
+                    try:
+                        text = line.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        stats.bad_line(path, number, f"not UTF-8: {exc}")
+                        continue
+                    yield number, text
+        except OSError as exc:  # a read error mid-file: keep what came before it
+            if number == 0:
+                raise UnreadableFile(first_line(exc)) from None
+            stats.note(f"{path}: read failed after line {number} ({first_line(exc)}); "
+                       "the rest of the file is skipped")
+        if isinstance(raw, _GzipPrefix) and raw.error is not None:
+            if not raw.produced:  # not gzip at all, or cut before its first byte
+                raise UnreadableFile(raw.error)
+            stats.note(f"{path}: compressed stream is cut short ({raw.error}); the lines "
+                       "before the break were read, a cut last line counts as bad")
+
+
+class _GzipPrefix(io.RawIOBase):
+    """The decompressed bytes of a ``.gz`` file up to where its stream breaks.
+
+    zlib by hand rather than ``gzip.open``: its read() loses the bytes it decompressed
+    before an error; here every byte before the break is read, and ``error`` says why it
+    stopped. Multi-member files (concatenated gzips) are read whole.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._out = b""
+        self._at = 0
+        self._done = False
+        self._started = False  #: any compressed byte seen (an empty file is empty, not cut)
+        self.produced = 0
+        self.error: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._at >= len(self._out):
+            if self._done:
+                return 0
+            self._out, self._at = self._next(), 0
+        n = min(len(buffer), len(self._out) - self._at)
+        buffer[:n] = self._out[self._at:self._at + n]
+        self._at += n
+        self.produced += n
+        return n
+
+    def _next(self) -> bytes:
+        z = self._inflate
+        if z.eof:  # a member ended: the next one starts with what it left over
+            data = z.unused_data or self._file.read(_CHUNK)
+            if not data:
+                self._done = True
+                return b""
+            z = self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        else:
+            data = z.unconsumed_tail or self._file.read(_CHUNK)
+            if not data:
+                self._done = True
+                if self._started:
+                    self.error = "the stream ends before its end marker"
+                return z.flush()
+        self._started = True
+        try:
+            return z.decompress(data, 4 * _CHUNK)  # bounded: a gzip bomb is read in steps
+        except zlib.error as exc:
+            self._done = True
+            self.error = f"corrupt data: {exc}"
+            return b""
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+# -- spans (the plain-Python reader) ------------------------------------------------------
 
 MetricsSink = Callable[[dict], None]
 
 
 def read_spans(
-    sources: Iterable[str | Path],
+    sources: str | Path | Iterable[str | Path],
     stats: ReadStats | None = None,
     on_metrics: MetricsSink | None = None,
 ) -> Iterator[Span]:
+    """Every span of ``sources``, in file and line order; skips counted in ``stats``.
+
+    With ``on_metrics``, metrics files are read too and each metric line is handed to it.
+    """
     stats = stats if stats is not None else ReadStats()
-    for path in trace_files(sources, stats):
-        stats.files += 1
+    files = trace_files(sources, stats, metrics=on_metrics is not None)
+    stats.files_total += len(files)
+    for path in files:
+        bad_spans = 0
         try:
-            with _open(path) as lines:
-                yield from _read_lines(path, lines, stats, on_metrics)
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            stats.bad_lines += 1
-            stats.problem(f"{path}: unreadable ({exc}); rest of file skipped")
-
-
-def _read_lines(
-    path: Path, lines: IO[str], stats: ReadStats, on_metrics: MetricsSink | None
-) -> Iterator[Span]:
-    reported = False
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
+            for number, text in read_lines(path, stats):
+                try:
+                    request = json.loads(text)
+                    if (isinstance(request, dict) and "resourceMetrics" in request
+                            and "resourceSpans" not in request):
+                        stats.metric_lines += 1
+                        if on_metrics is not None:
+                            on_metrics(request)
+                        continue
+                    spans = list(decode_request(request))
+                except (ValueError, BadSpan) as exc:
+                    stats.bad_line(path, number, str(exc))
+                    continue
+                for span in spans:
+                    if isinstance(span, BadSpan):
+                        bad_spans += 1
+                    else:
+                        stats.spans += 1
+                        yield span
+        except UnreadableFile as exc:
+            stats.skip_file(path, f"unreadable ({exc})")
             continue
-        stats.lines += 1
-        try:
-            request = json.loads(line)
-            if (
-                isinstance(request, dict)
-                and "resourceMetrics" in request
-                and "resourceSpans" not in request
-            ):
-                stats.metric_lines += 1
-                if on_metrics is not None:
-                    on_metrics(request)
-                continue
-            spans = list(decode_request(request))
-        except (ValueError, BadSpan) as exc:
-            stats.bad_lines += 1
-            if not reported:
-                reported = True
-                stats.problem(f"{path}:{number}: not an OTLP JSON line ({exc}); skipped "
-                              "(further bad lines in this file are only counted)")
-            continue
-        for span in spans:
-            if isinstance(span, BadSpan):
-                stats.bad_spans += 1
-            else:
-                stats.spans += 1
-                yield span
+        stats.files_read += 1
+        if bad_spans:
+            stats.bad_spans_in(path, bad_spans)
 
 
-def _is_trace(path: Path) -> bool:
-    return path.name.endswith(_SUFFIXES)
-
-
-def _open(path: Path) -> IO[str]:
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")  # noqa: SIM115
+def first_line(exc: BaseException) -> str:
+    """An exception's first line, short enough for a message."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

@@ -59,7 +59,8 @@ class Summary:
     other_spans: int  #: lifecycle, run and non-trading spans
     skipped_lines: int
     skipped_spans: int
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  #: what was skipped, and why
+    skipped_files: list[str] = field(default_factory=list)  #: unreadable or unsupported
     trade_spans: int = 0  #: one per kept trade
     metrics: MetricsSummary | None = None
     #: the level stepped down or up under load (tracing.level_change spans), in time order
@@ -132,7 +133,7 @@ def summarize(sources: Iterable[str | Path]) -> Summary:
                     "reason": attrs.get(conv.LEVEL_REASON),
                 }))
     return Summary(
-        files=stats.files,
+        files=stats.files_read,
         spans=stats.spans,
         traces=len(traces),
         runs=sorted(runs),
@@ -144,7 +145,8 @@ def summarize(sources: Iterable[str | Path]) -> Summary:
         other_spans=other,
         skipped_lines=stats.bad_lines,
         skipped_spans=stats.bad_spans,
-        problems=stats.problems,
+        problems=stats.messages,
+        skipped_files=stats.skipped_files,
         trade_spans=trades,
         metrics=_metrics(digest) if digest else None,
         level_changes=[change for _, change in sorted(changes, key=lambda c: c[0])],
@@ -204,9 +206,10 @@ def render(summary: Summary) -> str:
         f"{summary.spans} spans in {summary.traces} traces from {summary.files} file(s); "
         f"runs: {', '.join(summary.runs) or '-'}",
     ]
-    if summary.skipped_lines or summary.skipped_spans:
+    if summary.skipped_lines or summary.skipped_spans or summary.skipped_files:
         out.append(
             f"skipped: {summary.skipped_lines} bad line(s), {summary.skipped_spans} bad span(s)"
+            + (f", {len(summary.skipped_files)} file(s)" if summary.skipped_files else "")
         )
     if summary.level_changes:  # spans are missing from then on: say so first
         out.append("the level changed under load (tracing.overload):")

@@ -119,6 +119,8 @@ def _summary(args: argparse.Namespace) -> int:
     from ..analyse.summary import render, summarize
 
     result = summarize(args.paths)
+    for message in result.problems:  # said as `tradetrace query` says them
+        print(f"tradetrace: {message}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -265,9 +265,12 @@ def _object(value: Any) -> dict[str, Any]:
 
 def _decode_span(raw: dict[str, Any], resource: dict[str, Any], scope: str) -> Span:
     status = raw.get("status") or {}
+    trace_id, span_id = raw["traceId"].lower(), raw["spanId"].lower()
+    if not trace_id or not span_id:  # an empty id is no id (the query's loader agrees)
+        raise ValueError("empty trace or span id")
     return Span(
-        trace_id=raw["traceId"].lower(),
-        span_id=raw["spanId"].lower(),
+        trace_id=trace_id,
+        span_id=span_id,
         parent_id=(raw.get("parentSpanId") or "").lower(),
         name=str(raw.get("name", "")),
         start=int(raw["startTimeUnixNano"]),

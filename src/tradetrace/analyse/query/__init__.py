@@ -5,7 +5,7 @@
 >>> q.find_bottlenecks(percentile=99).to_pandas()      # doctest: +SKIP
 """
 
-from ._load import QueryStats
+from ..reader import ReadStats
 from .engine import TraceQuery
 from .results import (
     Bottlenecks,
@@ -22,6 +22,9 @@ from .results import (
     TradeResult,
     Trades,
 )
+
+#: ``TraceQuery.stats``: the one reader's stats, under the name the query API gave them.
+QueryStats = ReadStats
 
 __all__ = [
     "Bottlenecks", "ChainNode", "CompareRow", "Comparison", "EventChain", "PatternReport",

@@ -1,130 +1,34 @@
 """Loading OTLP JSON trace files into one flat DuckDB table, ``_spans``.
 
-DuckDB's JSON reader parses each file with an explicit schema (no sampling, so a file
-whose first lines are odd is read the same as any other) and UNNEST flattens
-resourceSpans -> scopeSpans -> spans into one row per span. Python never sees a span.
+Which files, and the rules for lines and what was skipped, are the one reader's
+(``analyse/reader.py``); this module is its DuckDB side. DuckDB's JSON reader parses each
+file with an explicit schema (no sampling, so a file whose first lines are odd is read
+the same as any other) and UNNEST flattens resourceSpans -> scopeSpans -> spans into one
+row per span: Python never sees a span.
 
-Each file is loaded on its own, so one broken file costs only itself and ``progress``
-can report per file. With ``ignore_errors`` DuckDB turns a line it cannot parse into a
-row of NULLs: such rows are counted as bad lines (as are JSON lines that are not OTLP
-requests), metric lines (``resourceMetrics``) are counted apart and never as bad, and
-both are deleted once counted. A gzip stream that ends early (a file still being written,
-a copy cut short) is decompressed by a streaming pre-pass into a temporary file up to
-where it breaks, and that part is loaded.
+With ``ignore_errors`` DuckDB turns a line it cannot parse into a row of NULLs: such rows
+are counted as bad lines (as are JSON lines that are not OTLP requests), metric lines
+(``resourceMetrics``) are counted apart and never as bad, and both are deleted once
+counted. A file DuckDB cannot read (a gzip stream that ends early) is read through the
+reader's ``read_lines``, whose readable lines go to a temporary file loaded in its place.
+``MAX_LINE_BYTES`` sizes DuckDB's buffers but DuckDB 2.0 does not refuse longer lines, so
+only there does a line over it count as bad; no writer we know comes near it.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import tempfile
-import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
 from ... import conventions as conv
+from .. import reader
+from ..reader import ReadStats, UnreadableFile, first_line, read_lines
 
 Progress = Callable[[int, int], None]
-
-#: Files a folder is searched for (the Collector's rotated sets are ``*.json``).
-TRACE_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
-#: Compressions we recognise but cannot read: skipped with a message, never an error.
-UNSUPPORTED_COMPRESSION = (".zst", ".zstd", ".bz2", ".xz", ".lz4", ".snappy")
-_MAX_MESSAGES = 50
-#: Longest line read (one OTLP request). DuckDB sizes its read buffers from this, per
-#: thread: 2 GiB made a 75 MB file need 3.9 GiB. Ours are under 1 MiB; a Collector
-#: batch of thousands of spans is a few MiB. A longer line fails its file, with a message.
-MAX_LINE_BYTES = 64 * 1024 * 1024
-
-
-@dataclass
-class QueryStats:
-    """What loading found: files, spans, and everything skipped, with reasons."""
-
-    files_total: int = 0  #: trace files found in the sources
-    files_read: int = 0
-    spans: int = 0
-    bad_lines: int = 0  #: not JSON, truncated, or not an OTLP request; skipped
-    bad_spans: int = 0  #: span objects without trace id, span id or times; skipped
-    metric_lines: int = 0  #: resourceMetrics lines; skipped, never counted as bad
-    skipped_files: list[str] = field(default_factory=list)
-    skipped_sources: list[str] = field(default_factory=list)  #: URLs, missing paths
-    messages: list[str] = field(default_factory=list)
-
-    def note(self, message: str) -> None:
-        if len(self.messages) < _MAX_MESSAGES:
-            self.messages.append(message)
-        elif len(self.messages) == _MAX_MESSAGES:
-            self.messages.append("(further messages left out)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# -- sources ------------------------------------------------------------------------------
-
-
-def expand_sources(sources: str | Path | Iterable[str | Path], stats: QueryStats) -> list[Path]:
-    """Files, folders (recursively) and globs into a sorted, de-duplicated list of files.
-
-    Metrics files (``*-metrics.jsonl``) are left out; URLs and compressions we cannot
-    read are skipped with a message in ``stats``.
-    """
-    if isinstance(sources, (str, Path)):
-        sources = [sources]
-    found: list[Path] = []
-    for source in sources:
-        text = str(source)
-        path = Path(text)
-        if path.is_dir():
-            candidates = sorted(p for p in path.rglob("*") if p.is_file())
-            if not any(_is_trace(p) or _is_compressed_other(p) for p in candidates):
-                stats.note(f"{text}: folder holds no trace files (*.json, *.jsonl, .gz)")
-            for candidate in candidates:
-                if _is_compressed_other(candidate):
-                    _skip_file(candidate, stats, "compression not supported (plain or .gz)")
-                elif _is_trace(candidate):
-                    found.append(candidate)
-        elif path.is_file():
-            found.append(path)
-        else:
-            matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
-            files = [p for p in matches if p.is_file()]
-            if not files:
-                stats.skipped_sources.append(text)
-                stats.note(f"{text}: no such file, folder or matching glob; skipped")
-            found.extend(files)
-    result: list[Path] = []
-    for path in dict.fromkeys(found):
-        if _is_metrics(path):
-            continue
-        if _is_compressed_other(path):
-            _skip_file(path, stats, "compression not supported (plain or .gz)")
-            continue
-        result.append(path)
-    return result
-
-
-def _is_trace(path: Path) -> bool:
-    return path.name.endswith(TRACE_SUFFIXES) and not _is_metrics(path)
-
-
-def _is_metrics(path: Path) -> bool:
-    return path.name.endswith(("-metrics.jsonl", "-metrics.jsonl.gz"))
-
-
-def _is_compressed_other(path: Path) -> bool:
-    return path.name.endswith(UNSUPPORTED_COMPRESSION)
-
-
-def _skip_file(path: Path, stats: QueryStats, reason: str) -> None:
-    if str(path) not in stats.skipped_files:
-        stats.skipped_files.append(str(path))
-        stats.note(f"{path}: {reason}; skipped")
 
 
 # -- schema and SQL -----------------------------------------------------------------------
@@ -140,9 +44,12 @@ _SPAN = (
     f" attributes {_ATTRS}, links STRUCT(traceId VARCHAR, spanId VARCHAR,"
     f" attributes {_ATTRS})[], status STRUCT(code INTEGER, message VARCHAR))"
 )
+# The scope is not kept (no column needs it), so the pre-1.0 instrumentationLibrarySpans
+# has the same type as scopeSpans and stands in for it, as in the plain reader.
+_SCOPE_SPANS = f"STRUCT(spans {_SPAN}[])[]"
 _RESOURCE_SPANS = (
-    f"STRUCT(resource STRUCT(attributes {_ATTRS}), scopeSpans STRUCT(scope STRUCT("
-    f"name VARCHAR, version VARCHAR), spans {_SPAN}[])[])[]"
+    f"STRUCT(resource STRUCT(attributes {_ATTRS}), scopeSpans {_SCOPE_SPANS},"
+    f" instrumentationLibrarySpans {_SCOPE_SPANS})[]"
 )
 _COLUMNS = {"resourceSpans": _RESOURCE_SPANS, "resourceMetrics": "JSON"}
 
@@ -221,7 +128,7 @@ INSERT INTO _spans BY NAME
 WITH lines AS (
     SELECT filename, resourceSpans, resourceMetrics
     FROM read_json(?, format='newline_delimited', columns={_COLUMNS!r},
-                   ignore_errors=true, maximum_object_size={MAX_LINE_BYTES}, filename=true)
+                   ignore_errors=true, maximum_object_size={reader.MAX_LINE_BYTES}, filename=true)
 ),
 rs AS (
     SELECT filename, resourceSpans IS NOT NULL AS ok, resourceMetrics IS NOT NULL AS metric,
@@ -230,7 +137,8 @@ rs AS (
 ),
 ss AS (
     SELECT filename, ok, metric, {res_keys} AS rk, {res_values} AS rv,
-           unnest(CASE WHEN ok THEN r.scopeSpans ELSE [NULL] END) AS s
+           unnest(CASE WHEN ok THEN coalesce(r.scopeSpans, r.instrumentationLibrarySpans)
+                       ELSE [NULL] END) AS s
     FROM rs
 ),
 sp AS (
@@ -274,7 +182,7 @@ FROM flat
 class Loader:
     """Loads files into ``_spans`` of one connection, counting into ``stats``."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, stats: QueryStats) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, stats: ReadStats) -> None:
         self.con = con
         self.stats = stats
         con.execute(CREATE_TABLE)
@@ -313,29 +221,27 @@ class Loader:
     def _load_file(self, path: Path, sql: str) -> None:
         try:
             self.con.execute(sql, [[str(path)], str(path)])
-        except duckdb.Error as exc:
-            if path.name.endswith(".gz") and _gzip_broken(exc):
-                self._load_broken_gzip(path, sql)
-                return
-            _skip_file(path, self.stats, f"unreadable ({_first_line(exc)})")
+        except duckdb.Error:
+            self._load_lines(path, sql)
             return
         self.stats.files_read += 1
 
-    def _load_broken_gzip(self, path: Path, sql: str) -> None:
-        """Decompress what can be, streaming, into a temporary file; load that part."""
+    def _load_lines(self, path: Path, sql: str) -> None:
+        """What the reader can read of ``path`` (up to a gzip break, without lines it
+        counts as bad), through a temporary file; the spans keep ``path`` as their file."""
         fd, tmp = tempfile.mkstemp(suffix=".jsonl", prefix="tradetrace-query-")
         try:
-            with os.fdopen(fd, "wb") as out:
-                error = _copy_gzip_prefix(path, out)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                for _, text in read_lines(path, self.stats):
+                    out.write(text.rstrip("\r\n"))
+                    out.write("\n")
             self.con.execute(sql, [[tmp], str(path)])
-        except (OSError, duckdb.Error) as exc:
-            _skip_file(path, self.stats, f"unreadable ({_first_line(exc)})")
+        except (UnreadableFile, OSError, duckdb.Error) as exc:
+            self.stats.skip_file(path, f"unreadable ({first_line(exc)})")
             return
         finally:
             os.unlink(tmp)
         self.stats.files_read += 1
-        self.stats.note(f"{path}: compressed stream is cut short ({error}); the lines "
-                        "before the break were read, a cut last line counts as bad")
 
     def _count_and_clear(self) -> None:
         rows = self.con.execute(
@@ -344,48 +250,12 @@ class Loader:
         ).fetchall()
         for file, state, count in rows:
             if state == "bad_line":
-                self.stats.bad_lines += count
-                self.stats.note(f"{file}: {count} line(s) not valid OTLP JSON (truncated, "
-                                "corrupt, or not a trace request); skipped")
+                self.stats.bad_lines_in(file, count)
             elif state == "bad_span":
-                self.stats.bad_spans += count
-                self.stats.note(f"{file}: {count} span(s) without trace id, span id or "
-                                "times; skipped")
+                self.stats.bad_spans_in(file, count)
             elif state == "metric":
                 self.stats.metric_lines += count
         self.con.execute("DELETE FROM _spans WHERE row_state <> 'span'")
         (spans,) = self.con.execute("SELECT count(*) FROM _spans").fetchone() or (0,)
         self.stats.spans = int(spans)
 
-
-def _gzip_broken(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "gzip" in text or "decompress" in text or "end of" in text
-
-
-def _copy_gzip_prefix(path: Path, out: Any) -> str:
-    """Copy the decompressed bytes of ``path`` to ``out`` until the stream breaks.
-
-    zlib by hand rather than ``gzip.open``: its read() loses the bytes it decompressed
-    before the error; here every byte before the break is written.
-    """
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        with open(path, "rb") as stream:
-            while chunk := stream.read(1 << 16):
-                while chunk:
-                    out.write(decompressor.decompress(chunk))
-                    chunk = b""
-                    if decompressor.eof:  # a multi-member file: the next member
-                        chunk = decompressor.unused_data
-                        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    except zlib.error as exc:
-        return f"corrupt data: {exc}"
-    if not decompressor.eof:
-        out.write(decompressor.flush())
-        return "the stream ends before its end marker"
-    return "no error on a second read"
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

@@ -21,7 +21,8 @@ from typing import Any
 import duckdb
 
 from ... import conventions as conv
-from ._load import Loader, Progress, QueryStats, attr, expand_sources
+from ..reader import ReadStats, trace_files
+from ._load import Loader, Progress, attr
 from .remote import RemoteError, fetch_jaeger, is_remote
 from .results import (
     Bottlenecks,
@@ -100,7 +101,7 @@ class TraceQuery:
                 raise ValueError(f"memory_limit {memory_limit!r}: expected a size like "
                                  "'2GB' or '512MiB'")
             self.con.execute(f"SET memory_limit = '{memory_limit.strip()}'")
-        self.stats = QueryStats()
+        self.stats = ReadStats()
         self._fetched: list[str] = []  #: remote sources read
         self._loader = Loader(self.con, self.stats)
         self._cache: set[str] = set()
@@ -111,7 +112,7 @@ class TraceQuery:
         listed = [sources] if isinstance(sources, (str, Path)) else list(sources)
         urls = [s for s in listed if isinstance(s, str) and "://" in s]
         paths = [s for s in listed if not (isinstance(s, str) and "://" in s)]
-        files = expand_sources(paths, self.stats) if paths else []
+        files = trace_files(paths, self.stats) if paths else []
         with tempfile.TemporaryDirectory(prefix="tradetrace-query-") as fetched:
             files += self._fetch(urls, Path(fetched))  # loaded before the folder goes
             self.stats.files_total += len(files)
