@@ -164,8 +164,8 @@ class TracingSession:
     def _make_sink(self) -> SpanSink:
         sink = make_sink(self.config, self.resource, self.scope, self.file_stem,
                          self._given[0], self.tracer_provider)
-        if self.exporter is None:  # the memory backend's exporter, for the program to read
-            self.exporter = getattr(sink, "exporter", None)
+        if self._given[0] is None and self.config.backend == "memory":
+            self.exporter = getattr(sink, "exporter", None)  # for the program to read
         return sink
 
     def _make_metrics(self) -> Any:

@@ -24,9 +24,9 @@ def sink_description(session: Any) -> str:
     sink = session.sink
     if isinstance(sink, ProviderSink):
         return sink.description
-    if session.exporter is not None and getattr(sink, "exporter", None) is session.exporter:
-        return type(session.exporter).__name__
-    if session._given[0] is None and session.tracer_provider is None:
+    if session._given[0] is not None:  # the program's own SpanExporter
+        return type(session._given[0]).__name__
+    if session.tracer_provider is None:
         return backend(session.config.backend).describe(sink)
     return ""
 
