@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from tradetrace.capture.record import (
+from tradetrace.model.record import (
     END,
     ERROR,
     EVENT,
@@ -21,7 +21,7 @@ from tradetrace.capture.record import (
     Record,
     new_record,
 )
-from tradetrace.decide.table import Route
+from tradetrace.model.route import Route
 from tradetrace.retain.policies.always import Always
 from tradetrace.retain.policy import RetentionPolicy
 from tradetrace.retain.trades import TradeRules

@@ -7,13 +7,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from tradetrace.capture.profile import EVENT_FIELDS
 from tradetrace.capture.publish import traced_publish
 from tradetrace.config import load_config
 from tradetrace.decide.table import DecisionTable
-from tradetrace.export.otlp_json import RequestWriter
 from tradetrace.export.spans import SpanEncoder
 from tradetrace.export.worker import ExportWorker
+from tradetrace.model.events import EVENT_FIELDS
+from tradetrace.model.otlp_json import RequestWriter
 from tradetrace.retain.buffer import Retention
 from tradetrace.retain.policy import RetentionLimits
 from tradetrace.retain.tail import TailRetention

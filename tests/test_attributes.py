@@ -21,7 +21,7 @@ from tradetrace.export.attributes import (
     flatten,
     to_attribute,
 )
-from tradetrace.export.otlp_json import Attributes, any_value
+from tradetrace.model.otlp_json import Attributes, any_value
 
 
 class Side(enum.Enum):

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tradetrace.capture.profile import EVENT_FIELDS
 from tradetrace.capture.publish import traced_publish
-from tradetrace.capture.record import TRADE
 from tradetrace.config import load_config
 from tradetrace.decide.table import DecisionTable
+from tradetrace.model.events import EVENT_FIELDS
+from tradetrace.model.record import TRADE
 from tradetrace.retain.buffer import WAKE_AT, Retention
 from tradetrace.retain.trades import NO_TRADE
 

@@ -17,14 +17,14 @@ import pytest
 
 import tradetrace
 from tradetrace.analyse.reader import read_spans
-from tradetrace.capture.profile import EVENT_FIELDS
-from tradetrace.config import load_config
+from tradetrace.config import DEFAULT_RETENTION, load_config
 from tradetrace.export import worker as worker_module
 from tradetrace.export.encoder_process import ENCODER_LOST
-from tradetrace.export.otlp_json import RequestWriter
 from tradetrace.export.packing import Opaque, PackedError, Packer, Unpacker, dumps
 from tradetrace.export.spans import SpanEncoder
 from tradetrace.export.worker import ExportWorker
+from tradetrace.model.events import EVENT_FIELDS
+from tradetrace.model.otlp_json import RequestWriter
 from tradetrace.retain.buffer import Retention
 from tradetrace.retain.tail import TailRetention
 from tradetrace.retain.trades import TradeRules
@@ -159,9 +159,9 @@ def test_an_exception_crosses_as_its_type_text_and_stack() -> None:
     except KeyError as exc:
         error = exc
     record = ["event", None, (None,) * 8, {}, None, 1, 2, None, error, None, None]
-    from tradetrace.decide.table import Route
+    from tradetrace.model.route import Route
 
-    record[1] = Route("c", "ORDER", None, False, lambda e: (), None)  # type: ignore[arg-type]
+    record[1] = Route("c", "ORDER", None, False, lambda e: (), None, DEFAULT_RETENTION)  # type: ignore[arg-type]
     packer, unpacker = Packer(SpanEncoder("r", dict(EVENT_FIELDS)).kept), Unpacker()
     [back] = unpacker.unpack(packer.pack([record])[0])
     assert isinstance(back[8], PackedError)

@@ -123,7 +123,7 @@ def test_request_lines_are_written_whole_and_counted_in_bytes(tmp_path):
     """A request line wraps any number of spans in one resource and scope; the file gets
     it with a newline and counts its UTF-8 bytes (what rotation compares to its limit)."""
     from tradetrace.export.files import RotatingTraceFile
-    from tradetrace.export.otlp_json import RequestWriter
+    from tradetrace.model.otlp_json import RequestWriter
 
     writer = RequestWriter([("service.name", "s")], "tradetrace", "1")
     head = ('{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":'
@@ -228,7 +228,7 @@ def test_compiled_span_shapes_encode_exactly_like_the_general_encoder(demo):
     """The per-shape compiled encoder (export/shapes.py) and the general one produce the
     same span JSON, byte for byte, for every record of a run, including roots, causes,
     None values and the spans of trades (their trade id first among attributes)."""
-    from tradetrace.capture.record import IDS, KIND, SNAPSHOT
+    from tradetrace.model.record import IDS, KIND, SNAPSHOT
     from tradetrace.retain.buffer import Retention
 
     session = tradetrace.configure("normal", profile="demo", backend="none", run_id="r")
@@ -278,8 +278,8 @@ def test_compiled_span_shapes_encode_exactly_like_the_general_encoder(demo):
 def test_compiled_shapes_write_each_float_as_repr_does():
     """Float texts are cached by value, yet every float is written as repr() writes it,
     0.0 and -0.0 (equal, with one hash) included."""
-    from tradetrace.export.otlp_json import Attributes
     from tradetrace.export.shapes import compile_shape
+    from tradetrace.model.otlp_json import Attributes
 
     attr = Attributes()
     encode = compile_shape(attr, "", attr(conv.EVENT_TYPE, "FILL"), '"FILL"', (conv.PRICE,),

@@ -12,7 +12,7 @@ import pytest
 from tradetrace.config import ContainerOverride, TracingConfig, load_config
 from tradetrace.decide.levels import ContainerPolicy, TraceLevel, container_kind, preset
 from tradetrace.decide.table import DecisionTable, event_type_name
-from tradetrace.export.otlp_json import any_value
+from tradetrace.model.otlp_json import any_value
 from tradetrace.retain.buffer import Retention
 
 LEVELS = list(TraceLevel)

@@ -13,9 +13,9 @@ import pytest
 
 import toybus
 from tradetrace import conventions as conv
-from tradetrace.capture import snapshot as snapshots
-from tradetrace.capture.record import EVENT, KIND, SNAPSHOT
-from tradetrace.capture.snapshot import SNAPSHOT_DEPTH, SNAPSHOT_ITEMS, SnapshotStats, snapshot
+from tradetrace.model import snapshot as snapshots
+from tradetrace.model.record import EVENT, KIND, SNAPSHOT
+from tradetrace.model.snapshot import SNAPSHOT_DEPTH, SNAPSHOT_ITEMS, SnapshotStats, snapshot
 from tradetrace.testing import recording
 
 

@@ -16,10 +16,10 @@ import pytest
 
 import toybus
 from identity_bus import IdentityBus
-from tradetrace.capture.profile import EVENT_FIELDS
 from tradetrace.capture.publish import traced_publish
 from tradetrace.config import load_config
 from tradetrace.decide.table import DecisionTable
+from tradetrace.model.events import EVENT_FIELDS
 from tradetrace.retain.buffer import Retention
 from tradetrace.testing import recording
 

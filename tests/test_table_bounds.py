@@ -12,12 +12,12 @@ import pytest
 
 import toybus
 from tradetrace import conventions as conv
-from tradetrace.capture.profile import EVENT_FIELDS
 from tradetrace.capture.publish import traced_publish
 from tradetrace.config import load_config
 from tradetrace.decide import table as tables
 from tradetrace.decide.levels import TraceLevel
 from tradetrace.decide.table import MAX_CONTAINERS, OVERFLOW_CONTAINER, DecisionTable
+from tradetrace.model.events import EVENT_FIELDS
 from tradetrace.retain.buffer import Retention
 from tradetrace.testing import recording
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from tradetrace.capture.record import EVENT, TRADE
+from tradetrace.config import DEFAULT_RETENTION
 from tradetrace.errors import ConfigError
+from tradetrace.model.record import EVENT, TRADE
 from tradetrace.retain.trades import NO_TRADE, Trade, TradeRules, TradeTracker
 
 
@@ -161,10 +162,10 @@ def test_an_order_without_a_position_key_is_an_anomaly_not_a_trade():
 def _worker_record(event_type: str, container: str, payload: dict[str, Any],
                    parent: list[Any] | None, start: int, end: int) -> list[Any]:
     """A record as the export worker takes it from a buffer (a real Route)."""
-    from tradetrace.decide.table import Route
+    from tradetrace.model.route import Route
 
     role = TradeRules().role(event_type)
-    route = Route(container, event_type, None, False, None, role)  # type: ignore[arg-type]
+    route = Route(container, event_type, None, False, None, role, DEFAULT_RETENTION)  # type: ignore[arg-type]
     return [EVENT, route, (None,) * 6, payload, parent, start, end, None, None, None]
 
 

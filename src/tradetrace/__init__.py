@@ -26,9 +26,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .capture.record import SUPPRESSED, dispatch
 from .decide.levels import TraceLevel
 from .errors import ConfigError
+from .model.record import SUPPRESSED, dispatch
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter

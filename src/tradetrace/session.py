@@ -25,7 +25,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from ._version import __version__
 from .capture.lifecycle import SystemRecords
 from .capture.patcher import Patcher
-from .capture.profile import EVENT_FIELDS, Profile, resolve_profiles
+from .capture.profile import Profile, resolve_profiles
 from .capture.roles import inject_context, replacement
 from .config import TracingConfig
 from .decide.control import LevelControl
@@ -35,22 +35,16 @@ from .decide.table import DecisionTable
 from .export.accounting import Accounting, account, account_shipped
 from .export.backends import backend
 from .export.encoder_process import EncoderLink, ShipWorker
-from .export.otlp_json import RequestWriter
 from .export.pipeline import make_metrics, make_resource, make_sink
-from .export.reporting import report_exit, say, session_stats, sink_description
 from .export.sinks import NullSink, SpanSink
 from .export.spans import SpanEncoder
 from .export.worker import ExportWorker
 from .export.writer import SHUTDOWN_TIMEOUT
 from .launch import children, signals
-from .launch.process_hooks import (
-    export_now,
-    flush_at_exit_first,
-    flush_in_multiprocessing_workers,
-    sessions,
-    shutdown_on_signal,
-    worker_id,
-)
+from .launch import process_hooks as hooks
+from .model.events import EVENT_FIELDS
+from .model.otlp_json import RequestWriter
+from .reporting import report_exit, say, session_stats, sink_description
 from .retain.buffer import Retention
 from .retain.tail import TailRetention
 from .retain.trades import TradeRules
@@ -82,7 +76,7 @@ class TracingSession:
         self.overload: OverloadGuard | None = None
         self.tracer_provider = tracer_provider
         self._given = (exporter, tuple(search_paths), tracer_provider)  # to rebuild after fork
-        self.worker_id = worker_id()  #: set in a worker process of a traced parent
+        self.worker_id = hooks.worker_id()  #: set in a worker process of a traced parent
         self.active = config.enabled
         self.profiles: tuple[Profile, ...] = ()
         self.explicit_profile = False
@@ -106,8 +100,12 @@ class TracingSession:
         self.control = LevelControl(self)  #: set_level and overload steps (decide/control.py)
         if self.active:
             # Everything that can be a ConfigError happens here, before anything is patched.
-            self.profiles, self.explicit_profile = resolve_profiles(config.profile, search_paths)
+            self.resolve_profiles(config)
             self.sink = self._make_sink()
+
+    def resolve_profiles(self, config: TracingConfig) -> None:
+        """The profiles ``config`` names, found on the search paths (a ConfigError if not)."""
+        self.profiles, self.explicit_profile = resolve_profiles(config.profile, self._given[1])
 
     # setup -----------------------------------------------------------------------------
     def start(self) -> TracingSession:
@@ -149,11 +147,11 @@ class TracingSession:
         self._worker.start()
         self._patcher = Patcher(self._replacement)
         self._patcher.arm(self.profiles)
-        sessions.add(self)
-        flush_at_exit_first()
-        flush_in_multiprocessing_workers()
+        hooks.sessions.add(self)
+        hooks.flush_at_exit_first()
+        hooks.flush_in_multiprocessing_workers()
         if self.config.handle_sigterm:
-            signals.install(shutdown_on_signal, export_now)
+            signals.install(hooks.shutdown_on_signal, hooks.export_now)
         if self.worker_id is not None:
             children.write_report(self.config.run_id, self.worker_id, None)
         where = self.sink_description
@@ -266,8 +264,8 @@ class TracingSession:
         self._final = self.accounting().closed(SHUTDOWN_TIMEOUT)
         if self.metrics is not None:  # in the time left: the exit waits at most ``timeout``
             self.metrics.shutdown(max(0.0, deadline - time.monotonic()))
-        sessions.discard(self)
-        if not sessions and not reason:  # (a signal being handled re-raises by itself)
+        hooks.sessions.discard(self)
+        if not hooks.sessions and not reason:  # (a signal being handled re-raises by itself)
             signals.uninstall()
         if self._worker is not None:
             report_exit(self, reason)

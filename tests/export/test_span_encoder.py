@@ -11,9 +11,9 @@ from typing import Any
 
 from hand_records import event, handler, kept, route, run, step
 from tradetrace import conventions as conv
-from tradetrace.capture.record import END, IDS, START, TRADE, Record
-from tradetrace.export.otlp_json import STATUS_ERROR, RequestWriter, Span, decode_request
 from tradetrace.export.spans import SpanEncoder
+from tradetrace.model.otlp_json import STATUS_ERROR, RequestWriter, Span, decode_request
+from tradetrace.model.record import END, IDS, START, TRADE, Record
 from tradetrace.retain.policies.always import Always
 from tradetrace.retain.trades import Trade
 

@@ -12,7 +12,6 @@ from types import SimpleNamespace
 from hand_records import DATA, Book, event, handler, route
 from tradetrace.export import writer as writer_module
 from tradetrace.export.accounting import account
-from tradetrace.export.otlp_json import RequestWriter, decode_request
 from tradetrace.export.spans import SpanEncoder
 from tradetrace.export.worker import BATCH_SPANS, ENCODE_ERROR, ExportWorker
 from tradetrace.export.writer import (
@@ -22,6 +21,7 @@ from tradetrace.export.writer import (
     SINK_FAILURE,
     SINK_RESTING,
 )
+from tradetrace.model.otlp_json import RequestWriter, decode_request
 from tradetrace.retain.buffer import Retention
 from tradetrace.retain.policy import RetentionLimits, parse_policy
 from tradetrace.retain.tail import TailRetention

@@ -8,7 +8,7 @@ import toybus
 import tradetrace
 from tradetrace import conventions as conv
 from tradetrace.analyse.reader import read_spans
-from tradetrace.export.otlp_json import EncodingStats
+from tradetrace.model.otlp_json import EncodingStats
 
 from .trading import check, feed, publish
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from hand_records import DATA, Book, event, kept, route, symbols
-from tradetrace.capture.record import ERROR, TRADE, Record
 from tradetrace.config import load_config
 from tradetrace.errors import ConfigError
+from tradetrace.model.record import ERROR, TRADE, Record
 from tradetrace.retain.policies.keep_if import parse_condition
 from tradetrace.retain.policy import (
     ALWAYS,

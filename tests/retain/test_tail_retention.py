@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from hand_records import DATA, PORTFOLIO, Book, event, handler, route, run, step, tally
-from tradetrace.capture.record import END, EVENT, HANDLER, KIND, SNAPSHOT, START, TRADE, Record
+from tradetrace.model.record import END, EVENT, HANDLER, KIND, SNAPSHOT, START, TRADE, Record
 from tradetrace.retain.policy import RetentionLimits, parse_policy
 from tradetrace.retain.tail import (
     COUNTED_ONLY,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import conventions as conv
-from ..export.otlp_json import decode_attributes
+from ..model.otlp_json import decode_attributes
 
 
 @dataclass

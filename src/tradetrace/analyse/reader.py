@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..export.otlp_json import BadSpan, Span, decode_request
+from ..model.otlp_json import BadSpan, Span, decode_request
 
 #: Files a folder is searched for (the Collector's rotated sets are ``*.json``).
 TRACE_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")

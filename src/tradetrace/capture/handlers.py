@@ -17,7 +17,7 @@ from typing import Any
 
 import wrapt
 
-from .record import EVENT, HANDLER, KIND, ROUTE, SUBJECT, call_recorded, dispatch
+from ..model.record import EVENT, HANDLER, KIND, ROUTE, SUBJECT, call_recorded, dispatch
 
 _time_ns = time.time_ns
 

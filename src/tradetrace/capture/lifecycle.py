@@ -17,7 +17,16 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import conventions as conv
 from ..decide.levels import TraceLevel
-from .record import KIND, LIFECYCLE, RUN, SUPPRESSED, Record, call_recorded, dispatch, new_record
+from ..model.record import (
+    KIND,
+    LIFECYCLE,
+    RUN,
+    SUPPRESSED,
+    Record,
+    call_recorded,
+    dispatch,
+    new_record,
+)
 
 logger = logging.getLogger(__name__)
 

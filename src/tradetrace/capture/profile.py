@@ -42,28 +42,13 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
+from ..model.events import EVENT_FIELDS
 
 ROLES = ("publish", "subscribe", "unsubscribe", "lifecycle", "run", "transport")
 _TARGET = re.compile(
     r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<cls>[A-Za-z_]\w*)\.(?P<method>[A-Za-z_]\w*)$"
 )
 _TARGET_FORM = "'package.module:Class.method'"
-
-#: Event attributes a profile may rename, with their default names (ADMF-PC's).
-EVENT_FIELDS: dict[str, str] = {
-    "event_type": "event_type",
-    "payload": "payload",
-    "source_id": "source_id",
-    "container_id": "container_id",
-    "correlation_id": "correlation_id",
-    "causation_id": "causation_id",
-    "timestamp": "timestamp",
-    "metadata": "metadata",
-    "event_id": "event_id",
-    "sequence_number": "sequence_number",
-    "target_container": "target_container",
-}
-
 
 @dataclass(frozen=True)
 class Target:

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from .record import EVENT, KIND, SUBJECT, SUPPRESSED, Record, dispatch
+from ..model.record import EVENT, KIND, SUBJECT, SUPPRESSED, Record, dispatch
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Budget (``../shared/PERFORMANCE.md``): +0.3 us for an event the level does not trace,
 +2 us for one it does. So the patched ``publish`` decides with one or two dict lookups
-before anything else, and for a traced event only snapshots the payload (snapshot.py),
+before anything else, and for a traced event only snapshots the payload (model/snapshot.py),
 takes two timestamps and appends a list to its container's buffer. Spans are encoded
 later by the export worker.
 
@@ -40,9 +40,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..decide.table import DecisionTable
+from ..model.record import EVENT, SUPPRESSED, dispatch
+from ..model.snapshot import copy_values, is_tracked, snapshot
 from .propagation import TRACEPARENT, remote_parent
-from .record import EVENT, SUPPRESSED, dispatch
-from .snapshot import copy_values, is_tracked, snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class PublishStats:
     unsnapshotable = 0  #: payloads that could not be copied (span without payload attributes)
 
 
-# Slots of the record (see record.py): [EVENT, route, event, snapshot, parent, start, end,
+# Slots of the record (see model/record.py): [EVENT, route, event, snapshot, parent, start, end,
 # ids, error, trade, serial]. {event_type} {container_id} {payload} {metadata} are filled
 # in per profile;
 # {params} and {args} are the original's parameters (or *args, **kwargs).

@@ -13,8 +13,7 @@ import time
 from typing import Any
 
 from .. import conventions as conv
-from ..capture.profile import resolve_profiles
-from ..capture.record import END, LIFECYCLE, new_record
+from ..model.record import END, LIFECYCLE, new_record
 from .levels import TraceLevel
 from .overload import Verdict
 
@@ -43,8 +42,7 @@ class LevelControl:
             session.wanted = wanted
             if session._worker is None:  # never started: configured at NONE
                 if config.enabled:
-                    session.profiles, session.explicit_profile = resolve_profiles(
-                        config.profile, session._given[1])
+                    session.resolve_profiles(config)
                     session.sink = session._make_sink()
                     session.config, session.active = config, True
                     session.start()

@@ -24,12 +24,12 @@ from collections.abc import Callable, Mapping
 from operator import attrgetter
 from typing import Any
 
-from ..capture.profile import EVENT_FIELDS
-from ..capture.record import EVENT, F_METADATA, KEPT_AT_NORMAL, KEPT_FIELDS, TALLY
-from ..capture.snapshot import snapshot
-from ..config import DEFAULT_RETENTION, TracingConfig
+from ..config import TracingConfig
+from ..model.events import EVENT_FIELDS
+from ..model.record import EVENT, F_METADATA, KEPT_AT_NORMAL, KEPT_FIELDS, TALLY
+from ..model.route import Route
+from ..model.snapshot import snapshot
 from ..retain.buffer import ContainerBuffer, Retention
-from ..retain.policy import RetentionPolicy
 from ..retain.signals import SignalReader
 from ..retain.trades import TradeRules
 
@@ -46,37 +46,6 @@ MAX_OVERFLOW_TYPES = 256
 OVERFLOW_CONTAINER = "tradetrace.overflow"
 UNKNOWN_CONTAINER = "unknown"
 _MISS: Any = object()
-
-
-class Route:
-    """Where a traced event goes and how much of it is recorded."""
-
-    __slots__ = (
-        "container", "event_type", "buffer", "handler_spans", "payload_snapshot", "keep",
-        "role", "retention", "seen", "kind",
-    )
-
-    def __init__(
-        self,
-        container: str,
-        event_type: str,
-        buffer: ContainerBuffer,
-        debug: bool,
-        keep: Callable[[Any], tuple[Any, ...]],
-        role: str | None = None,
-        retention: RetentionPolicy = DEFAULT_RETENTION,
-        kind: str = EVENT,
-    ) -> None:
-        self.kind = kind  #: of its records: EVENT, or TALLY for a signal only counted
-        self.container = container
-        self.event_type = event_type
-        self.buffer = buffer
-        self.handler_spans = debug
-        self.payload_snapshot = debug
-        self.keep = keep  #: event -> the fields its record keeps (capture/record.py)
-        self.role = role  #: what the event does to a trade (retain/trades.py), if anything
-        self.retention = retention  #: the container's retention policy (retain/policy.py)
-        self.seen = 0  #: events recorded through this route (export worker; for metrics)
 
 
 def event_type_name(raw: Any) -> str:

@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ..capture.record import Record
+from ..model.record import Record
 from .packing import Packer, Unpacker
 from .worker import ENCODE_ERROR, ExportWorker
 from .writer import SHUTDOWN_TIMEOUT

@@ -53,12 +53,12 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .. import conventions as conv
 from .._version import __version__
-from ..capture.record import END, ROUTE, START, SUBJECT, Record
+from ..model.otlp_json import UNENCODABLE
+from ..model.record import END, ROUTE, START, SUBJECT, Record
 from ..retain.tail import Metrics, TailRetention
 from ..retain.trades import Trade
 from .files import PRIVATE, LineFile, Permissions
 from .histograms import HistogramExporter, HistogramSeries
-from .otlp_json import UNENCODABLE
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """OTLP/HTTP with JSON bodies (``OTEL_EXPORTER_OTLP_PROTOCOL=http/json``), sent as is.
 
-Our request lines are OTLP JSON already (``otlp_json.py``), so this sink POSTs each one
+Our request lines are OTLP JSON already (``model/otlp_json.py``), so this sink POSTs each one
 to ``/v1/traces`` with ``Content-Type: application/json`` and nothing else to do: no
 re-encoding, and the sending releases the GIL. It is the fast way to a Collector (which
 reads JSON and protobuf alike); the stock protobuf and gRPC exporters cost 60-120 us of

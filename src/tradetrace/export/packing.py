@@ -42,7 +42,8 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..capture.record import (
+from ..config import DEFAULT_RETENTION
+from ..model.record import (
     EVENT,
     HANDLER,
     LIFECYCLE,
@@ -51,7 +52,7 @@ from ..capture.record import (
     TALLY,
     Record,
 )
-from ..decide.table import Route
+from ..model.route import Route
 from ..retain.trades import CLOSE, FILL, OPEN, ORDER, SIGNAL, UPDATE
 
 #: the constants themselves: kinds and roles are compared by identity
@@ -393,7 +394,7 @@ class Unpacker:
 
 
 #: the route of a cause forgotten before its effect arrived
-UNKNOWN_ROUTE = Route("", "", None, False, None)  # type: ignore[arg-type]
+UNKNOWN_ROUTE = Route("", "", None, False, None, None, DEFAULT_RETENTION)  # type: ignore[arg-type]
 
 
 def _route(definition: tuple[Any, ...]) -> Route:

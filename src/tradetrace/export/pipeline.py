@@ -21,12 +21,12 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from .. import conventions as conv
 from ..config import TracingConfig
 from ..errors import ConfigError
+from ..model.otlp_json import RequestWriter
 from ..retain.buffer import Retention
 from ..retain.tail import TailRetention
 from ..retain.trades import TradeRules
 from .accounting import account
 from .backends import SinkContext, backend
-from .otlp_json import RequestWriter
 from .sinks import ProviderSink, SdkSink, SpanSink
 from .spans import SpanEncoder
 from .worker import ENCODE_ERROR, ExportWorker
@@ -105,8 +105,8 @@ def retention_stats(tail: TailRetention | None) -> dict[str, Any]:
 
 def encoding_figures() -> dict[str, Any]:
     """What the span encoder counted in this process (class-level counters)."""
+    from ..model.otlp_json import EncodingStats
     from .attributes import ConversionStats
-    from .otlp_json import EncodingStats
 
     return {
         "payload_values_skipped": ConversionStats.skipped,

@@ -205,7 +205,7 @@ def _export(exporter: Any, line: bytes) -> None:
     from opentelemetry.sdk.trace.export import SpanExportResult
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-    from .otlp_json import BadSpan, decode_request
+    from ..model.otlp_json import BadSpan, decode_request
     from .sinks import SdkSink
 
     request = json.loads(line)

@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from .. import conventions as conv
+from ..model.otlp_json import Attributes, escape
 from .attributes import MAX_STRING, ConversionStats
-from .otlp_json import Attributes, escape
 
 ShapeEncoder = Callable[..., "str | None"]
 

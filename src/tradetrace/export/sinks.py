@@ -30,8 +30,8 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 from .. import environment_variables as ev
 from ..errors import ConfigError
+from ..model.otlp_json import STATUS_ERROR, STATUS_OK, BadSpan, Span, decode_request
 from .files import RotatingTraceFile
-from .otlp_json import STATUS_ERROR, STATUS_OK, BadSpan, Span, decode_request
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,17 @@ from operator import itemgetter
 from typing import Any
 
 from .. import conventions as conv
-from ..capture.profile import EVENT_FIELDS
-from ..capture.record import (
+from ..model.events import EVENT_FIELDS
+from ..model.otlp_json import (
+    STATUS_ERROR,
+    Attributes,
+    EncodingStats,
+    escape,
+    event_json,
+    link_json,
+    span_json,
+)
+from ..model.record import (
     END,
     ERROR,
     EVENT,
@@ -61,15 +70,6 @@ from .attributes import (
     Redaction,
     flatten,
     to_attribute,
-)
-from .otlp_json import (
-    STATUS_ERROR,
-    Attributes,
-    EncodingStats,
-    escape,
-    event_json,
-    link_json,
-    span_json,
 )
 from .packing import PackedError
 from .shapes import compile_shape
@@ -245,7 +245,7 @@ class SpanEncoder:
         return self._step(record)
 
     def kept(self, subject: Any) -> tuple[Any, ...]:
-        """An event record's kept fields (capture/record.py): the tuple the publish path
+        """An event record's kept fields (model/record.py): the tuple the publish path
         stored, or, for an event in flight or one lacking a field, read from the event."""
         if subject.__class__ is tuple:
             return subject

@@ -14,11 +14,11 @@ import random
 from typing import Any
 
 from .. import conventions as conv
-from ..capture.record import IDS
+from ..model.otlp_json import Attributes, EncodingStats, escape, link_json, span_json
+from ..model.record import IDS
 from ..retain.tail import EvictionSummary
 from ..retain.trades import Trade, as_number
 from .attributes import SKIP, to_attribute
-from .otlp_json import Attributes, EncodingStats, escape, link_json, span_json
 from .shapes import compile_trade_shape
 
 #: A trade span's attributes after its id, in order (None values are left out), as

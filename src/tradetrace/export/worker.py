@@ -22,10 +22,10 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 
-from ..capture.record import Record
+from ..model.otlp_json import UNENCODABLE, RequestWriter
+from ..model.record import Record
 from ..retain.buffer import Retention
 from ..retain.tail import TailRetention
-from .otlp_json import UNENCODABLE, RequestWriter
 from .sinks import SpanSink
 from .spans import SpanEncoder
 from .writer import SINK_RESTING, SinkWriter, WriteStats

@@ -19,7 +19,7 @@ from opentelemetry.sdk.resources import Resource
 
 from .. import conventions as conv
 from .. import environment_variables as ev
-from ..capture.record import SUPPRESSED, TRADE, dispatch
+from ..model.record import SUPPRESSED, TRADE, dispatch
 
 logger = logging.getLogger(__name__)
 

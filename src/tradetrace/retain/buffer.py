@@ -22,7 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from ..capture.record import TRADE, Record
+from ..model.record import TRADE, Record
 from .trades import NO_TRADE
 
 logger = logging.getLogger(__name__)

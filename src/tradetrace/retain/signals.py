@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..capture.record import EVENT, PARENT, ROUTE, SNAPSHOT, SUBJECT, TALLY, Record
 from ..conventions import signal_direction
+from ..model.record import EVENT, PARENT, ROUTE, SNAPSHOT, SUBJECT, TALLY, Record
 from .trades import SIGNAL, TradeRules, getter
 
 #: Levels an order looks up for the signal it answers (SIGNAL -> RISK -> ORDER ...).

@@ -27,7 +27,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from ..capture.record import (
+from ..model.record import (
     END,
     ERROR,
     EVENT,

@@ -33,7 +33,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..capture.record import (
+from ..errors import ConfigError
+from ..model.record import (
     EVENT,
     F_TIME,
     KIND,
@@ -45,7 +46,6 @@ from ..capture.record import (
     TRADE,
     Record,
 )
-from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

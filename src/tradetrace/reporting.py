@@ -11,10 +11,10 @@ import logging
 import sys
 from typing import Any
 
-from ..launch import children
-from .backends import backend
-from .pipeline import encoding_figures, retention_stats
-from .sinks import ProviderSink
+from .export.backends import backend
+from .export.pipeline import encoding_figures, retention_stats
+from .export.sinks import ProviderSink
+from .launch import children
 
 logger = logging.getLogger("tradetrace.session")
 
@@ -41,8 +41,8 @@ def encoder_report(session: Any) -> dict[str, Any]:
 
 def session_stats(session: Any) -> dict[str, Any]:
     """The session's figures; see :meth:`tradetrace.session.TracingSession.stats`."""
-    from ..capture.publish import PublishStats
-    from ..capture.snapshot import SnapshotStats
+    from .capture.publish import PublishStats
+    from .model.snapshot import SnapshotStats
     worker = session._worker.stats if session._worker is not None else None
     accounting = session.accounting()
     there = encoder_report(session)
