@@ -18,6 +18,7 @@ MODULES = [
     "tradetrace.capture.propagation",
     "tradetrace.launch.instrumentor",
     "tradetrace.plugins",
+    "tradetrace.model.events",
     "tradetrace.retain.policy",
     "tradetrace.retain.policies.keep_if",
 ]

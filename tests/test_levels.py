@@ -12,6 +12,7 @@ import pytest
 from tradetrace.config import ContainerOverride, TracingConfig, load_config
 from tradetrace.decide.levels import ContainerPolicy, TraceLevel, container_kind, preset
 from tradetrace.decide.table import DecisionTable, event_type_name
+from tradetrace.model.events import AttributeAdapter
 from tradetrace.model.otlp_json import any_value
 from tradetrace.retain.buffer import Retention
 
@@ -398,7 +399,8 @@ def test_routes_follow_overrides(tmp_path: Any) -> None:
 def test_custom_field_names() -> None:
     """The table reads whichever attribute names the profile gives it."""
     decisions = DecisionTable(
-        TracingConfig(level=TraceLevel.NORMAL, run_id="r"), Retention(), ("kind", "box", "origin")
+        TracingConfig(level=TraceLevel.NORMAL, run_id="r"), Retention(),
+        AttributeAdapter({"event_type": "kind", "container_id": "box", "source_id": "origin"}),
     )
     route = decisions.resolve(SimpleNamespace(kind="BAR", box=None, origin="data_1"))
     assert route is not None and route.container == "data_1" and route.event_type == "BAR"

@@ -77,8 +77,8 @@ def test_getsource_of_the_generated_code_and_the_original_through_wrapped() -> N
         assert patched.__wrapped__ is original
         assert inspect.getsource(patched) == inspect.getsource(original)
         assert patched.__tradetrace_fields__ == {
-            "event_type": "kind", "container_id": "node", "payload": "data",
-            "metadata": "metadata",
+            "event_type": "event.kind", "container_id": "event.node", "payload": "event.data",
+            "metadata": "getattr(event, 'metadata', None)",
         }
 
 

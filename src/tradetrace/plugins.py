@@ -17,10 +17,9 @@ A built-in wins over an entry point of the same name.
   :class:`tradetrace.retain.policy.RetentionPolicy`;
 - trade rules: ``tradetrace.trade_rules``, a :class:`tradetrace.retain.trades.TradeRules`;
 - query patterns: ``tradetrace.query_patterns``, a
-  :class:`tradetrace.analyse.query.patterns.QueryPattern`.
-
-(Event adapters, how a framework's event gives its type, ids, container and payload,
-are the profile's ``event_fields`` for now: capture/profile.py.)
+  :class:`tradetrace.analyse.query.patterns.QueryPattern`;
+- event adapters (how a framework's event gives its type, ids, container and payload):
+  ``tradetrace.event_adapters``, a :class:`tradetrace.model.events.EventAdapter`.
 
 >>> SINKS.names()[:4]
 ['file', 'otlp', 'memory', 'none']
@@ -121,4 +120,8 @@ QUERY_PATTERNS = Registry("query pattern", "tradetrace.query_patterns", {
     "orphan_events": "tradetrace.analyse.query.patterns.orphan_events:OrphanEvents",
     "signal_without_order":
         "tradetrace.analyse.query.patterns.signal_without_order:SignalWithoutOrder",
+})
+
+EVENT_ADAPTERS = Registry("event adapter", "tradetrace.event_adapters", {
+    "attributes": "tradetrace.model.events:AttributeAdapter",
 })

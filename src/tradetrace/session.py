@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from .export.worker import ExportWorker
 from .export.writer import SHUTDOWN_TIMEOUT
 from .launch import children, signals
 from .launch import process_hooks as hooks
-from .model.events import EVENT_FIELDS
+from .model.events import DEFAULT_ADAPTER
 from .model.otlp_json import RequestWriter
 from .reporting import report_exit, say, session_stats, sink_description
 from .retain.buffer import Retention
@@ -113,22 +113,17 @@ class TracingSession:
             logger.info("tradetrace: nothing to trace (level none or OTEL_SDK_DISABLED), "
                         "nothing patched")
             return self
-        fields = self.profiles[0].event_fields if len(self.profiles) == 1 else EVENT_FIELDS
-        self.table = DecisionTable(
-            self.config,
-            self.retention,
-            (fields["event_type"], fields["container_id"], fields["source_id"]),
-            fields,
-        )
-        self._fields = dict(fields)
-        encoder = SpanEncoder(self.config.run_id, fields, self.config.redaction)
+        # one adapter reads every profile's events (the first profile's, if it is alone)
+        self.adapter = self.profiles[0].adapter() if len(self.profiles) == 1 else DEFAULT_ADAPTER
+        self.table = DecisionTable(self.config, self.retention, self.adapter)
+        encoder = SpanEncoder(self.config.run_id, self.adapter, self.config.redaction)
         request = RequestWriter(
             sorted(self.resource.attributes.items()), self.scope.name, self.scope.version or ""
         )
         if self._encodes_elsewhere:
             # The sink made above stays unused here: it named where spans go and
             # checked the settings; the encoder process makes its own from the same.
-            self.link = EncoderLink(self._setup(fields), self.config.flush_timeout_seconds)
+            self.link = EncoderLink(self._setup(), self.config.flush_timeout_seconds)
             self._worker = ShipWorker(self.retention, encoder, self.link)
             if self.config.metrics.enabled and self._metrics_backend() == "file":
                 from .export.metrics import metrics_file  # written by the encoder process
@@ -180,10 +175,10 @@ class TracingSession:
                 and self.tracer_provider is None
                 and backend(self.config.backend).encodes_elsewhere)
 
-    def _setup(self, fields: Mapping[str, str]) -> dict[str, Any]:
+    def _setup(self) -> dict[str, Any]:
         """What the encoder process needs to build the same export side."""
         return {
-            "config": self.config, "fields": dict(fields),
+            "config": self.config, "adapter": self.adapter,
             "resource": dict(self.resource.attributes),
             "scope": (self.scope.name, self.scope.version),
             "file_stem": self.file_stem, "metrics_backend": self._metrics_backend(),

@@ -1,6 +1,7 @@
-"""Plug-ins from another package: a storage backend and a retention policy, declared as
-entry points by a package made here (a ``.dist-info`` on ``PYTHONPATH``, as pip would
-install it), chosen by name like the built-in ones, in a traced demo run."""
+"""Plug-ins from another package: a storage backend, a retention policy, trade rules, a
+query pattern and an event adapter, declared as entry points by a package made here (a
+``.dist-info`` on ``PYTHONPATH``, as pip would install it), chosen by name like the
+built-in ones, in traced runs."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tradetrace.export.backends import StorageBackend
+from tradetrace.model.events import EventAdapter
 from tradetrace.retain.policy import RetentionPolicy
 from tradetrace.retain.trades import TradeRules
 
@@ -79,6 +81,38 @@ class KeepWinners(RetentionPolicy):
 
     def keeps(self, trade):
         return "a winner" if trade.outcome == "win" else None
+
+
+class Keys(EventAdapter):
+    """Events that are dicts: each field is a key."""
+
+    name = "keys"
+
+    def read(self, name, event="event"):
+        return f"{event}[{self.fields[name]!r}]"
+
+    def read_or_none(self, name, event="event"):
+        return f"{event}.get({self.fields[name]!r})"
+
+    def metadata(self, event, create=False):
+        key = self.fields["metadata"]
+        if event.get(key) is None and create:
+            event[key] = {}
+        return event.get(key)
+
+
+class DictBus:
+    """A bus whose events are plain dicts."""
+
+    def __init__(self):
+        self.handlers = {}
+
+    def subscribe(self, kind, handler):
+        self.handlers.setdefault(kind, []).append(handler)
+
+    def publish(self, event):
+        for handler in self.handlers.get(event["type"], []):
+            handler(event)
 '''
 
 ENTRY_POINTS = """
@@ -93,6 +127,9 @@ denied_too = thirdparty_plugins:DeniedToo
 
 [tradetrace.query_patterns]
 bars_over = thirdparty_plugins:BarsOver
+
+[tradetrace.event_adapters]
+keys = thirdparty_plugins:Keys
 """
 
 PROGRAM = """
@@ -191,3 +228,47 @@ print(over.count, everything.count, len(over.rows))
     over, everything, rows = map(int, done.stdout.split())
     assert everything == 300  # every bar is over a negative price
     assert 0 < over < everything and rows == over
+
+
+DICT_PROGRAM = """
+import tradetrace
+from thirdparty_plugins import DictBus
+
+profile = {{"name": "dicts", "publish": ["thirdparty_plugins:DictBus.publish"],
+           "event_adapter": "keys",
+           "event_fields": {{"event_type": "type", "container_id": "node", "payload": "data",
+                            "event_id": "id"}}}}
+tradetrace.configure("normal", profile=profile, output={out!r}, run_id="dicts")
+bus = DictBus()
+bus.subscribe("BAR", lambda bar: bus.publish(
+    {{"type": "SIGNAL", "node": "strategy", "id": "s" + bar["id"],
+      "data": {{"symbol": "SPY", "direction": 1, "price": bar["data"]["close"]}}}}))
+for i in range(5):
+    bus.publish({{"type": "BAR", "node": "data", "id": str(i),
+                 "data": {{"symbol": "SPY", "close": 100.0 + i}}}})
+tradetrace.shutdown()
+"""
+
+
+def test_an_event_adapter_from_another_package(third_party: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dicts"
+    done = _run(third_party, DICT_PROGRAM.format(out=str(out)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    spans = [span for path in sorted(out.glob("dicts-0*.jsonl"))
+             for line in path.read_text().splitlines()
+             for resource in json.loads(line)["resourceSpans"]
+             for scope in resource["scopeSpans"] for span in scope["spans"]]
+    events = [s for s in spans if s["name"] in ("BAR", "SIGNAL")]
+    assert sorted(s["name"] for s in events) == ["BAR"] * 5 + ["SIGNAL"] * 5
+    by_id = {s["spanId"]: s for s in events}
+
+    def attributes(span):
+        return {a["key"]: next(iter(a["value"].values())) for a in span["attributes"]}
+
+    for signal in (s for s in events if s["name"] == "SIGNAL"):
+        bar = by_id[signal["parentSpanId"]]  # the SIGNAL was published inside the BAR's
+        assert bar["name"] == "BAR"
+        assert attributes(signal)["trading.event.id"] == "s" + attributes(bar)["trading.event.id"]
+        assert attributes(signal)["trading.container.id"] == "strategy"
+    closes = sorted(attributes(b)["trading.price"] for b in events if b["name"] == "BAR")
+    assert closes == [100.0, 101.0, 102.0, 103.0, 104.0]

@@ -14,7 +14,8 @@ A profile names, as ``module:Class.method``, the methods that play each role:
 
 Built in: ``admf`` (ADMF-PC, imported as ``src.*``) and ``demo`` (``examples/demo_engine``).
 A user profile is YAML with the same keys, plus ``event_fields`` when the event object
-names its fields differently::
+names its fields differently, and ``event_adapter`` when its events are not read by
+attribute (an adapter by name: model/events.py, ``plugins.EVENT_ADAPTERS``)::
 
     name: mybot
     publish: [mybot.bus:Bus.publish]
@@ -42,7 +43,8 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from ..model.events import EVENT_FIELDS
+from ..model.events import EVENT_FIELDS, EventAdapter
+from ..plugins import EVENT_ADAPTERS
 
 ROLES = ("publish", "subscribe", "unsubscribe", "lifecycle", "run", "transport")
 _TARGET = re.compile(
@@ -80,6 +82,7 @@ class Profile:
     transport: tuple[Target, ...] = ()
     event_fields: Mapping[str, str] = field(default_factory=lambda: dict(EVENT_FIELDS))
     container_id_attribute: str = "container_id"
+    event_adapter: str = "attributes"  #: how its events are read (model/events.py)
 
     def targets(self) -> Iterable[tuple[str, Target]]:
         for role in ROLES:
@@ -92,6 +95,12 @@ class Profile:
 
     def field(self, name: str) -> str:
         return self.event_fields.get(name, name)
+
+    def adapter(self) -> EventAdapter:
+        """The event adapter this profile names, reading its ``event_fields``."""
+        adapter: EventAdapter = EVENT_ADAPTERS.get(self.event_adapter, "event_adapter")(
+            self.event_fields)
+        return adapter
 
 
 def _methods(module: str, cls: str, names: str) -> tuple[Target, ...]:
@@ -167,7 +176,7 @@ def parse_profile(data: Any, path: str) -> Profile:
     if not isinstance(data, Mapping):
         raise ConfigError(path, data, "a mapping with publish, subscribe, unsubscribe, "
                           "lifecycle, run")
-    allowed = ("name", *ROLES, "event_fields", "container_id_attribute")
+    allowed = ("name", *ROLES, "event_fields", "event_adapter", "container_id_attribute")
     for key in data:
         if key not in allowed:
             raise ConfigError(f"{path}.{key}", key, ", ".join(allowed), "unknown key")
@@ -180,16 +189,9 @@ def parse_profile(data: Any, path: str) -> Profile:
         roles[role] = tuple(Target.parse(t, f"{path}.{role}[{i}]") for i, t in enumerate(raw))
     if not roles["publish"]:
         raise ConfigError(f"{path}.publish", [], f"at least one {_TARGET_FORM}")
-    fields = dict(EVENT_FIELDS)
-    raw_fields = data.get("event_fields", {}) or {}
-    if not isinstance(raw_fields, Mapping):
-        raise ConfigError(f"{path}.event_fields", raw_fields, "a mapping of field -> attribute")
-    for key, value in raw_fields.items():
-        if key not in EVENT_FIELDS:
-            raise ConfigError(f"{path}.event_fields.{key}", key, ", ".join(EVENT_FIELDS))
-        if not isinstance(value, str) or not value.isidentifier() or keyword.iskeyword(value):
-            raise ConfigError(f"{path}.event_fields.{key}", value, "an attribute name")
-        fields[key] = value
+    adapter_name = EVENT_ADAPTERS.check(data.get("event_adapter", "attributes"),
+                                        f"{path}.event_adapter")
+    fields = _event_fields(data.get("event_fields", {}) or {}, adapter_name, path)
     cid = data.get("container_id_attribute", "container_id")
     if not isinstance(cid, str) or not cid.isidentifier() or keyword.iskeyword(cid):
         raise ConfigError(f"{path}.container_id_attribute", cid, "an attribute name")
@@ -197,8 +199,35 @@ def parse_profile(data: Any, path: str) -> Profile:
         name=str(data.get("name", "custom")),
         event_fields=fields,
         container_id_attribute=cid,
+        event_adapter=adapter_name,
         **roles,
     )
+
+
+def _event_fields(raw: Any, adapter_name: str, path: str) -> dict[str, str]:
+    """A profile's ``event_fields``, checked by the adapter that reads them."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}.event_fields", raw, "a mapping of field -> where it is")
+    for key, value in raw.items():
+        if key not in EVENT_FIELDS:
+            raise ConfigError(f"{path}.event_fields.{key}", key, ", ".join(EVENT_FIELDS))
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}.event_fields.{key}", value, "a string")
+    adapter_class = EVENT_ADAPTERS.get(adapter_name, f"{path}.event_adapter")
+    for key, value in raw.items():  # each field alone first, so the error names it
+        try:
+            adapter_class({key: value})
+        except ValueError as exc:
+            if adapter_name == "attributes":
+                raise ConfigError(f"{path}.event_fields.{key}", value, "an attribute name"
+                                  ) from None
+            raise ConfigError(f"{path}.event_fields.{key}", value,
+                              f"what the {adapter_name} adapter reads", str(exc)) from None
+    try:
+        return adapter_class(dict(raw)).fields
+    except ValueError as exc:
+        raise ConfigError(f"{path}.event_fields", dict(raw), f"what the {adapter_name} "
+                          "adapter reads", str(exc)) from None
 
 
 def check_importable(profile: Profile, search_paths: list[str]) -> None:

@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
+from ..model.events import DEFAULT_ADAPTER, EventAdapter
 from ..model.record import EVENT, KIND, SUBJECT, SUPPRESSED, Record, dispatch
 
 logger = logging.getLogger(__name__)
@@ -80,19 +81,17 @@ def inject(
     event: Any,
     ids_of: Callable[[Record], tuple[str, str]],
     event_id_of: Callable[[Any], Any],
-    metadata_field: str = "metadata",
+    adapter: EventAdapter = DEFAULT_ADAPTER,
 ) -> bool:
-    """Write the sending span's context into ``event.<metadata_field>`` (created if
-    None). False when there is nothing traced to continue from. Never raises."""
+    """Write the sending span's context into the event's metadata (made if the event has
+    none and its adapter can). False when there is nothing traced to continue from, or
+    nowhere to write it. Never raises."""
     try:
         record = sending_record(event)
         if record is None:
             return False
-        carrier = getattr(event, metadata_field, None)
+        carrier = adapter.metadata(event, create=True)
         if carrier is None:
-            carrier = {}
-            setattr(event, metadata_field, carrier)
-        if not isinstance(carrier, MutableMapping):
             return False
         inject_ids(carrier, ids_of(record), event_id_of(record[SUBJECT]))
         return True

@@ -31,15 +31,15 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-import keyword
 import linecache
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..decide.table import DecisionTable
+from ..model.events import DEFAULT_ADAPTER, EventAdapter, as_adapter
 from ..model.record import EVENT, SUPPRESSED, dispatch
 from ..model.snapshot import copy_values, is_tracked, snapshot
 from .propagation import TRACEPARENT, remote_parent
@@ -54,20 +54,20 @@ class PublishStats:
 
 
 # Slots of the record (see model/record.py): [EVENT, route, event, snapshot, parent, start, end,
-# ids, error, trade, serial]. {event_type} {container_id} {payload} {metadata} are filled
-# in per profile;
+# ids, error, trade, serial]. {event_type} {container_id} {payload} {metadata} are the
+# event adapter's expressions reading those fields (model/events.py);
 # {params} and {args} are the original's parameters (or *args, **kwargs).
 _TEMPLATE = """
 def publish(self, {params}):
     {bind}
     try:
-        by_container = by_type(event.{event_type}, MISS)
+        by_container = by_type({event_type}, MISS)
         if by_container is None:
             return original(self, {args})
         if by_container is MISS:
             route = resolve(event)
         else:
-            key = event.{container_id}
+            key = {container_id}
             # a miss asks the table: MISS (decide it), or past its caps the overflow route
             route = by_container[key] if key is not None else by_source(event)
             if route is MISS:
@@ -88,7 +88,7 @@ def publish(self, {params}):
     else:
         parent = None
         try:  # a root event may carry its cause from another process (propagation.py)
-            carrier = getattr(event, "{metadata}", None)  # no exception for events without
+            carrier = {metadata}  # no exception for events without
             if carrier and TRACEPARENT in carrier:
                 parent = remote(carrier)
         except Exception:
@@ -97,7 +97,7 @@ def publish(self, {params}):
     record = [kind, route, event, None, parent, 0, 0, None, None, None, None]
     if kind is EVENT:  # (a signal only counted, TALLY, keeps three fields at the end)
         try:  # the payload as it is now, however the traced code changes it later
-            payload = event.{payload}
+            payload = {payload}
             if payload.__class__ is dict:
                 copy = payload.copy()
                 record[3] = copy_values(copy) if is_tracked(copy) else copy
@@ -131,14 +131,15 @@ def publish(self, {params}):
 def traced_publish(
     original: Callable[..., Any],
     table: DecisionTable,
-    fields: dict[str, str],
+    adapter: EventAdapter | Mapping[str, str] = DEFAULT_ADAPTER,
 ) -> Callable[..., Any]:
     """A replacement for ``Bus.publish`` that records traced events and calls the original.
 
-    It is ``_TEMPLATE`` with the original's parameters and the profile's event field names
-    written in, compiled once here. For ``def publish(self, event)`` and the default
-    fields (event_type, container_id, payload, metadata: the ADMF-PC profile's) it writes
-    (tests/test_publish_source.py checks that this example is what it writes)::
+    It is ``_TEMPLATE`` with the original's parameters and the event adapter's expressions
+    for the event's type, container, payload and metadata written in (a mapping of field
+    names is read as attributes by those names), compiled once here. For
+    ``def publish(self, event)`` and the default adapter (attributes by ADMF-PC's names) it
+    writes (tests/test_publish_source.py checks that this example is what it writes)::
 
         def publish(self, event):
             event = event
@@ -170,7 +171,7 @@ def traced_publish(
             else:
                 parent = None
                 try:  # a root event may carry its cause from another process (propagation.py)
-                    carrier = getattr(event, "metadata", None)  # no exception for events without
+                    carrier = getattr(event, 'metadata', None)  # no exception for events without
                     if carrier and TRACEPARENT in carrier:
                         parent = remote(carrier)
                 except Exception:
@@ -211,11 +212,17 @@ def traced_publish(
     The function carries the original's ``functools.wraps`` attributes (``__wrapped__`` is
     the original), ``__tradetrace_source__``: the pseudo-file name its source is
     registered under in ``linecache`` (also its ``__code__.co_filename``), and
-    ``__tradetrace_fields__``: the field names written in.
+    ``__tradetrace_fields__``: the expressions written in, by field.
     """
-    for name in ("event_type", "container_id", "payload", "metadata"):
-        if not fields[name].isidentifier() or keyword.iskeyword(fields[name]):
-            raise ValueError(f"event field {fields[name]!r} is not an attribute name")
+    adapter = as_adapter(adapter)  # a ValueError for a field it cannot read
+    expressions = {
+        "event_type": adapter.read("event_type"), "container_id": adapter.read("container_id"),
+        "payload": adapter.read("payload"), "metadata": adapter.read_or_none("metadata"),
+    }
+    clash = sorted(set(adapter.namespace()) & (_TEMPLATE_NAMES | {"event"}))
+    if clash:
+        raise ValueError(f"the {adapter.name} adapter's name {clash[0]!r} is one the "
+                         "generated publish uses")
     event_param = _single_parameter(original)
     if event_param is not None:
         params = args = event_param
@@ -223,12 +230,8 @@ def traced_publish(
     else:
         params, args = "*args, **kwargs", "*args, **kwargs"
         bind = "event = args[0] if args else next(iter(kwargs.values()))"
-    source = _TEMPLATE.format(
-        params=params, args=args, bind=bind, event_type=fields["event_type"],
-        container_id=fields["container_id"], payload=fields["payload"],
-        metadata=fields["metadata"],
-    )
-    namespace: dict[str, Any] = {
+    source = _TEMPLATE.format(params=params, args=args, bind=bind, **expressions)
+    namespace: dict[str, Any] = {**adapter.namespace(),
         "original": original, "by_type": table.by_type.get, "resolve": table.resolve,
         "by_source": table.resolve_by_source, "MISS": table.MISS, "stats": PublishStats,
         "local": dispatch, "snapshot": snapshot, "copy_values": copy_values,
@@ -241,9 +244,7 @@ def traced_publish(
     _register_source(publish.__code__, filename, source)
     publish.__tradetrace_patch__ = True
     publish.__tradetrace_source__ = filename
-    publish.__tradetrace_fields__ = {
-        name: fields[name] for name in ("event_type", "container_id", "payload", "metadata")
-    }
+    publish.__tradetrace_fields__ = expressions
     return publish
 
 

@@ -24,7 +24,7 @@ def replacement(session: Any, records: RecordSink, role: str, original: Any,
             def call(self: Any, *args: Any, **kwargs: Any) -> Any:
                 return original.__get__(self, type(self))(*args, **kwargs)
 
-        return traced_publish(call, session.table, session._fields)
+        return traced_publish(call, session.table, session.adapter)
     if role in ("subscribe", "unsubscribe"):
         # Handlers are wrapped only when some container may get handler spans.
         return (
@@ -49,7 +49,7 @@ def inject_context(session: Any, event: Any) -> bool:
         return False
     encoder = worker.encoder
     return inject(event, encoder.ids, lambda subject: encoder.kept(subject)[0],
-                  session._fields.get("metadata", "metadata"))
+                  session.adapter)
 
 
 def transport_wrapper(session: Any) -> Any:

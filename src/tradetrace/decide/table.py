@@ -20,12 +20,11 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from operator import attrgetter
+from collections.abc import Callable
 from typing import Any
 
 from ..config import TracingConfig
-from ..model.events import EVENT_FIELDS
+from ..model.events import DEFAULT_ADAPTER, EventAdapter
 from ..model.record import EVENT, F_METADATA, KEPT_AT_NORMAL, KEPT_FIELDS, TALLY
 from ..model.route import Route
 from ..model.snapshot import snapshot
@@ -92,17 +91,17 @@ class DecisionTable:
         self,
         config: TracingConfig,
         retention: Retention,
-        fields: tuple[str, str, str] = ("event_type", "container_id", "source_id"),
-        event_fields: Mapping[str, str] = EVENT_FIELDS,
+        adapter: EventAdapter = DEFAULT_ADAPTER,
     ) -> None:
         self._config = config
         self._retention = retention
-        self._type_field, self._container_field, self._source_field = fields
-        names = [event_fields.get(name, name) for name in KEPT_FIELDS]
-        self._keep_normal = attrgetter(*names[:KEPT_AT_NORMAL])
-        self._keep_debug = _keep_with_metadata(attrgetter(*names))
+        self._type_of = adapter.getter("event_type")
+        self._container_of = adapter.getter("container_id", strict=False)
+        self._source_of = adapter.getter("source_id", strict=False)
+        self._keep_normal = adapter.getters(KEPT_FIELDS[:KEPT_AT_NORMAL])
+        self._keep_debug = _keep_with_metadata(adapter.getters(KEPT_FIELDS))
         self._keep_signal = _keep_signal_fields(
-            event_fields.get("payload", "payload"), config.trade_rules)
+            adapter.getter("payload", strict=False), config.trade_rules)
         self.by_type: dict[Any, _Containers | None] = {}
         self.routes: list[Route] = []  #: every route made, for metrics (bounded: reused)
         self.overflow_events = 0  #: events of containers past the caps (overflow container)
@@ -128,9 +127,9 @@ class DecisionTable:
 
     def resolve(self, event: Any) -> Route | None:
         """The miss path: decide once for this (type, container) and remember it."""
-        type_raw = getattr(event, self._type_field)
-        container_raw = getattr(event, self._container_field, None)
-        source_raw = getattr(event, self._source_field, None)
+        type_raw = self._type_of(event)
+        container_raw = self._container_of(event)
+        source_raw = self._source_of(event)
         event_type = event_type_name(type_raw)
         container = container_raw or source_raw or UNKNOWN_CONTAINER
         container = container if isinstance(container, str) else str(container)
@@ -164,8 +163,8 @@ class DecisionTable:
 
     def resolve_by_source(self, event: Any) -> Route | None:
         """Events without a container id: looked up by (type, source id)."""
-        type_raw = getattr(event, self._type_field)
-        source_raw = getattr(event, self._source_field, None)
+        type_raw = self._type_of(event)
+        source_raw = self._source_of(event)
         route = self._by_source.get((type_raw, source_raw), _MISS)
         if route is _MISS:
             containers = self.by_type.get(type_raw)
@@ -260,12 +259,13 @@ def _keep_with_metadata(keep: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any
     return keep_debug
 
 
-def _keep_signal_fields(payload_field: str, rules: Any) -> Callable[[Any], tuple[Any, ...]]:
+def _keep_signal_fields(payload_of: Callable[[Any], Any], rules: Any
+                        ) -> Callable[[Any], tuple[Any, ...]]:
     """What a counted signal keeps, read when its publish returns: (direction, strategy,
     symbol) for the signal metrics (retain/signals.py); nothing else of it is recorded."""
     reader = SignalReader(rules or TradeRules())
 
     def keep_signal(event: Any) -> tuple[Any, ...]:
-        return reader.fields(getattr(event, payload_field, None))
+        return reader.fields(payload_of(event))
 
     return keep_signal

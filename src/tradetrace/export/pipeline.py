@@ -126,7 +126,7 @@ class EncoderPipeline:
         scope = InstrumentationScope(*setup["scope"])
         self.sink = make_sink(config, resource, scope, setup["file_stem"])
         self.retention = Retention(0.0)
-        encoder = SpanEncoder(config.run_id, setup["fields"], config.redaction)
+        encoder = SpanEncoder(config.run_id, setup["adapter"], config.redaction)
         request = RequestWriter(sorted(resource.attributes.items()), scope.name,
                                 scope.version or "")
         self.routes: Callable[[], Iterable[Any]] = list

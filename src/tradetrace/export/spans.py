@@ -26,7 +26,7 @@ from operator import itemgetter
 from typing import Any
 
 from .. import conventions as conv
-from ..model.events import EVENT_FIELDS
+from ..model.events import DEFAULT_ADAPTER, EventAdapter, as_adapter
 from ..model.otlp_json import (
     STATUS_ERROR,
     Attributes,
@@ -132,13 +132,14 @@ class SpanEncoder:
     def __init__(
         self,
         run_id: str,
-        event_fields: Mapping[str, str] = EVENT_FIELDS,
+        adapter: EventAdapter | Mapping[str, str] = DEFAULT_ADAPTER,
         redaction: Redaction = Redaction(),  # noqa: B008 - frozen: one shared default
     ) -> None:
         self.run_id = run_id
         #: payload key -> whether DEBUG's snapshot writes its value as [REDACTED]
         self._hidden = HiddenKeys(redaction, conv.PAYLOAD_PREFIX)
-        self._kept_names = tuple(event_fields.get(name, name) for name in KEPT_FIELDS)
+        #: an event's kept fields read leniently (an event in flight, or lacking a field)
+        self._read_kept = as_adapter(adapter).getters(KEPT_FIELDS, strict=False)
         self.attr = attr = Attributes(LOW_CARDINALITY)
         self._derived = attr(conv.CAUSATION_DERIVED, True)
         self._event_id_prefix = attr.prefix(conv.EVENT_ID) + '{"stringValue":'
@@ -249,7 +250,7 @@ class SpanEncoder:
         stored, or, for an event in flight or one lacking a field, read from the event."""
         if subject.__class__ is tuple:
             return subject
-        return tuple(getattr(subject, name, None) for name in self._kept_names)
+        return self._read_kept(subject)
 
     # ids: hex strings, formatted once (a trace id is shared by the whole cascade), by
     # int.to_bytes().hex(): half the cost of "%016x" % n, and the same text ------------
