@@ -62,8 +62,11 @@ __all__ = [
     "configure",
     "flush",
     "get_session",
+    "dispatching",
     "inject",
+    "listen",
     "load_config",
+    "record",
     "set_level",
     "shutdown",
     "suppress_tracing",
@@ -209,6 +212,101 @@ def suppress_tracing() -> Iterator[None]:
             if stack[index] is SUPPRESSED:
                 del stack[index]
                 break
+
+
+def record(event: Any) -> bool:
+    """Record ``event`` as published now, for a framework whose bus cannot be patched or
+    that has none: the same decision, snapshot, retention and accounting as a patched
+    ``publish``, read by the session's event adapter (the profile's ``event_adapter``). Its
+    span has no duration; use :class:`dispatching` to time the handling of an event and
+    make what it causes its children. True if recorded; never raises.
+
+    >>> import tradetrace
+    >>> from types import SimpleNamespace as Event
+    >>> session = tradetrace.configure("normal", backend="memory")
+    >>> tradetrace.record(Event(event_type="BAR", container_id="data", payload={"close": 1.5},
+    ...                         source_id="data", event_id="b1", timestamp=None,
+    ...                         causation_id=None, correlation_id=None))
+    True
+    >>> tradetrace.flush() and [span.name for span in session.exporter.get_finished_spans()]
+    ['BAR']
+    >>> tradetrace.shutdown()
+    True
+    """
+    session = _current
+    recorder = session.recorder if session is not None and session.active else None
+    if recorder is None:
+        return False
+    try:
+        return recorder.record(event)
+    except Exception:  # never into the caller
+        return False
+
+
+class dispatching:  # noqa: N801 - used like a function: ``with tradetrace.dispatching(e):``
+    """Record ``event`` while the block handles it: its span lasts as long as the block,
+    what is published or recorded inside on this thread is its child, and an exception
+    leaving the block is recorded on it (then passes through unchanged).
+
+    >>> import tradetrace
+    >>> from types import SimpleNamespace as Event
+    >>> def event(kind, source):
+    ...     return Event(event_type=kind, container_id=source, source_id=source, payload={},
+    ...                  event_id=kind, timestamp=None, causation_id=None, correlation_id=None)
+    >>> session = tradetrace.configure("normal", backend="memory")
+    >>> with tradetrace.dispatching(event("BAR", "data")):
+    ...     tradetrace.record(event("SIGNAL", "strategy"))
+    True
+    >>> tradetrace.flush()
+    True
+    >>> spans = {span.name: span for span in session.exporter.get_finished_spans()}
+    >>> spans["SIGNAL"].parent.span_id == spans["BAR"].context.span_id
+    True
+    >>> tradetrace.shutdown()
+    True
+    """
+
+    __slots__ = ("_record", "_finish")
+
+    def __init__(self, event: Any) -> None:
+        self._record = None
+        session = _current
+        recorder = session.recorder if session is not None and session.active else None
+        if recorder is not None:
+            try:
+                self._record = recorder.begin(event)
+                self._finish = recorder.finish
+            except Exception:  # never into the caller
+                self._record = None
+
+    def __enter__(self) -> dispatching:
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, trace: Any) -> None:
+        record, self._record = self._record, None
+        if record is not None:
+            try:
+                self._finish(record, error)
+            except Exception:
+                pass
+
+
+def listen(bus: Any, *, subscribe: str = "subscribe", handler: str = "handler",
+           unsubscribe: str | None = None, **arguments: Any) -> bool:
+    """Subscribe tradetrace to a framework's own bus, for one whose ``publish`` cannot be
+    patched: ``bus.<subscribe>(**arguments, <handler>=capture)``, for example
+    ``tradetrace.listen(msgbus, topic="*")``. Each message the bus hands the capture
+    handler is recorded as by :func:`record`. ``unsubscribe`` names the method that
+    undoes it when tracing ends. False (logged) if the bus refused or there is no session.
+    """
+    from .capture.listener import ListenSpec
+
+    session = _session()
+    if session is None:
+        return False
+    spec = ListenSpec(subscribe=subscribe, handler=handler, arguments=arguments,
+                      unsubscribe=unsubscribe)
+    return bool(session.listeners.listen(bus, spec))
 
 
 def inject(event: Any) -> bool:

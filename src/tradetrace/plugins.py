@@ -124,4 +124,6 @@ QUERY_PATTERNS = Registry("query pattern", "tradetrace.query_patterns", {
 
 EVENT_ADAPTERS = Registry("event adapter", "tradetrace.event_adapters", {
     "attributes": "tradetrace.model.events:AttributeAdapter",
+    "objects": "tradetrace.model.events:ObjectAdapter",
+    "keys": "tradetrace.model.events:KeyAdapter",
 })

@@ -24,8 +24,10 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from ._version import __version__
 from .capture.lifecycle import SystemRecords
+from .capture.listener import Listeners
 from .capture.patcher import Patcher
 from .capture.profile import Profile, resolve_profiles
+from .capture.recorder import Recorder
 from .capture.roles import inject_context, replacement
 from .config import TracingConfig
 from .decide.control import LevelControl
@@ -97,6 +99,8 @@ class TracingSession:
         self._final: Accounting | None = None  #: the accounting at shutdown, fixed
         self._lock = threading.Lock()
         self.records = SystemRecords(self)  #: lifecycle and run records (capture/lifecycle.py)
+        self.listeners = Listeners(self)  #: buses subscribed to (capture/listener.py)
+        self.recorder: Recorder | None = None  #: record(), dispatching() (capture/recorder.py)
         self.control = LevelControl(self)  #: set_level and overload steps (decide/control.py)
         if self.active:
             # Everything that can be a ConfigError happens here, before anything is patched.
@@ -116,6 +120,7 @@ class TracingSession:
         # one adapter reads every profile's events (the first profile's, if it is alone)
         self.adapter = self.profiles[0].adapter() if len(self.profiles) == 1 else DEFAULT_ADAPTER
         self.table = DecisionTable(self.config, self.retention, self.adapter)
+        self.recorder = Recorder(self.table, self.adapter)
         encoder = SpanEncoder(self.config.run_id, self.adapter, self.config.redaction)
         request = RequestWriter(
             sorted(self.resource.attributes.items()), self.scope.name, self.scope.version or ""
@@ -200,8 +205,8 @@ class TracingSession:
             return "otlp" if wanted == "otlp" else "none"
         return self.config.backend
 
-    def _replacement(self, role: str, original: Any, profile: Profile) -> Any:
-        return replacement(self, self.records, role, original, profile)
+    def _replacement(self, role: str, original: Any, profile: Profile, target: Any) -> Any:
+        return replacement(self, self.records, role, original, profile, target)
 
     # control ---------------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:
@@ -249,6 +254,8 @@ class TracingSession:
             self._closed = True
         if self._patcher is not None:
             self._patcher.unpatch()
+        self.recorder = None  # record() and the buses' capture handler record nothing more
+        self.listeners.close()
         done = True
         timeout = self.config.flush_timeout_seconds if timeout is None else timeout
         deadline = time.monotonic() + timeout

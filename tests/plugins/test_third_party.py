@@ -83,10 +83,10 @@ class KeepWinners(RetentionPolicy):
         return "a winner" if trade.outcome == "win" else None
 
 
-class Keys(EventAdapter):
+class Mappings(EventAdapter):
     """Events that are dicts: each field is a key."""
 
-    name = "keys"
+    name = "mappings"
 
     def read(self, name, event="event"):
         return f"{event}[{self.fields[name]!r}]"
@@ -129,7 +129,7 @@ denied_too = thirdparty_plugins:DeniedToo
 bars_over = thirdparty_plugins:BarsOver
 
 [tradetrace.event_adapters]
-keys = thirdparty_plugins:Keys
+mappings = thirdparty_plugins:Mappings
 """
 
 PROGRAM = """
@@ -235,7 +235,7 @@ import tradetrace
 from thirdparty_plugins import DictBus
 
 profile = {{"name": "dicts", "publish": ["thirdparty_plugins:DictBus.publish"],
-           "event_adapter": "keys",
+           "event_adapter": "mappings",
            "event_fields": {{"event_type": "type", "container_id": "node", "payload": "data",
                             "event_id": "id"}}}}
 tradetrace.configure("normal", profile=profile, output={out!r}, run_id="dicts")

@@ -32,9 +32,9 @@ logger = logging.getLogger(__name__)
 _ABSENT = object()
 _MARK = "__tradetrace_patch__"
 
-# (role, original attribute, profile) -> a replacement carrying ``__tradetrace_patch__``,
-# or None to leave the attribute alone
-Factory = Callable[[str, Any, Profile], Any]
+# (role, original attribute, profile, target) -> a replacement carrying
+# ``__tradetrace_patch__``, or None to leave the attribute alone
+Factory = Callable[[str, Any, Profile, Target], Any]
 
 
 class Patcher:
@@ -122,7 +122,7 @@ class Patcher:
             return
         original = owner.__dict__.get(target.method, _ABSENT)
         try:
-            replacement = self._factory(role, current, profile)
+            replacement = self._factory(role, current, profile, target)
         except Exception as exc:  # this can run inside the traced program's import statement
             self._cannot(self.unpatchable, target, exc)
             return

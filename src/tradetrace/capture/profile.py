@@ -45,6 +45,7 @@ import yaml
 from ..errors import ConfigError
 from ..model.events import EVENT_FIELDS, EventAdapter
 from ..plugins import EVENT_ADAPTERS
+from .listener import ListenSpec
 
 ROLES = ("publish", "subscribe", "unsubscribe", "lifecycle", "run", "transport")
 _TARGET = re.compile(
@@ -80,14 +81,19 @@ class Profile:
     lifecycle: tuple[Target, ...] = ()
     run: tuple[Target, ...] = ()
     transport: tuple[Target, ...] = ()
+    #: listener mode: after each ``on`` method returns, subscribe to the bus it names
+    listen: tuple[tuple[Target, ListenSpec], ...] = ()
     event_fields: Mapping[str, str] = field(default_factory=lambda: dict(EVENT_FIELDS))
     container_id_attribute: str = "container_id"
     event_adapter: str = "attributes"  #: how its events are read (model/events.py)
+    adapter_options: Mapping[str, Any] = field(default_factory=dict)  #: the adapter's own
 
     def targets(self) -> Iterable[tuple[str, Target]]:
         for role in ROLES:
             for target in getattr(self, role):
                 yield role, target
+        for target, _ in self.listen:
+            yield "listen", target
 
     @property
     def modules(self) -> tuple[str, ...]:
@@ -99,7 +105,7 @@ class Profile:
     def adapter(self) -> EventAdapter:
         """The event adapter this profile names, reading its ``event_fields``."""
         adapter: EventAdapter = EVENT_ADAPTERS.get(self.event_adapter, "event_adapter")(
-            self.event_fields)
+            self.event_fields, **self.adapter_options)
         return adapter
 
 
@@ -176,7 +182,8 @@ def parse_profile(data: Any, path: str) -> Profile:
     if not isinstance(data, Mapping):
         raise ConfigError(path, data, "a mapping with publish, subscribe, unsubscribe, "
                           "lifecycle, run")
-    allowed = ("name", *ROLES, "event_fields", "event_adapter", "container_id_attribute")
+    allowed = ("name", *ROLES, "listen", "event_fields", "event_adapter",
+               "container_id_attribute")
     for key in data:
         if key not in allowed:
             raise ConfigError(f"{path}.{key}", key, ", ".join(allowed), "unknown key")
@@ -187,11 +194,13 @@ def parse_profile(data: Any, path: str) -> Profile:
         if not isinstance(raw, list):
             raise ConfigError(f"{path}.{role}", raw, f"a list of {_TARGET_FORM}")
         roles[role] = tuple(Target.parse(t, f"{path}.{role}[{i}]") for i, t in enumerate(raw))
-    if not roles["publish"]:
-        raise ConfigError(f"{path}.publish", [], f"at least one {_TARGET_FORM}")
-    adapter_name = EVENT_ADAPTERS.check(data.get("event_adapter", "attributes"),
-                                        f"{path}.event_adapter")
+    listen = _listen(data.get("listen", []), path)
+    if not roles["publish"] and not listen:
+        raise ConfigError(f"{path}.publish", [], f"at least one {_TARGET_FORM} (or a listen "
+                          "entry)")
+    adapter_name, options = _adapter_spec(data.get("event_adapter", "attributes"), path)
     fields = _event_fields(data.get("event_fields", {}) or {}, adapter_name, path)
+    _adapter_options(adapter_name, fields, options, path)
     cid = data.get("container_id_attribute", "container_id")
     if not isinstance(cid, str) or not cid.isidentifier() or keyword.iskeyword(cid):
         raise ConfigError(f"{path}.container_id_attribute", cid, "an attribute name")
@@ -200,8 +209,49 @@ def parse_profile(data: Any, path: str) -> Profile:
         event_fields=fields,
         container_id_attribute=cid,
         event_adapter=adapter_name,
+        adapter_options=options,
+        listen=listen,
         **roles,
     )
+
+
+def _listen(raw: Any, path: str) -> tuple[tuple[Target, ListenSpec], ...]:
+    """``listen``: entries with ``on`` (the method after which to subscribe) and how."""
+    raw = [raw] if isinstance(raw, Mapping) else raw
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path}.listen", raw, "a list of {on: ..., bus: ..., subscribe: "
+                          "..., handler: ..., arguments: {...}}")
+    entries = []
+    for i, entry in enumerate(raw):
+        where = f"{path}.listen[{i}]"
+        on = Target.parse(entry.get("on") if isinstance(entry, Mapping) else None, f"{where}.on")
+        entries.append((on, ListenSpec.parse({k: v for k, v in entry.items() if k != "on"},
+                                             where)))
+    return tuple(entries)
+
+
+def _adapter_spec(raw: Any, path: str) -> tuple[str, dict[str, Any]]:
+    """``event_adapter``: a name, or a mapping with ``name`` and the adapter's options."""
+    if isinstance(raw, Mapping):
+        options = dict(raw)
+        name = EVENT_ADAPTERS.check(options.pop("name", None), f"{path}.event_adapter.name")
+        return name, options
+    return EVENT_ADAPTERS.check(raw, f"{path}.event_adapter"), {}
+
+
+def _adapter_options(name: str, fields: dict[str, str], options: dict[str, Any],
+                     path: str) -> None:
+    """Build the adapter once, so a bad option is a ConfigError now, not at start."""
+    if not options:
+        return
+    try:
+        EVENT_ADAPTERS.get(name, f"{path}.event_adapter")(fields, **options)
+    except TypeError as exc:  # an option the adapter does not take
+        raise ConfigError(f"{path}.event_adapter", options, f"the options of the {name} "
+                          "adapter", str(exc)) from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}.event_adapter", options, f"the options of the {name} "
+                          "adapter", str(exc)) from None
 
 
 def _event_fields(raw: Any, adapter_name: str, path: str) -> dict[str, str]:

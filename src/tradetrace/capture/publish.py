@@ -57,13 +57,31 @@ class PublishStats:
 # ids, error, trade, serial]. {event_type} {container_id} {payload} {metadata} are the
 # event adapter's expressions reading those fields (model/events.py);
 # {params} and {args} are the original's parameters (or *args, **kwargs).
-_TEMPLATE = """
-def publish(self, {params}):
-    {bind}
+#: The payload snapshot: a copy as it is now, however the traced code changes it later.
+_SNAPSHOT = """\
+    if kind is EVENT:  # (a signal only counted, TALLY, keeps three fields at the end)
+        try:  # the payload as it is now, however the traced code changes it later
+            payload = {payload}
+            if payload.__class__ is dict:
+                copy = payload.copy()
+                record[3] = copy_values(copy) if is_tracked(copy) else copy
+            else:
+                record[3] = snapshot(payload)
+        except Exception:
+            stats.unsnapshotable += 1"""
+#: An adapter's events that never change once published are kept whole, not copied:
+#: the export worker reads their payload (EventAdapter.payload_of).
+_KEPT_WHOLE = """\
+    if kind is EVENT:  # kept whole: the export worker reads its payload
+        record[3] = event"""
+
+#: Deciding and starting the record, shared with the recorder (recorder.py); {skip} is
+#: how the generated function returns when the event is not recorded.
+DECIDE = """\
     try:
         by_container = by_type({event_type}, MISS)
         if by_container is None:
-            return original(self, {args})
+            {skip}
         if by_container is MISS:
             route = resolve(event)
         else:
@@ -76,7 +94,7 @@ def publish(self, {params}):
         stats.undecidable += 1
         route = None
     if route is None:
-        return original(self, {args})
+        {skip}
 
     stack = local.stack
     if stack:
@@ -84,7 +102,7 @@ def publish(self, {params}):
         # suppress_tracing(), or the same event again (an overriding subclass's publish
         # calling the patched base's): the call goes through unrecorded
         if parent is SUPPRESSED or parent[2] is event:
-            return original(self, {args})
+            {skip}
     else:
         parent = None
         try:  # a root event may carry its cause from another process (propagation.py)
@@ -95,16 +113,13 @@ def publish(self, {params}):
             pass
     kind = route.kind
     record = [kind, route, event, None, parent, 0, 0, None, None, None, None]
-    if kind is EVENT:  # (a signal only counted, TALLY, keeps three fields at the end)
-        try:  # the payload as it is now, however the traced code changes it later
-            payload = {payload}
-            if payload.__class__ is dict:
-                copy = payload.copy()
-                record[3] = copy_values(copy) if is_tracked(copy) else copy
-            else:
-                record[3] = snapshot(payload)
-        except Exception:
-            stats.unsnapshotable += 1
+"""
+
+_TEMPLATE = """
+def publish(self, {params}):
+    {bind}
+""" + DECIDE + """\
+{snapshot}
     stack.append(record)
     record[5] = time_ns()
     try:
@@ -215,33 +230,14 @@ def traced_publish(
     ``__tradetrace_fields__``: the expressions written in, by field.
     """
     adapter = as_adapter(adapter)  # a ValueError for a field it cannot read
-    expressions = {
-        "event_type": adapter.read("event_type"), "container_id": adapter.read("container_id"),
-        "payload": adapter.read("payload"), "metadata": adapter.read_or_none("metadata"),
-    }
-    clash = sorted(set(adapter.namespace()) & (_TEMPLATE_NAMES | {"event"}))
-    if clash:
-        raise ValueError(f"the {adapter.name} adapter's name {clash[0]!r} is one the "
-                         "generated publish uses")
-    event_param = _single_parameter(original)
-    if event_param is not None:
-        params = args = event_param
-        bind = "event = " + event_param
-    else:
-        params, args = "*args, **kwargs", "*args, **kwargs"
-        bind = "event = args[0] if args else next(iter(kwargs.values()))"
-    source = _TEMPLATE.format(params=params, args=args, bind=bind, **expressions)
-    namespace: dict[str, Any] = {**adapter.namespace(),
-        "original": original, "by_type": table.by_type.get, "resolve": table.resolve,
-        "by_source": table.resolve_by_source, "MISS": table.MISS, "stats": PublishStats,
-        "local": dispatch, "snapshot": snapshot, "copy_values": copy_values,
-        "is_tracked": is_tracked, "time_ns": time.time_ns, "EVENT": EVENT,
-        "SUPPRESSED": SUPPRESSED, "TRACEPARENT": TRACEPARENT, "remote": remote_parent,
-    }
+    expressions = adapter_expressions(adapter)
+    params, args, bind = _binding(original, adapter.argument)
+    source = _TEMPLATE.format(params=params, args=args, bind=bind,
+                              snapshot=snapshot_block(adapter),
+                              skip=f"return original(self, {args})", **expressions)
     filename = f"<tradetrace publish #{next(_generated)} of {_name(original)}>"
-    exec(compile(source, filename, "exec"), namespace)
+    namespace = compiled(source, filename, table, adapter, original=original)
     publish: Any = functools.wraps(original)(namespace["publish"])
-    _register_source(publish.__code__, filename, source)
     publish.__tradetrace_patch__ = True
     publish.__tradetrace_source__ = filename
     publish.__tradetrace_fields__ = expressions
@@ -249,6 +245,46 @@ def traced_publish(
 
 
 _generated = itertools.count(1)
+
+
+def adapter_expressions(adapter: EventAdapter) -> dict[str, str]:
+    """What the templates read of an event, as the adapter writes it."""
+    clash = sorted(set(adapter.namespace()) & (_TEMPLATE_NAMES | {"event"}))
+    if clash:
+        raise ValueError(f"the {adapter.name} adapter's name {clash[0]!r} is one the "
+                         "generated functions use")
+    return {
+        "event_type": adapter.read("event_type"), "container_id": adapter.read("container_id"),
+        "payload": adapter.read("payload"), "metadata": adapter.read_or_none("metadata"),
+    }
+
+
+def snapshot_block(adapter: EventAdapter) -> str:
+    """The payload's snapshot (or, for events kept whole, the event) in the templates."""
+    if adapter.deferred_payload:
+        return _KEPT_WHOLE
+    return _SNAPSHOT.format(payload=adapter.read("payload"))
+
+
+def compiled(source: str, filename: str, table: DecisionTable, adapter: EventAdapter,
+             **names: Any) -> dict[str, Any]:
+    """``source`` run in the names the templates use, its text kept in ``linecache`` for
+    as long as what it defines lives; its namespace."""
+    namespace: dict[str, Any] = {
+        **adapter.namespace(), **names,
+        "by_type": table.by_type.get, "resolve": table.resolve,
+        "by_source": table.resolve_by_source, "MISS": table.MISS, "stats": PublishStats,
+        "local": dispatch, "snapshot": snapshot, "copy_values": copy_values,
+        "is_tracked": is_tracked, "time_ns": time.time_ns, "EVENT": EVENT,
+        "SUPPRESSED": SUPPRESSED, "TRACEPARENT": TRACEPARENT, "remote": remote_parent,
+    }
+    exec(compile(source, filename, "exec"), namespace)
+    for value in list(namespace.values()):
+        code = getattr(value, "__code__", None)
+        if code is not None and code.co_filename == filename:
+            _register_source(code, filename, source)
+            break
+    return namespace
 
 
 def _register_source(code: Any, filename: str, source: str) -> None:
@@ -264,21 +300,56 @@ def _register_source(code: Any, filename: str, source: str) -> None:
     weakref.finalize(code, linecache.cache.pop, filename, None)
 
 
-def _single_parameter(function: Callable[..., Any]) -> str | None:
-    """The event parameter's name if ``function`` is exactly ``(self, event)``."""
+def _binding(function: Callable[..., Any], argument: int | str | None) -> tuple[str, str, str]:
+    """(parameters, arguments, the line binding ``event``) for the generated function.
+
+    The original's own parameters when they are plain (positional or keyword, no
+    defaults, no names the template uses): a fixed signature is cheaper to call than
+    ``*args, **kwargs``. The event is ``argument`` (a name, or a position after self),
+    else the only parameter, else the first."""
+    names = _plain_parameters(function)
+    if names is not None and (argument is None or argument in names or (
+            isinstance(argument, int) and argument < len(names))):
+        event = (argument if isinstance(argument, str) else names[argument or 0])
+        listed = ", ".join(names)
+        return listed, listed, "event = " + event
+    position = argument if isinstance(argument, int) else 0
+    if isinstance(argument, str):
+        known = _parameter_names(function)
+        position = known.index(argument) if argument in known else -1
+        by_position = (f"args[{position}] if len(args) > {position} else None"
+                       if position >= 0 else "None")
+        bind = f"event = kwargs[{argument!r}] if {argument!r} in kwargs else {by_position}"
+    elif position == 0:
+        bind = "event = args[0] if args else next(iter(kwargs.values()), None)"
+    else:
+        bind = f"event = args[{position}] if len(args) > {position} else None"
+    return "*args, **kwargs", "*args, **kwargs", bind
+
+
+def _parameter_names(function: Callable[..., Any]) -> list[str]:
+    """The names of ``function``'s parameters after ``self`` ([] if it has no signature)."""
+    try:
+        return list(inspect.signature(function).parameters)[1:]
+    except (TypeError, ValueError):
+        return []
+
+
+def _plain_parameters(function: Callable[..., Any]) -> list[str] | None:
+    """The parameter names after ``self`` if all are plain and none is a name the
+    template uses; else None."""
     try:
         parameters = list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):
         return None
     plain = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    if len(parameters) == 2 and all(
+    if len(parameters) < 2 or not all(
         p.kind is plain and p.default is inspect.Parameter.empty for p in parameters
     ):
-        name = parameters[1].name
-        # Names the template itself uses would be shadowed.
-        if name not in _TEMPLATE_NAMES:
-            return name
-    return None
+        return None
+    names = [p.name for p in parameters[1:]]
+    # Names the template itself uses would be shadowed.
+    return None if set(names) & _TEMPLATE_NAMES else names
 
 
 _TEMPLATE_NAMES = frozenset({

@@ -8,14 +8,15 @@ import inspect
 from typing import Any
 
 from .lifecycle import RecordSink, lifecycle_wrapper, run_wrapper
+from .listener import listen_wrapper
 from .patcher import function_wrapper, subscribe_wrapper, unsubscribe_wrapper
-from .profile import Profile
+from .profile import Profile, Target
 from .propagation import inject
 from .publish import traced_publish
 
 
 def replacement(session: Any, records: RecordSink, role: str, original: Any,
-                profile: Profile) -> Any:
+                profile: Profile, target: Target | None = None) -> Any:
     """The function that replaces ``original`` for ``role`` (None: leave it)."""
     if role == "publish":
         call = original
@@ -35,6 +36,9 @@ def replacement(session: Any, records: RecordSink, role: str, original: Any,
         )
     if role == "transport":
         return function_wrapper(original, transport_wrapper(session))
+    if role == "listen":
+        spec = next(spec for on, spec in profile.listen if on == target)
+        return function_wrapper(original, listen_wrapper(session.listeners, spec))
     if role == "lifecycle":
         wrapper = lifecycle_wrapper(records, profile.container_id_attribute)
         return function_wrapper(original, wrapper)

@@ -30,6 +30,7 @@ ValueError: event field 'payload': 'data-1' is not an attribute name
 
 from __future__ import annotations
 
+import enum
 import keyword
 from collections.abc import Callable, Mapping, MutableMapping
 from operator import attrgetter
@@ -63,6 +64,12 @@ class EventAdapter:
     """
 
     name: ClassVar[str] = ""
+    #: which argument of the patched call is the event: a parameter name, or a position
+    #: counted after ``self``; None: the only one, else the first
+    argument: int | str | None = None
+    #: the publish path keeps the event itself and the worker reads its payload through
+    #: :meth:`payload_of` (events that never change once published)
+    deferred_payload: bool = False
 
     def __init__(self, fields: Mapping[str, str] | None = None) -> None:
         unknown = sorted(set(fields or ()) - set(EVENT_FIELDS))
@@ -88,6 +95,10 @@ class EventAdapter:
     def namespace(self) -> dict[str, Any]:
         """Names the expressions use besides the event (helper functions, constants)."""
         return {}
+
+    def payload_of(self, event: Any) -> dict[str, Any]:
+        """The payload of an event the publish path kept whole (``deferred_payload``)."""
+        raise NotImplementedError
 
     def getter(self, name: str, strict: bool = True) -> Callable[[Any], Any]:
         """``event -> field`` (``strict``: may raise when missing; else None)."""
@@ -159,6 +170,193 @@ class AttributeAdapter(EventAdapter):
             carrier = {}
             setattr(event, attribute, carrier)
         return carrier if isinstance(carrier, MutableMapping) else None
+
+
+def plain(value: Any) -> Any:
+    """A framework's value as a span can hold it: str, int, float and bool as they are;
+    an enum member by its name; a number object (a price, a quantity, money) as a float;
+    anything else (an id object, a UUID) as its text."""
+    cls = value.__class__
+    if cls is str or cls is float or cls is int or cls is bool or value is None:
+        return value
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, (str, int, float)):
+        return value
+    if hasattr(cls, "__float__"):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def _attribute_path(obj: Any, names: tuple[str, ...]) -> Any:
+    for name in names:
+        obj = getattr(obj, name, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _key_path(obj: Any, names: tuple[str, ...]) -> Any:
+    for name in names:
+        try:
+            obj = obj.get(name)
+        except AttributeError:  # not a mapping
+            return None
+        if obj is None:
+            return None
+    return obj
+
+
+class PathAdapter(EventAdapter):
+    """Fields by dotted path, and the options a framework's events need (in YAML)::
+
+        event_adapter:
+          name: objects            # attributes by dotted path (``keys``: keys of mappings)
+          argument: message        # the bus call's argument holding the event (a name, or
+                                   # a position counted after self); default: the first
+          type: class              # the event type is the class name (default: the field)
+          payload:                 # the payload a span shows, built from the event's
+            symbol: instrument_id  # fields on the export worker; a list is tried in order
+            price: [last_px, close]
+
+    With ``payload`` the publish path keeps the event itself rather than a copy of its
+    payload, and the export worker reads the payload from it (:meth:`payload_of`): for
+    events that do not change once published (value objects, as compiled frameworks
+    publish), the cheapest snapshot is none. Values are made plain by :func:`plain`.
+    """
+
+    def __init__(self, fields: Mapping[str, str] | None = None, *,
+                 argument: int | str | None = None, type: str | None = None,
+                 payload: Mapping[str, Any] | None = None) -> None:
+        if argument is not None and not (
+                (isinstance(argument, int) and not isinstance(argument, bool) and argument >= 0)
+                or (isinstance(argument, str) and argument.isidentifier())):
+            raise ValueError(f"argument {argument!r} is not a parameter name or a position")
+        if type not in (None, "class"):
+            raise ValueError(f"type {type!r}: only 'class' (else the event_type field is read)")
+        self.argument = argument
+        self.type = type
+        self.payload = _payload_spec(payload)
+        self.deferred_payload = bool(self.payload)
+        super().__init__(fields)
+
+    def check(self) -> None:
+        for key, path in self.fields.items():
+            _split(key, path)
+        for key, paths in self.payload.items():
+            for path in paths:
+                _split(f"payload.{key}", path)
+
+    def read(self, name: str, event: str = "event") -> str:
+        if name == "event_type" and self.type == "class":
+            return f"{event}.__class__.__name__"
+        if name == "payload" and self.payload:
+            return event
+        return self._strict(_split(name, self.fields[name]), event)
+
+    def read_or_none(self, name: str, event: str = "event") -> str:
+        if name == "event_type" and self.type == "class" or name == "payload" and self.payload:
+            return self.read(name, event)
+        return self._lenient(_split(name, self.fields[name]), event)
+
+    def payload_of(self, event: Any) -> dict[str, Any]:
+        """The payload of an event kept whole: each key's first path that gives a value."""
+        payload = {}
+        for key, paths in self._compiled_payload():
+            for read in paths:
+                value = read(event)
+                if value is not None:
+                    payload[key] = plain(value)
+                    break
+        return payload
+
+    def _compiled_payload(self) -> list[tuple[str, list[Callable[[Any], Any]]]]:
+        compiled = self.__dict__.get("_payload_readers")
+        if compiled is None:  # made on first use (on the worker), never pickled
+            compiled = [(key, [self._compile(self._lenient(_split(key, path), "event"))
+                               for path in paths]) for key, paths in self.payload.items()]
+            self.__dict__["_payload_readers"] = compiled
+        return compiled
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_payload_readers"}
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(other) and self.__getstate__() == other.__getstate__()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((super().__hash__(), self.argument, self.type))
+
+    def _strict(self, names: tuple[str, ...], event: str) -> str:
+        raise NotImplementedError
+
+    def _lenient(self, names: tuple[str, ...], event: str) -> str:
+        raise NotImplementedError
+
+
+class ObjectAdapter(PathAdapter):
+    """``objects``: fields are attributes, by dotted path (``order.client_order_id``)."""
+
+    name = "objects"
+
+    def _strict(self, names: tuple[str, ...], event: str) -> str:
+        return ".".join((event, *names))
+
+    def _lenient(self, names: tuple[str, ...], event: str) -> str:
+        if len(names) == 1:
+            return f"getattr({event}, {names[0]!r}, None)"
+        return f"_attribute_path({event}, {names!r})"
+
+    def namespace(self) -> dict[str, Any]:
+        return {"_attribute_path": _attribute_path}
+
+
+class KeyAdapter(PathAdapter):
+    """``keys``: events are mappings; fields are keys, by dotted path (``order.id``)."""
+
+    name = "keys"
+
+    def _strict(self, names: tuple[str, ...], event: str) -> str:
+        return event + "".join(f"[{name!r}]" for name in names)
+
+    def _lenient(self, names: tuple[str, ...], event: str) -> str:
+        if len(names) == 1:
+            return f"{event}.get({names[0]!r})"
+        return f"_key_path({event}, {names!r})"
+
+    def namespace(self) -> dict[str, Any]:
+        return {"_key_path": _key_path}
+
+    def metadata(self, event: Any, create: bool = False) -> MutableMapping[str, Any] | None:
+        key = self.fields["metadata"]
+        carrier = event.get(key) if isinstance(event, Mapping) else None
+        if carrier is None and create and isinstance(event, MutableMapping):
+            carrier = event[key] = {}
+        return carrier if isinstance(carrier, MutableMapping) else None
+
+
+def _split(name: str, path: Any) -> tuple[str, ...]:
+    names = tuple(path.split(".")) if isinstance(path, str) else ()
+    if not names or not all(n.isidentifier() and not keyword.iskeyword(n) for n in names):
+        raise ValueError(f"event field {name!r}: {path!r} is not a dotted path of names")
+    return names
+
+
+def _payload_spec(payload: Any) -> dict[str, tuple[str, ...]]:
+    if payload is None:
+        return {}
+    if not isinstance(payload, Mapping):
+        raise ValueError(f"payload {payload!r} is not a mapping of key -> path(s)")
+    spec = {}
+    for key, paths in payload.items():
+        paths = (paths,) if isinstance(paths, str) else paths
+        if not isinstance(key, str) or not isinstance(paths, (list, tuple)) or not paths:
+            raise ValueError(f"payload {key!r}: {paths!r} is not a path or a list of paths")
+        spec[key] = tuple(paths)
+    return spec
 
 
 #: What a session reads events with when its profile names no adapter.
