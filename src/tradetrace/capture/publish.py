@@ -138,7 +138,7 @@ def traced_publish(
     It is ``_TEMPLATE`` with the original's parameters and the profile's event field names
     written in, compiled once here. For ``def publish(self, event)`` and the default
     fields (event_type, container_id, payload, metadata: the ADMF-PC profile's) it writes
-    (tests/test_publish_source.py checks that this example is what it writes)::
+    (tests/capture/test_publish_source.py checks that this example is what it writes)::
 
         def publish(self, event):
             event = event
