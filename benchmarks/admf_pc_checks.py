@@ -1,5 +1,5 @@
 """What `admf_pc.py` checks, as pure functions over text and records (tested on made-up
-input in tests/test_admf_pc_script.py, so they hold without an ADMF-PC checkout).
+input in tests/system/test_admf_pc_script.py, so they hold without an ADMF-PC checkout).
 
 ADMF-PC's own results come from two places it writes itself, independent of tradetrace:
 

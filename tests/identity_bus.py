@@ -1,5 +1,5 @@
 """A bus that keeps handlers by identity (``id(handler)`` keys, ``is`` checks), as some
-frameworks do, for tests/test_handler_identity.py."""
+frameworks do, for tests/capture/test_handler_identity.py."""
 
 from __future__ import annotations
 

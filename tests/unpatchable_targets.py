@@ -1,4 +1,4 @@
-"""Classes tracing cannot patch, for tests/test_unpatchable.py: one whose metaclass
+"""Classes tracing cannot patch, for tests/capture/test_unpatchable.py: one whose metaclass
 refuses attribute assignment, and an extension type under a Python module's name (as a
 framework with a compiled core re-exports its bus)."""
 

@@ -79,6 +79,6 @@ def stock_exporter() -> Iterator[Callable[..., Any]]:
 def spans_built_here(monkeypatch: pytest.MonkeyPatch) -> None:
     """Spans built by a thread of this process (``encoder: thread``), for tests that
     watch the export worker and sink writer at work (their counters, their log lines).
-    The encoder process runs the same two; tests/test_encoder_process.py checks that
+    The encoder process runs the same two; tests/export/test_encoder_process.py checks that
     its failures reach the traced process's accounting."""
     monkeypatch.setenv("TRADETRACE_ENCODER", "thread")

@@ -13,7 +13,7 @@ report) goes through this module, so each rule lives here once:
   trace id, span id or times is a bad span; ``resourceMetrics`` lines are metric lines,
   never bad. :func:`read_spans` applies this in Python; the query loader's SQL applies
   the same rule in DuckDB (``query/_load.py``), and tests pin the two to the same counts
-  (tests/test_one_reader.py). Fields of the wrong JSON type still differ: Python drops a
+  (tests/analyse/test_one_reader.py). Fields of the wrong JSON type still differ: Python drops a
   span whose kind, int value or id has one, DuckDB keeps it (the field NULL or cast); a
   resource or scope that is not an object is a bad span in Python only.
 - **stats** (:class:`ReadStats`): what was read and what was skipped, with reasons. The

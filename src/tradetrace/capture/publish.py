@@ -154,7 +154,7 @@ def traced_publish(
     for the event's type, container, payload and metadata written in (a mapping of field
     names is read as attributes by those names), compiled once here. For
     ``def publish(self, event)`` and the default adapter (attributes by ADMF-PC's names) it
-    writes (tests/test_publish_source.py checks that this example is what it writes)::
+    writes (tests/capture/test_publish_source.py checks that this example is what it writes)::
 
         def publish(self, event):
             event = event

@@ -33,7 +33,7 @@ def test_docstring_examples(name, tmp_path, monkeypatch):
     assert result.failed == 0
 
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 @pytest.mark.parametrize("page", ["production.md", "retention.md", "configuration.md"])

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _python(code: str, tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,7 @@ from tradetrace.analyse.summary import percentile
 from tradetrace.conventions import signal_direction
 from tradetrace.query import TraceQuery
 
-FIXTURES = Path(__file__).parent / "fixtures" / "query"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "query"
 CROSS = FIXTURES / "cross_trace.jsonl"
 COLLECTOR = FIXTURES / "collector-traces.json"
 

@@ -20,9 +20,9 @@ from tradetrace.analyse.reader import read_spans
 from tradetrace.launch.autostart import is_launcher
 from tradetrace.testing import recording
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BACKTEST = str(ROOT / "examples" / "backtest.py")
-FAKE_ADMF = Path(__file__).resolve().parent / "fake_admf"
+FAKE_ADMF = Path(__file__).resolve().parents[1] / "fake_admf"
 BARS, SEED = 120, 5
 
 ADMF_SCRIPT = f"""

@@ -15,7 +15,7 @@ import pytest
 from tradetrace import conventions as conv
 from tradetrace.analyse.reader import read_spans
 
-SWEEP = Path(__file__).resolve().parent / "programs" / "sweep.py"
+SWEEP = Path(__file__).resolve().parents[1] / "programs" / "sweep.py"
 SEEDS, BARS = 4, 60
 
 

@@ -12,7 +12,7 @@ from tradetrace import conventions as conv
 from tradetrace.analyse.reader import read_spans
 from tradetrace.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BACKTEST = str(ROOT / "examples" / "backtest.py")
 
 

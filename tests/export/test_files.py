@@ -16,7 +16,7 @@ from tradetrace.analyse.reader import ReadStats, read_spans, trace_files
 from tradetrace.analyse.summary import summarize
 from tradetrace.export.metrics import METRICS_SUFFIX
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _traced_demo(demo, tmp_path, level="normal", bars=400, **kwargs):

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from test_reader import line, span, write_lines
 from tradetrace.analyse import reader
 from tradetrace.analyse.reader import ReadStats, read_spans
 from tradetrace.analyse.summary import summarize
 from tradetrace.query import TraceQuery
+
+from .test_reader import line, span, write_lines
 
 COUNTS = ("files_total", "files_read", "spans", "bad_lines", "bad_spans", "metric_lines",
           "skipped_files", "skipped_sources")

@@ -15,10 +15,10 @@ from pathlib import Path
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import tradetrace
-from test_safety import BrokenExporter
+from system.test_safety import BrokenExporter
 from tradetrace.export import writer as writer_module
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class HangingExporter(SpanExporter):

@@ -318,7 +318,7 @@ def test_stats_say_no_cap_when_overload_is_off(demo):
 
 
 def test_level_change_names_are_documented():
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "conventions.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "conventions.md").read_text()
     for name in (conv.LEVEL_CHANGE_SPAN_NAME, conv.LEVEL_BEFORE, conv.LEVEL_AFTER,
                  conv.LEVEL_REASON, conv.LEVEL_WORKER_BUSY, conv.LEVEL_PAID):
         assert f"`{name}`" in doc

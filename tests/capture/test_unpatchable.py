@@ -16,7 +16,7 @@ import pytest
 import tradetrace
 from tradetrace import ConfigError
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("target, why", [

@@ -13,7 +13,7 @@ from tradetrace import conventions as conv
 from tradetrace.analyse.reader import read_spans
 from tradetrace.config import DEFAULT_OUTPUT, load_config
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 #: A trading system with its own ``traces/`` store in its working directory: it reads
 #: what an earlier run left there and writes this run's results beside it.

@@ -29,7 +29,7 @@ from tradetrace.retain.buffer import Retention
 from tradetrace.retain.tail import TailRetention
 from tradetrace.retain.trades import TradeRules
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

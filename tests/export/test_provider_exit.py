@@ -18,12 +18,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tradetrace
-from test_export_failures import _closed_port
-from test_launch import _env, _otel_instrument
-from test_safety import FailingExporter
+from export.test_writer_failures import _closed_port
+from launch.test_launch_paths import _env, _otel_instrument
+from system.test_safety import FailingExporter
 from tradetrace import conventions as conv
 
-BACKTEST = str(Path(__file__).resolve().parents[1] / "examples" / "backtest.py")
+BACKTEST = str(Path(__file__).resolve().parents[2] / "examples" / "backtest.py")
 
 
 class Seen(SpanProcessor):
