@@ -94,7 +94,7 @@ def test_the_rule_catches_backward_and_upward_imports() -> None:
     source = (
         "from ..export.metrics import TradingMetrics\n"  # retain reaching forward: wrong
         "from ..model.record import KIND\n"
-        "from .trades import Trade\n"
+        "from .trades import TrackedTrade\n"
         "from ..errors import ConfigError\n"
         "from .. import session\n"  # a stage importing the wiring: wrong
         "import tradetrace.capture.publish\n"  # retain reaching back: wrong

@@ -62,8 +62,8 @@ from .retain.policies.trade_complete import TradeComplete
 from .retain.policy import (
     BY_LEVEL,
     LIMIT_KEYS,
-    RetentionLimits,
     RetentionPolicy,
+    TailLimits,
     parse_limits,
     parse_policy,
     policy_keys,
@@ -138,7 +138,7 @@ class TracingConfig:
     source: str = "defaults"  #: where the file part came from, for messages
     disabled: bool = False  #: OTEL_SDK_DISABLED: off whatever the levels say
     retention: RetentionPolicy | None = None  #: None: by level (LEVEL_RETENTION)
-    limits: RetentionLimits = field(default_factory=RetentionLimits)
+    limits: TailLimits = field(default_factory=TailLimits)
     trade_rules: TradeRules | None = field(default_factory=TradeRules)  #: None: no trades
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     overload: OverloadSettings = field(default_factory=OverloadSettings)

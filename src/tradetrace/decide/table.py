@@ -29,7 +29,7 @@ from ..model.events import EVENT_FIELDS
 from ..model.record import EVENT, F_METADATA, KEPT_AT_NORMAL, KEPT_FIELDS, TALLY
 from ..model.route import Route
 from ..model.snapshot import snapshot
-from ..retain.buffer import ContainerBuffer, Retention
+from ..retain.buffer import ContainerBuffer, ContainerBuffers
 from ..retain.signals import SignalReader
 from ..retain.trades import TradeRules
 
@@ -91,12 +91,12 @@ class DecisionTable:
     def __init__(
         self,
         config: TracingConfig,
-        retention: Retention,
+        buffers: ContainerBuffers,
         fields: tuple[str, str, str] = ("event_type", "container_id", "source_id"),
         event_fields: Mapping[str, str] = EVENT_FIELDS,
     ) -> None:
         self._config = config
-        self._retention = retention
+        self._container_buffers = buffers
         self._type_field, self._container_field, self._source_field = fields
         names = [event_fields.get(name, name) for name in KEPT_FIELDS]
         self._keep_normal = attrgetter(*names[:KEPT_AT_NORMAL])
@@ -224,7 +224,7 @@ class DecisionTable:
                 return _MISS
             buffer = self._buffers.get(container)
             if buffer is None:
-                buffer = self._buffers[container] = self._retention.buffer_for(
+                buffer = self._buffers[container] = self._container_buffers.buffer_for(
                     container, policy.max_events)
             keep = (self._keep_signal if tally else self._keep_debug if debug
                     else self._keep_normal)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..retain.buffer import BUFFER_FULL, Retention
+from ..retain.buffer import BUFFER_FULL, ContainerBuffers
 from ..retain.tail import COUNTED_ONLY, DROPPED_BY_POLICY, TailRetention
 from .worker import ExportWorker
 
@@ -83,11 +83,11 @@ class Accounting:
         return text
 
 
-def account(retention: Retention, worker: ExportWorker | None,
+def account(buffers: ContainerBuffers, worker: ExportWorker | None,
             tail: TailRetention | None) -> Accounting:
     """The session's accounting now (any thread)."""
     if worker is None:
-        buffered = retention.pending()
+        buffered = buffers.pending()
         return Accounting(recorded=buffered, pending=buffered, buffered=buffered)
     stats = worker.stats
     # The worker takes from the buffers only under the ledger lock, and its other
@@ -95,8 +95,8 @@ def account(retention: Retention, worker: ExportWorker | None,
     # a record that ``taken`` does not.
     with worker.ledger:
         taken = stats.taken
-        buffered = retention.pending()
-        full = retention.dropped
+        buffered = buffers.pending()
+        full = buffers.dropped
         exported = stats.exported
         dropped = dict(stats.dropped)  # a C-level copy: atomic against the worker's updates
         held = 0
@@ -116,7 +116,7 @@ def account(retention: Retention, worker: ExportWorker | None,
     )
 
 
-def account_shipped(retention: Retention, worker: ExportWorker, figures: Any) -> Accounting:
+def account_shipped(buffers: ContainerBuffers, worker: ExportWorker, figures: Any) -> Accounting:
     """The accounting when an encoder process builds the spans: what this process took
     is packed (its frames queued, or dropped here with a reason), or was sent to the
     encoder, which reports what it exported, dropped and holds (``figures``: a callable
@@ -124,8 +124,8 @@ def account_shipped(retention: Retention, worker: ExportWorker, figures: Any) ->
     stats = worker.stats
     with worker.ledger:
         taken = stats.taken
-        buffered = retention.pending()
-        full = retention.dropped
+        buffered = buffers.pending()
+        full = buffers.dropped
         dropped = dict(stats.dropped)  # frames dropped here, by reason
     there = figures()
     for reason, n in there["dropped"].items():

@@ -90,9 +90,9 @@ class ShipWorker(ExportWorker):
     """The export worker of the traced process when an encoder process builds the spans:
     it takes, packs and queues frames; routing and encoding happen over there."""
 
-    def __init__(self, retention: Any, encoder: Any, link: EncoderLink,
+    def __init__(self, buffers: Any, encoder: Any, link: EncoderLink,
                  interval: float = 0.5) -> None:
-        super().__init__(retention, encoder, None, link, interval)  # type: ignore[arg-type]
+        super().__init__(buffers, encoder, None, link, interval)  # type: ignore[arg-type]
         self.packer = link.packer = Packer(encoder.kept)
         self.link = link
 
@@ -401,7 +401,7 @@ def main() -> None:
     unpacker = Unpacker()
     pipeline.routes = lambda: list(unpacker.routes.values())
     worker = pipeline.worker
-    buffer = pipeline.retention.buffer_for("encoder", MAX_QUEUED_RECORDS)
+    buffer = pipeline.buffers.buffer_for("encoder", MAX_QUEUED_RECORDS)
     worker.start()
     reports = _Reports(stdout, pipeline.report)
     stop = threading.Event()

@@ -61,7 +61,7 @@ from ..model.record import (
     TRADE,
     Record,
 )
-from ..retain.trades import Trade
+from ..retain.trades import TrackedTrade
 from .attributes import (
     MAX_STRING,
     SKIP,
@@ -205,7 +205,7 @@ class SpanEncoder:
         parent = record[PARENT]
         caused = parent is not None and parent[KIND] is EVENT
         trade = record[TRADE]
-        traded = trade.__class__ is Trade
+        traded = trade.__class__ is TrackedTrade
         route = record[ROUTE]
         key = (route, fields[F_SOURCE], caused, text != "", traded, tuple(payload))
         compiled = self._compiled.get(key)
@@ -289,7 +289,7 @@ class SpanEncoder:
         attr = self.attr.encode
         head, name_json = self._head(route, fields[F_SOURCE])
         trade = record[TRADE]  # a trade's span: its id goes first among attributes
-        parts = [attr(conv.TRADE_ID, trade.id), head] if trade.__class__ is Trade else [head]
+        parts = [attr(conv.TRADE_ID, trade.id), head] if trade.__class__ is TrackedTrade else [head]
         add = parts.append
 
         event_id = fields[F_EVENT_ID]
@@ -517,7 +517,7 @@ class SpanEncoder:
         if event_id is not None:
             attrs.append((conv.EVENT_ID, _plain(event_id)))
         trade = record[TRADE]
-        if trade.__class__ is Trade:  # first among attributes, as on event spans
+        if trade.__class__ is TrackedTrade:  # first among attributes, as on event spans
             attrs.insert(0, (conv.TRADE_ID, trade.id))
         trace_id, span_id = self.ids(record)
         return self._span(escape(name), record, trace_id, span_id, [self.attr.many(attrs)], [])

@@ -190,8 +190,10 @@ _ids = itertools.count(1)
 _prefix = os.urandom(4).hex()
 
 
-class Trade:
-    """One round trip and what is known of it; its held records live here too."""
+class TrackedTrade:
+    """A trade as the tracker rebuilds it, open or closed: one round trip and what is
+    known of it; its held records live here too. (The analysis side's trade, read back
+    from files, is :class:`tradetrace.analyse.query.results.Trade`.)"""
 
     __slots__ = (
         "id", "key", "container", "strategy", "symbol", "state", "outcome", "policy",
@@ -243,7 +245,7 @@ class Trade:
             return None
 
     def __repr__(self) -> str:
-        return f"<Trade {self.id} {self.key} {self.state} {self.outcome or ''}>"
+        return f"<TrackedTrade {self.id} {self.key} {self.state} {self.outcome or ''}>"
 
 
 @dataclass
@@ -264,22 +266,23 @@ class TradeTracker:
     def __init__(
         self,
         rules: TradeRules,
-        completed: Callable[[Trade], None],
-        opened: Callable[[Trade], None] = lambda trade: None,
+        completed: Callable[[TrackedTrade], None],
+        opened: Callable[[TrackedTrade], None] = lambda trade: None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.rules = rules
         self._completed = completed
         self._opened = opened
         self.clock = clock or time.monotonic
-        self.open: OrderedDict[str, Trade] = OrderedDict()  #: by id, least recently active first
-        self._by_key: dict[tuple[Any, ...], Trade] = {}
+        #: by id, least recently active first
+        self.open: OrderedDict[str, TrackedTrade] = OrderedDict()
+        self._by_key: dict[tuple[Any, ...], TrackedTrade] = {}
         #: order id -> [trade, publish time, price, side, filled yet, strategy]
         self._orders: OrderedDict[Any, list[Any]] = OrderedDict()
         self.stats = TrackerStats()
         self._get = {name: getter(getattr(rules, name)) for name in _FIELDS}
         self._key_getters = tuple(getter(alternatives) for alternatives in rules.position)
-        self.fill_latency: Callable[[Trade, float], None] = lambda trade, ms: None
+        self.fill_latency: Callable[[TrackedTrade, float], None] = lambda trade, ms: None
 
     def anomaly(self, kind: str, detail: str) -> None:
         self.stats.anomalies[kind] += 1
@@ -287,7 +290,7 @@ class TradeTracker:
             logger.warning("tradetrace: trade anomaly %s (%s); the event is traced outside any "
                            "trade (logged once, counted from now on)", kind, detail)
 
-    def assign(self, record: Record, role: str | None, policy: Any) -> Trade | None:
+    def assign(self, record: Record, role: str | None, policy: Any) -> TrackedTrade | None:
         """The trade ``record`` belongs to (None: none). Called in publish order."""
         parent = record[PARENT]
         inherited = parent[TRADE] if parent is not None and parent[KIND] is EVENT else None
@@ -323,8 +326,8 @@ class TradeTracker:
 
     def _by_role(
         self, record: Record, role: str, payload: Mapping[str, Any],
-        inherited: Trade | None, policy: Any,
-    ) -> Trade | None:
+        inherited: TrackedTrade | None, policy: Any,
+    ) -> TrackedTrade | None:
         rules = self.rules
         get = self._get
         if role is FILL:
@@ -429,8 +432,9 @@ class TradeTracker:
                 return entry[5]
         return self._get["strategy"](payload)
 
-    def _new(self, key: tuple[Any, ...], record: Record, policy: Any, strategy: Any) -> Trade:
-        trade = Trade(key, key[0], policy, self.clock())
+    def _new(self, key: tuple[Any, ...], record: Record, policy: Any,
+             strategy: Any) -> TrackedTrade:
+        trade = TrackedTrade(key, key[0], policy, self.clock())
         trade.strategy = strategy
         trade.start = record[START]
         payload = record[SNAPSHOT] or {}
@@ -444,25 +448,25 @@ class TradeTracker:
         self._opened(trade)
         return trade
 
-    def _complete(self, trade: Trade, outcome: str) -> None:
+    def _complete(self, trade: TrackedTrade, outcome: str) -> None:
         trade.state = CLOSED
         trade.outcome = outcome
         self._forget(trade)
         self._completed(trade)
 
-    def _forget(self, trade: Trade) -> None:
+    def _forget(self, trade: TrackedTrade) -> None:
         self.open.pop(trade.id, None)
         if self._by_key.get(trade.key) is trade:
             del self._by_key[trade.key]
 
-    def end(self, trade: Trade, outcome: str) -> None:
+    def end(self, trade: TrackedTrade, outcome: str) -> None:
         """End a trade that never closed (shutdown, time-to-live, eviction)."""
         if trade.state is not CLOSED:
             trade.state = CLOSED
             trade.outcome = outcome
             self._forget(trade)
 
-    def expired(self, ttl_seconds: float) -> list[Trade]:
+    def expired(self, ttl_seconds: float) -> list[TrackedTrade]:
         """Open trades with no event for ``ttl_seconds``, least recently active first."""
         limit = self.clock() - ttl_seconds
         out = []
@@ -493,7 +497,7 @@ def as_number(value: Any) -> float | None:
     return number if number == number else None  # NaN is no P&L
 
 
-def _pnl(trade: Trade) -> float | None:
+def _pnl(trade: TrackedTrade) -> float | None:
     entry, exit_, quantity = (as_number(trade.entry_price), as_number(trade.exit_price),
                               as_number(trade.quantity))
     if entry is None or exit_ is None or quantity is None:
