@@ -68,7 +68,7 @@ from .retain.policy import (
     parse_policy,
     policy_keys,
 )
-from .retain.trades import TradeRules
+from .retain.trade_rules import TradeRules
 
 #: Where trace files go by default, relative to the working directory at start. Named
 #: for tradetrace, so that it is never a folder of the traced system's own (ADMF-PC keeps

@@ -56,7 +56,7 @@ from .._version import __version__
 from ..model.otlp_json import UNENCODABLE
 from ..model.record import END, ROUTE, START, SUBJECT, Record
 from ..retain.tail import RetentionObserver, TailRetention
-from ..retain.trades import TrackedTrade
+from ..retain.tracked_trade import TrackedTrade
 from .files import PRIVATE, LineFile, Permissions
 from .histograms import HistogramExporter, HistogramSeries
 

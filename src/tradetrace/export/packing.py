@@ -53,7 +53,7 @@ from ..model.record import (
     Record,
 )
 from ..model.route import Route
-from ..retain.trades import CLOSE, FILL, OPEN, ORDER, SIGNAL, UPDATE
+from ..retain.trade_rules import CLOSE, FILL, OPEN, ORDER, SIGNAL, UPDATE
 
 #: the constants themselves: kinds and roles are compared by identity
 KINDS = {kind: kind for kind in (EVENT, HANDLER, LIFECYCLE, RUN, TALLY)}

@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..model.otlp_json import RequestWriter
 from ..retain.buffer import ContainerBuffers
 from ..retain.tail import TailRetention
-from ..retain.trades import TradeRules
+from ..retain.trade_rules import TradeRules
 from .accounting import account
 from .backends import SinkContext, backend
 from .sinks import ProviderSink, SdkSink, SpanSink

@@ -61,7 +61,7 @@ from ..model.record import (
     TRADE,
     Record,
 )
-from ..retain.trades import TrackedTrade
+from ..retain.tracked_trade import TrackedTrade
 from .attributes import (
     MAX_STRING,
     SKIP,

@@ -17,7 +17,8 @@ from .. import conventions as conv
 from ..model.otlp_json import Attributes, EncodingStats, escape, link_json, span_json
 from ..model.record import IDS
 from ..retain.tail import EvictionSummary
-from ..retain.trades import TrackedTrade, as_number
+from ..retain.tracked_trade import TrackedTrade
+from ..retain.trades import as_number
 from .attributes import SKIP, to_attribute
 from .shapes import compile_trade_shape
 

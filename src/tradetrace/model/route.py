@@ -41,6 +41,6 @@ class Route:
         self.handler_spans = debug
         self.payload_snapshot = debug
         self.keep = keep  #: event -> the fields its record keeps (model/record.py)
-        self.role = role  #: what the event does to a trade (retain/trades.py), if anything
+        self.role = role  #: what the event does to a trade (retain/trade_rules.py), if anything
         self.retention = retention  #: the container's retention policy (retain/policy.py)
         self.seen = 0  #: events recorded through this route (export worker; for metrics)

@@ -43,19 +43,9 @@ from ..model.record import (
 )
 from .policy import PASS, WINDOW, RetentionPolicy, TailLimits
 from .signals import SignalReader, SignalTally, answered_signal
-from .trades import (
-    CLOSE,
-    EVICTED,
-    EXPIRED,
-    INCOMPLETE,
-    NO_TRADE,
-    OPEN,
-    ORDER,
-    SIGNAL,
-    TrackedTrade,
-    TradeRules,
-    TradeTracker,
-)
+from .tracked_trade import EVICTED, EXPIRED, INCOMPLETE, TrackedTrade
+from .trade_rules import CLOSE, OPEN, ORDER, SIGNAL, TradeRules
+from .trades import NO_TRADE, TradeTracker
 
 logger = logging.getLogger(__name__)
 
