@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..retain.buffer import BUFFER_FULL, ContainerBuffers
-from ..retain.tail import COUNTED_ONLY, DROPPED_BY_POLICY, TailRetention
+from ..retain.tail import TailRetention
+from ..retain.tail_stats import COUNTED_ONLY, DROPPED_BY_POLICY
 from .worker import ExportWorker
 
 #: Drop reasons that are a choice the user configured, not a loss.

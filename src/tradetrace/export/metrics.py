@@ -55,7 +55,8 @@ from .. import conventions as conv
 from .._version import __version__
 from ..model.otlp_json import UNENCODABLE
 from ..model.record import END, ROUTE, START, SUBJECT, Record
-from ..retain.tail import RetentionObserver, TailRetention
+from ..retain.tail import TailRetention
+from ..retain.tail_stats import RetentionObserver
 from ..retain.tracked_trade import TrackedTrade
 from .files import PRIVATE, LineFile, Permissions
 from .histograms import HistogramExporter, HistogramSeries

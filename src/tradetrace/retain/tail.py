@@ -22,7 +22,6 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -43,6 +42,14 @@ from ..model.record import (
 )
 from .policy import PASS, WINDOW, RetentionPolicy, TailLimits
 from .signals import SignalReader, SignalTally, answered_signal
+from .tail_stats import (
+    COUNTED_ONLY,
+    DROPPED_BY_POLICY,
+    DROPPED_PER_TRADE_CAP,
+    EVICTED_BY_CAP,
+    RetentionObserver,
+    RetentionStats,
+)
 from .tracked_trade import EVICTED, EXPIRED, INCOMPLETE, TrackedTrade
 from .trade_rules import CLOSE, OPEN, ORDER, SIGNAL, TradeRules
 from .trades import NO_TRADE, TradeTracker
@@ -73,51 +80,6 @@ class EvictionSummary:
         self.counts: Counter[str] = Counter(r[ROUTE].event_type for r in records)
         self.start = min((r[START] for r in records), default=trade.start)
         self.end = max((r[END] for r in records), default=trade.end)
-
-
-class RetentionObserver:
-    """What retention tells the metrics (export/metrics.py ``TradingMetrics``), through
-    this protocol so that retain/ never imports export/; the default tells no one."""
-
-    def trade_completed(self, trade: TrackedTrade) -> None: ...
-    def fill_latency(self, trade: TrackedTrade, milliseconds: float) -> None: ...
-    def handler_duration(self, record: Record) -> None: ...
-
-
-#: Why retention let a recorded span go (``RetentionStats.dropped``; the accounting's
-#: drop reasons): a trade not kept by its policy, or a sliding window's oldest span;
-#: past ``max_spans_per_trade``; summarised when a global cap was hit.
-DROPPED_BY_POLICY, DROPPED_PER_TRADE_CAP, EVICTED_BY_CAP = (
-    "retention_policy", "max_spans_per_trade", "evicted")
-#: A signal recorded for the signal metrics only (a level that does not trace it): counted
-#: in ``trading.signals``, never a span; a choice of the level, not a loss.
-COUNTED_ONLY = "counted_only"
-
-
-@dataclass
-class RetentionStats:
-    """Counts of recorded spans (records) only; trade and summary spans, which
-    retention makes itself, are counted apart (``derived_*``)."""
-
-    spans_passed: int = 0  #: handed to the exporter
-    spans_held: int = 0  #: held now, with open trades or in windows
-    bytes_held: int = 0
-    dropped: Counter[str] = field(default_factory=Counter)  #: by reason (above)
-    derived_dropped: int = 0  #: trade spans pushed out of a sliding window
-    derived_held: int = 0  #: trade spans in sliding windows now
-    trades_completed: Counter[str] = field(default_factory=Counter)  #: by outcome
-    trades_kept: int = 0
-    losses_logged: set[str] = field(default_factory=set)
-
-    @property
-    def spans_dropped(self) -> int:
-        """Dropped by a policy, a window or the per-trade cap."""
-        return self.dropped[DROPPED_BY_POLICY] + self.dropped[DROPPED_PER_TRADE_CAP]
-
-    @property
-    def spans_evicted(self) -> int:
-        """Summarised because a global cap was hit."""
-        return self.dropped[EVICTED_BY_CAP]
 
 
 class TailRetention:
