@@ -20,8 +20,10 @@ from tradetrace.analyse.reader import read_spans
 from tradetrace.config import DEFAULT_RETENTION, load_config
 from tradetrace.export import worker as worker_module
 from tradetrace.export.encoder_process import ENCODER_LOST
-from tradetrace.export.packing import Opaque, PackedError, Packer, Unpacker, dumps
+from tradetrace.export.packing import Packer
+from tradetrace.export.plain_values import Opaque, PackedError, dumps
 from tradetrace.export.spans import SpanEncoder
+from tradetrace.export.unpacking import Unpacker
 from tradetrace.export.worker import ExportWorker
 from tradetrace.model.events import EVENT_FIELDS
 from tradetrace.model.otlp_json import RequestWriter

@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..model.record import Record
-from .packing import Packer, Unpacker
+from .packing import Packer
+from .unpacking import Unpacker
 from .worker import ENCODE_ERROR, ExportWorker
 from .writer import SHUTDOWN_TIMEOUT
 

@@ -71,7 +71,7 @@ from .attributes import (
     flatten,
     to_attribute,
 )
-from .packing import PackedError
+from .plain_values import PackedError
 from .shapes import compile_shape
 from .times import iso_text
 from .trade_spans import TradeSpanEncoder

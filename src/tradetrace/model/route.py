@@ -4,7 +4,7 @@ each record it made (the record's ROUTE slot).
 The publish path reads ``kind``, ``buffer`` and ``keep``; the export worker reads the
 rest (the container, the event type, whether DEBUG's handler spans and payload snapshot
 are on, the event's trade role and the container's retention policy). A route made in
-the encoder process (export/packing.py) has no buffer and no ``keep``.
+the encoder process (export/unpacking.py) has no buffer and no ``keep``.
 """
 
 from __future__ import annotations
