@@ -53,7 +53,7 @@ from tradetrace.capture.profile import EVENT_FIELDS  # noqa: E402
 from tradetrace.capture.publish import traced_publish  # noqa: E402
 from tradetrace.config import load_config  # noqa: E402
 from tradetrace.decide.table import DecisionTable  # noqa: E402
-from tradetrace.retain.buffer import Retention  # noqa: E402
+from tradetrace.retain.buffer import ContainerBuffers  # noqa: E402
 
 # -- part 1: the publish path ------------------------------------------------------------
 
@@ -80,7 +80,7 @@ def micro(number: int, repeat: int) -> dict[str, float]:
     payload = {"symbol": "SPY", "side": "BUY", "quantity": 100, "price": 451.2}
     untraced = MicroEvent("BAR", payload, container_id="data_1a2b3c4d")  # MINIMAL: not traced
     traced = MicroEvent("FILL", payload, container_id="portfolio_1a2b3c4d")
-    retention = Retention()
+    buffers = ContainerBuffers()
     config = load_config(
         level="normal", env={}, run_id="bench",
     )
@@ -94,14 +94,14 @@ def micro(number: int, repeat: int) -> dict[str, float]:
 
     fields = dict(EVENT_FIELDS)
     Patched.publish = traced_publish(  # type: ignore[method-assign]
-        MicroBus.publish, DecisionTable(config, retention), fields
+        MicroBus.publish, DecisionTable(config, buffers), fields
     )
     PatchedMinimal.publish = traced_publish(  # type: ignore[method-assign]
-        MicroBus.publish, DecisionTable(config_minimal, retention), fields
+        MicroBus.publish, DecisionTable(config_minimal, buffers), fields
     )
     for buffer_owner in (Patched(), PatchedMinimal()):
         buffer_owner.publish(traced)  # resolve the routes once
-    for buffer in retention.buffers():
+    for buffer in buffers.all():
         buffer.cap = buffer.limit = buffer.wake_at = 1 << 62  # capture only: no exporter
     buses = {"bare": (MicroBus(), traced), "untraced": (PatchedMinimal(), untraced),
              "traced": (Patched(), traced)}
@@ -115,7 +115,7 @@ def micro(number: int, repeat: int) -> dict[str, float]:
             gc.collect()
             seconds = timeit.timeit(lambda p=publish, e=event: p(e), number=number)
             results[name].append(seconds / number * 1e9)
-            retention.take_all()
+            buffers.take_all()
     return {name: statistics.median(values) for name, values in results.items()}
 
 

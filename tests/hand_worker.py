@@ -14,21 +14,21 @@ from tradetrace.export.spans import SpanEncoder
 from tradetrace.export.worker import ExportWorker
 from tradetrace.model.events import EVENT_FIELDS
 from tradetrace.model.otlp_json import RequestWriter
-from tradetrace.retain.buffer import Retention
-from tradetrace.retain.policy import RetentionLimits
+from tradetrace.retain.buffer import ContainerBuffers
+from tradetrace.retain.policy import TailLimits
 from tradetrace.retain.tail import TailRetention
 from tradetrace.retain.trades import TradeRules
 
 
 def hand_built(demo: Any, sink: Any) -> SimpleNamespace:
-    """``bus``, ``retention``, ``tail`` and ``worker`` of a NORMAL pipeline."""
+    """``bus``, ``buffers``, ``tail`` and ``worker`` of a NORMAL pipeline."""
     config = load_config(level="normal", profile="demo", env={}, run_id="r")
-    retention = Retention()
+    buffers = ContainerBuffers()
     fields = dict(EVENT_FIELDS)
     bus = type("Bus", (demo.EventBus,), {})()
-    type(bus).publish = traced_publish(demo.EventBus.publish, DecisionTable(config, retention),
+    type(bus).publish = traced_publish(demo.EventBus.publish, DecisionTable(config, buffers),
                                        fields)
-    tail = TailRetention(TradeRules(), RetentionLimits())
-    worker = ExportWorker(retention, SpanEncoder("r", fields),
+    tail = TailRetention(TradeRules(), TailLimits())
+    worker = ExportWorker(buffers, SpanEncoder("r", fields),
                           RequestWriter([], "tradetrace", "1"), sink, tail=tail)
-    return SimpleNamespace(bus=bus, retention=retention, tail=tail, worker=worker)
+    return SimpleNamespace(bus=bus, buffers=buffers, tail=tail, worker=worker)

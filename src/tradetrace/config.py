@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -42,44 +41,53 @@ from typing import Any
 
 from . import environment_variables as ev
 from .config_file import read_tracing_section
+from .config_sections import (
+    ContainerOverride,
+    MetricsSettings,
+    Rotation,
+    as_mapping,
+    check_glob,
+    check_keys,
+    parse_level,
+    parse_metrics,
+    parse_overload,
+    parse_overrides,
+    parse_permissions,
+    parse_redact,
+    parse_rotation,
+    parse_run_id,
+    parse_trade_rules,
+    rule_event_types,
+)
 from .decide.levels import (
     BUILTIN_EVENT_TYPES,
-    EVENT_TYPE_NAME,
-    LEVEL_NAMES,
     ContainerPolicy,
     TraceLevel,
-    check_known_event_type,
     parse_event_types,
     preset,
 )
-from .decide.overload import ACTIONS, OverloadSettings
+from .decide.overload import OverloadSettings
 from .errors import ConfigError, finite_number
-from .export.attributes import REDACT_KEYS, Redaction
+from .export.attributes import Redaction
 from .export.files import PRIVATE, Permissions
-from .plugins import SINKS, TRADE_RULES
+from .plugins import SINKS
 from .retain.policies.always import Always
 from .retain.policies.trade_complete import TradeComplete
 from .retain.policy import (
     BY_LEVEL,
     LIMIT_KEYS,
-    RetentionLimits,
     RetentionPolicy,
+    TailLimits,
     parse_limits,
     parse_policy,
     policy_keys,
 )
-from .retain.trades import TradeRules
+from .retain.trade_rules import TradeRules
 
 #: Where trace files go by default, relative to the working directory at start. Named
 #: for tradetrace, so that it is never a folder of the traced system's own (ADMF-PC keeps
 #: its signal and trade store in ``./traces``).
 DEFAULT_OUTPUT = "tradetrace-traces"
-_GLOB_CHARS = re.compile(r"^[A-Za-z0-9_*?\[\]!.:\-]+$")
-_GLOB_ALLOWED = "letters, digits, _ - . : and the wildcards * ? [...]"
-#: A run id names files (``<run id>-0001.jsonl``): a name, never a path.
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-RUN_ID_ALLOWED = ("1 to 128 letters, digits, '.', '_' or '-', starting with a letter or "
-                  "digit (a name, not a path)")
 _TRACING_KEYS = (
     "level", "overrides", "storage", "profile", "service_name", "run_id",
     "flush_timeout_seconds", "retention", "trades", "metrics", "overload", "event_types",
@@ -87,35 +95,6 @@ _TRACING_KEYS = (
 )
 #: where spans are built: a thread of the traced process (the default), or a helper process
 ENCODERS = ("thread", "process")
-
-@dataclass(frozen=True)
-class ContainerOverride:
-    """Settings for the containers whose id matches ``pattern`` (an fnmatch glob)."""
-
-    pattern: str
-    level: TraceLevel | None = None
-    max_events: int | None = None
-    events: frozenset[str] | None = None
-    retention: RetentionPolicy | None = None
-
-    @property
-    def specificity(self) -> tuple[int, int]:
-        """Exact names beat globs; then more literal characters beat fewer."""
-        literal = len(re.sub(r"\[[^\]]*\]|[*?]", "", self.pattern))
-        return (0 if _is_glob(self.pattern) else 1, literal)
-
-
-@dataclass(frozen=True)
-class Rotation:
-    max_megabytes: float = 100.0
-    max_files: int = 0  #: keep at most this many files per run (0: keep all)
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    enabled: bool = True
-    interval_seconds: float = 10.0  #: how often metrics are exported while running
-
 
 #: Retention when neither the container's override nor ``tracing.retention`` names one.
 LEVEL_RETENTION: dict[TraceLevel, RetentionPolicy] = {TraceLevel.MINIMAL: TradeComplete()}
@@ -138,7 +117,7 @@ class TracingConfig:
     source: str = "defaults"  #: where the file part came from, for messages
     disabled: bool = False  #: OTEL_SDK_DISABLED: off whatever the levels say
     retention: RetentionPolicy | None = None  #: None: by level (LEVEL_RETENTION)
-    limits: RetentionLimits = field(default_factory=RetentionLimits)
+    limits: TailLimits = field(default_factory=TailLimits)
     trade_rules: TradeRules | None = field(default_factory=TradeRules)  #: None: no trades
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     overload: OverloadSettings = field(default_factory=OverloadSettings)
@@ -215,11 +194,11 @@ class TracingConfig:
     def with_level(self, level: str | TraceLevel, containers: str | None = None) -> TracingConfig:
         """This config at another level: every container's (overrides keep their other
         settings), or only that of the containers matching the glob ``containers``."""
-        parsed = _parse_level(level, "level")
+        parsed = parse_level(level, "level")
         if containers is None:
             overrides = tuple(replace(o, level=None) for o in self.overrides)
             return replace(self, level=parsed, overrides=overrides)
-        _check_glob(containers, "containers")
+        check_glob(containers, "containers")
         kept = [o for o in self.overrides if o.pattern != containers]
         old = next((o for o in self.overrides if o.pattern == containers), None)
         changed = replace(old, level=parsed) if old else ContainerOverride(containers, parsed)
@@ -268,7 +247,7 @@ def load_config(
     path = config_file if config_file is not None else env.get(ev.TRADETRACE_CONFIG) or None
     tracing = read_tracing_section(Path(path)) if path else {}
     where = str(path) if path else "defaults"
-    _check_keys(tracing, "tracing", _TRACING_KEYS)
+    check_keys(tracing, "tracing", _TRACING_KEYS)
     ev.flag(env, ev.TRADETRACE_FAIL_FAST)  # read at start-up failures; checked here too
     parent = env.get(ev.TRADETRACE_PARENT_PID, "")
     if parent and not parent.isdigit():
@@ -285,18 +264,18 @@ def load_config(
         return None, key
 
     raw_level, level_path = pick(level, ev.TRADETRACE_LEVEL, "level")
-    resolved_level = _parse_level(raw_level, level_path) if raw_level is not None else None
+    resolved_level = parse_level(raw_level, level_path) if raw_level is not None else None
     disabled = ev.flag(env, ev.OTEL_SDK_DISABLED) is True
     if disabled:
         resolved_level = TraceLevel.NONE
 
     trades_raw = tracing.get("trades")
-    rules = None if trades_raw is False else _trade_rules(trades_raw)
+    rules = None if trades_raw is False else parse_trade_rules(trades_raw)
     declared = parse_event_types(tracing.get("event_types"), "tracing.event_types")
-    known = BUILTIN_EVENT_TYPES | declared | _rule_event_types(rules or TradeRules())
-    overrides = _parse_overrides(tracing.get("overrides"), known)
-    storage = _mapping(tracing.get("storage", {}), "tracing.storage")
-    _check_keys(storage, "tracing.storage", ("backend", "path", "rotation", "permissions"))
+    known = BUILTIN_EVENT_TYPES | declared | rule_event_types(rules or TradeRules())
+    overrides = parse_overrides(tracing.get("overrides"), known)
+    storage = as_mapping(tracing.get("storage", {}), "tracing.storage")
+    check_keys(storage, "tracing.storage", ("backend", "path", "rotation", "permissions"))
 
     raw_backend, backend_path = backend, "backend"
     if raw_backend is None and env.get(ev.TRADETRACE_STORAGE):
@@ -349,11 +328,11 @@ def load_config(
         encoder = encoder.strip().lower()
     if encoder not in ENCODERS:
         raise ConfigError(encoder_path, encoder, " or ".join(ENCODERS))
-    retention_raw = _mapping(tracing.get("retention"), "tracing.retention")
+    retention_raw = as_mapping(tracing.get("retention"), "tracing.retention")
     if retention is not None:  # the argument's keys win over the file's
         given = {"policy": retention} if isinstance(retention, str) else retention
-        retention_raw = {**retention_raw, **_mapping(dict(given), "retention")}
-    _check_keys(retention_raw, "tracing.retention",
+        retention_raw = {**retention_raw, **as_mapping(dict(given), "retention")}
+    check_keys(retention_raw, "tracing.retention",
                 policy_keys(retention_raw, "tracing.retention") + LIMIT_KEYS)
     try:
         retention_policy = parse_policy(retention_raw, "tracing.retention")
@@ -370,20 +349,20 @@ def load_config(
         profile=raw_profile,
         service_name=str(name) if name else None,
         disabled=disabled,
-        run_id=_parse_run_id(rid, rid_path) if rid not in (None, "") else new_run_id(),
+        run_id=parse_run_id(rid, rid_path) if rid not in (None, "") else new_run_id(),
         backend=raw_backend,
         output=Path(raw_output),
-        rotation=_parse_rotation(storage.get("rotation", {})),
+        rotation=parse_rotation(storage.get("rotation", {})),
         flush_timeout_seconds=float(flush),
         source=where,
         retention=retention_policy,
         limits=limits,
         trade_rules=rules,
-        metrics=_parse_metrics(tracing.get("metrics")),
-        overload=_parse_overload(tracing.get("overload"), env.get(ev.TRADETRACE_OVERLOAD)),
+        metrics=parse_metrics(tracing.get("metrics")),
+        overload=parse_overload(tracing.get("overload"), env.get(ev.TRADETRACE_OVERLOAD)),
         event_types=declared,
-        redaction=_parse_redact(tracing.get("redact"), redact, ev.flag(env, ev.TRADETRACE_REDACT)),
-        permissions=_parse_permissions(storage.get("permissions")),
+        redaction=parse_redact(tracing.get("redact"), redact, ev.flag(env, ev.TRADETRACE_REDACT)),
+        permissions=parse_permissions(storage.get("permissions")),
         publish_wait_seconds=float(wait) / 1000,
         handle_sigterm=sigterm,
         encoder=encoder,
@@ -402,194 +381,3 @@ def new_run_id() -> str:
     """A sortable, unique run id: ``run_20240102T093000_1a2b3c``."""
     return "run_" + time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "_" + secrets.token_hex(3)
 
-
-def _mapping(value: Any, path: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(path, value, "a mapping")
-    return value
-
-
-def _check_keys(data: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None:
-    for key in data:
-        if key not in allowed:
-            raise ConfigError(f"{path}.{key}", key, "one of " + ", ".join(allowed), "unknown key")
-
-
-def _parse_level(value: Any, path: str) -> TraceLevel:
-    try:
-        return TraceLevel.parse(value)
-    except ValueError:
-        raise ConfigError(path, value, LEVEL_NAMES) from None
-
-
-def _parse_overrides(raw: Any, known: frozenset[str]) -> tuple[ContainerOverride, ...]:
-    overrides: list[ContainerOverride] = []
-    for pattern, body in _mapping(raw, "tracing.overrides").items():
-        path = f"tracing.overrides[{pattern!r}]"
-        _check_glob(pattern, path)
-        body = _mapping(body, path)
-        _check_keys(body, path, ("level", "max_events", "events", "retention"))
-        retention_raw = _mapping(body.get("retention"), f"{path}.retention")
-        _check_keys(retention_raw, f"{path}.retention",
-                    policy_keys(retention_raw, f"{path}.retention"))
-        retention = parse_policy(retention_raw, f"{path}.retention")
-        cap = body.get("max_events")
-        if cap is not None:
-            finite_number(cap, f"{path}.max_events", "a whole number >= 1", whole=True,
-                          valid=lambda v: v >= 1)
-        events = body.get("events")
-        if events is not None:
-            if not isinstance(events, list) or not all(
-                isinstance(e, str) and EVENT_TYPE_NAME.match(e) for e in events
-            ):
-                raise ConfigError(f"{path}.events", events, "a list of event type names")
-            for i, event in enumerate(events):
-                check_known_event_type(event, f"{path}.events[{i}]", known)
-            events = frozenset(e.upper() for e in events)
-        lvl = _parse_level(body["level"], f"{path}.level") if "level" in body else None
-        overrides.append(ContainerOverride(pattern, lvl, cap, events, retention))
-    return tuple(overrides)
-
-
-def _check_glob(pattern: Any, path: str) -> None:
-    if not isinstance(pattern, str) or not pattern:
-        raise ConfigError(
-            path, pattern, _GLOB_ALLOWED, "a container glob must be a non-empty string"
-        )
-    if not _GLOB_CHARS.match(pattern):
-        raise ConfigError(path, pattern, _GLOB_ALLOWED, "unexpected character")
-    depth = 0
-    for char in pattern:
-        if char == "[":
-            if depth:
-                raise ConfigError(path, pattern, _GLOB_ALLOWED, "nested '['")
-            depth = 1
-        elif char == "]" and depth:
-            depth = 0
-    if depth:
-        raise ConfigError(path, pattern, _GLOB_ALLOWED, "unclosed '['")
-
-
-def _is_glob(pattern: str) -> bool:
-    return any(c in pattern for c in "*?[")
-
-
-def _parse_permissions(raw: Any) -> Permissions:
-    """``{file: "0640", folder: "0750"}``: octal modes, as strings or as YAML's octal
-    numbers (an unquoted 0640 is read as octal)."""
-    path = "tracing.storage.permissions"
-    data = _mapping(raw, path)
-    _check_keys(data, path, ("file", "folder"))
-    modes = {}
-    for key, default in (("file", PRIVATE.file), ("folder", PRIVATE.folder)):
-        value = data.get(key, default)
-        if isinstance(value, str) and re.fullmatch(r"0?[0-7]{3}", value.strip()):
-            value = int(value.strip(), 8)
-        if value.__class__ is not int or not 0 <= value <= 0o777:
-            raise ConfigError(f"{path}.{key}", value, 'an octal mode such as "0600"')
-        modes[key] = value
-    return Permissions(**modes)
-
-
-def _parse_rotation(raw: Any) -> Rotation:
-    data = _mapping(raw, "tracing.storage.rotation")
-    _check_keys(data, "tracing.storage.rotation", ("max_megabytes", "max_files"))
-    size = finite_number(data.get("max_megabytes", 100.0),
-                         "tracing.storage.rotation.max_megabytes", "a positive number",
-                         valid=lambda v: v > 0)
-    files = finite_number(data.get("max_files", 0), "tracing.storage.rotation.max_files",
-                          "a whole number >= 0", whole=True, valid=lambda v: v >= 0)
-    return Rotation(float(size), files)
-
-
-def _parse_metrics(raw: Any) -> MetricsSettings:
-    if raw is False:
-        return MetricsSettings(enabled=False)
-    if raw is True:
-        return MetricsSettings()
-    data = _mapping(raw, "tracing.metrics")
-    _check_keys(data, "tracing.metrics", ("enabled", "interval_seconds"))
-    enabled = data.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError("tracing.metrics.enabled", enabled, "true or false")
-    interval = finite_number(data.get("interval_seconds", 10.0),
-                             "tracing.metrics.interval_seconds", "a number > 0",
-                             valid=lambda v: v > 0)
-    return MetricsSettings(enabled, float(interval))
-
-
-def _parse_overload(raw: Any, action_env: str | None) -> OverloadSettings:
-    path = "tracing.overload"
-    data = dict(_mapping(raw, path))
-    _check_keys(data, path, ("action", "busy_fraction", "window_seconds", "recover_seconds",
-                             "floor"))
-    where = {key: f"{path}.{key}" for key in data}
-    if action_env:
-        data["action"], where["action"] = action_env.strip().lower(), ev.TRADETRACE_OVERLOAD
-    action = data.get("action", "off")
-    if action not in ACTIONS:
-        raise ConfigError(where.get("action", f"{path}.action"), action, ", ".join(ACTIONS))
-    numbers = {}
-    for key, default, check, expected in (
-        ("busy_fraction", 0.25, lambda v: 0 < v <= 1, "a fraction in (0, 1]"),
-        ("window_seconds", 5.0, lambda v: v > 0, "a number of seconds > 0"),
-        ("recover_seconds", 60.0, lambda v: v >= 0, "a number of seconds >= 0"),
-    ):
-        value = finite_number(data.get(key, default), where.get(key, f"{path}.{key}"),
-                              expected, valid=check)
-        numbers[key] = float(value)
-    floor = _parse_level(data.get("floor", "minimal"), f"{path}.floor")
-    if floor is TraceLevel.NONE:
-        raise ConfigError(f"{path}.floor", data.get("floor"), "minimal, normal or debug "
-                          "(open trades stay traced)")
-    return OverloadSettings(action, floor=floor, **numbers)
-
-
-def _parse_run_id(value: Any, path: str) -> str:
-    """A run id names the run's files: refused unless it is a plain name."""
-    if isinstance(value, int) and value.__class__ is not bool:
-        value = str(value)
-    if not isinstance(value, str) or not _RUN_ID.fullmatch(value):
-        raise ConfigError(path, value, RUN_ID_ALLOWED)
-    return value
-
-
-def _parse_redact(raw: Any, argument: bool | Mapping[str, Any] | None,
-                  env_enabled: bool | None) -> Redaction:
-    """``tracing.redact`` (``true``/``false`` or a mapping), under the ``redact`` argument
-    (its keys win) and ``TRADETRACE_REDACT`` (which sets ``enabled``, below the argument)."""
-    path = "tracing.redact"
-    data = {"enabled": raw} if isinstance(raw, bool) else dict(_mapping(raw, path))
-    _check_keys(data, path, REDACT_KEYS)
-    where = {key: f"{path}.{key}" for key in data}
-    if env_enabled is not None:
-        data["enabled"], where["enabled"] = env_enabled, ev.TRADETRACE_REDACT
-    if argument is not None:
-        given = {"enabled": argument} if isinstance(argument, bool) else argument
-        if not isinstance(given, Mapping):
-            raise ConfigError("redact", argument, "true, false or a mapping like tracing.redact")
-        _check_keys(given, "redact", REDACT_KEYS)
-        data.update(given)
-        where.update({key: f"redact.{key}" for key in given})
-    return Redaction.from_config(data, where)
-
-
-def _trade_rules(raw: Any) -> TradeRules:
-    """``tracing.trades``: the rules named by ``rules`` (a class registered in
-    ``tradetrace.plugins.TRADE_RULES``, by default ``default``) with the given keys on
-    top of its defaults."""
-    if not isinstance(raw, Mapping) or "rules" not in raw:
-        return TradeRules.from_config(raw)
-    chosen = TRADE_RULES.get(raw["rules"], "tracing.trades.rules")
-    if not (isinstance(chosen, type) and issubclass(chosen, TradeRules)):
-        raise ConfigError("tracing.trades.rules", raw["rules"], "a TradeRules class")
-    rest = {key: value for key, value in raw.items() if key != "rules"}
-    return chosen.from_config(rest)
-
-
-def _rule_event_types(rules: TradeRules) -> frozenset[str]:
-    """The event types trade rules give a role (a user's own types count as declared)."""
-    return (rules.orders | rules.fills | rules.opens | rules.closes | rules.updates
-            | rules.signals)

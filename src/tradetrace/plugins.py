@@ -15,7 +15,7 @@ A built-in wins over an entry point of the same name.
   :class:`tradetrace.export.backends.StorageBackend`;
 - retention policies: ``tradetrace.retention_policies``, a
   :class:`tradetrace.retain.policy.RetentionPolicy`;
-- trade rules: ``tradetrace.trade_rules``, a :class:`tradetrace.retain.trades.TradeRules`;
+- trade rules: ``tradetrace.trade_rules``, a :class:`tradetrace.retain.trade_rules.TradeRules`;
 - query patterns: ``tradetrace.query_patterns``, a
   :class:`tradetrace.analyse.query.patterns.QueryPattern`;
 - event adapters (how a framework's event gives its type, ids, container and payload):
@@ -111,7 +111,7 @@ RETENTION_POLICIES = Registry("retention policy", "tradetrace.retention_policies
 })
 
 TRADE_RULES = Registry("trade rules", "tradetrace.trade_rules", {
-    "default": "tradetrace.retain.trades:TradeRules",
+    "default": "tradetrace.retain.trade_rules:TradeRules",
 })
 
 QUERY_PATTERNS = Registry("query pattern", "tradetrace.query_patterns", {

@@ -70,8 +70,8 @@ def session_stats(session: Any) -> dict[str, Any]:
         **figures,  # spans_exported counts trade spans too
         "spans_lost": accounting.lost + accounting.derived_lost,
         "pending": accounting.pending,
-        "publisher_waits": session.retention.waits,  #: a full buffer waited for the worker
-        "publisher_waits_in_vain": session.retention.waits_in_vain,
+        "publisher_waits": session.buffers.waits,  #: a full buffer waited for the worker
+        "publisher_waits_in_vain": session.buffers.waits_in_vain,
         **encoding,
         "snapshots_truncated": SnapshotStats.truncated,
         "undecidable_events": PublishStats.undecidable,

@@ -47,7 +47,7 @@ from .launch import process_hooks as hooks
 from .model.events import DEFAULT_ADAPTER
 from .model.otlp_json import RequestWriter
 from .reporting import report_exit, say, session_stats, sink_description
-from .retain.buffer import Retention
+from .retain.buffer import ContainerBuffers
 from .retain.tail import TailRetention
 from .retain.trades import TradeRules
 
@@ -86,8 +86,8 @@ class TracingSession:
         self.sink: SpanSink = NullSink()
         self.resource = resource if resource is not None else make_resource(config, self.worker_id)
         self.scope = InstrumentationScope("tradetrace", __version__)
-        self.retention = Retention(config.publish_wait_seconds)
-        self._system = self.retention.buffer_for(SYSTEM_BUFFER, 10_000)
+        self.buffers = ContainerBuffers(config.publish_wait_seconds)
+        self._system = self.buffers.buffer_for(SYSTEM_BUFFER, 10_000)
         self._worker: ExportWorker | None = None
         #: the pipe to the encoder process, when spans are built there
         self.link: EncoderLink | None = None
@@ -119,7 +119,7 @@ class TracingSession:
             return self
         # one adapter reads every profile's events (the first profile's, if it is alone)
         self.adapter = self.profiles[0].adapter() if len(self.profiles) == 1 else DEFAULT_ADAPTER
-        self.table = DecisionTable(self.config, self.retention, self.adapter)
+        self.table = DecisionTable(self.config, self.buffers, self.adapter)
         self.recorder = Recorder(self.table, self.adapter)
         encoder = SpanEncoder(self.config.run_id, self.adapter, self.config.redaction)
         request = RequestWriter(
@@ -129,7 +129,7 @@ class TracingSession:
             # The sink made above stays unused here: it named where spans go and
             # checked the settings; the encoder process makes its own from the same.
             self.link = EncoderLink(self._setup(), self.config.flush_timeout_seconds)
-            self._worker = ShipWorker(self.retention, encoder, self.link)
+            self._worker = ShipWorker(self.buffers, encoder, self.link)
             if self.config.metrics.enabled and self._metrics_backend() == "file":
                 from .export.metrics import metrics_file  # written by the encoder process
 
@@ -139,7 +139,7 @@ class TracingSession:
             self.tail = TailRetention(
                 self.config.trade_rules or TradeRules(), self.config.limits, self.metrics
             )
-            self._worker = ExportWorker(self.retention, encoder, request, self.sink,
+            self._worker = ExportWorker(self.buffers, encoder, request, self.sink,
                                         tail=self.tail)
         if self.config.overload.enabled:
             self.overload = OverloadGuard(self.config.overload)
@@ -278,8 +278,8 @@ class TracingSession:
         if self._final is not None:
             return self._final
         if self.link is not None and self._worker is not None:
-            return account_shipped(self.retention, self._worker, self.link.figures)
-        return account(self.retention, self._worker, self.tail)
+            return account_shipped(self.buffers, self._worker, self.link.figures)
+        return account(self.buffers, self._worker, self.tail)
 
     @property
     def sink_description(self) -> str:

@@ -1,5 +1,5 @@
 """The generated ``publish`` (capture/publish.py) on its own: a bus class patched with
-``traced_publish`` over a real DecisionTable and Retention, no session, no worker. What
+``traced_publish`` over a real DecisionTable and ContainerBuffers, no session, no worker. What
 each publish leaves in its container's buffer: one finished record per traced event,
 its cause from the dispatch stack, its payload as published; and what it leaves alone:
 the bus's own arguments, return values and exceptions."""
@@ -32,7 +32,7 @@ from tradetrace.model.record import (
     TRADE,
     dispatch,
 )
-from tradetrace.retain.buffer import Retention
+from tradetrace.retain.buffer import ContainerBuffers
 
 
 @dataclass
@@ -66,9 +66,9 @@ class Bus:
         return len(self.published)
 
 
-def patched(bus_class: type = Bus, level: str = "normal") -> tuple[Any, Retention]:
+def patched(bus_class: type = Bus, level: str = "normal") -> tuple[Any, ContainerBuffers]:
     """An instance of a subclass of ``bus_class`` whose publish is the generated one."""
-    retention = Retention()
+    retention = ContainerBuffers()
     table = DecisionTable(load_config(level=level, env={}, run_id="r"), retention)
     subclass = type("Patched" + bus_class.__name__, (bus_class,), {})
     subclass.publish = traced_publish(bus_class.publish, table, dict(EVENT_FIELDS))
@@ -88,7 +88,7 @@ def test_a_traced_event_leaves_one_finished_record_in_its_container_s_buffer() -
                   source_id="portfolio_1", timestamp="2024-01-02T09:30:00",
                   causation_id="e0", correlation_id="c1", target_container="execution_1")
     assert bus.publish(order) == 1
-    [buffer] = retention.buffers()
+    [buffer] = retention.all()
     [record] = buffer.take()
     assert buffer.container == "portfolio_1"
     assert record[KIND] is EVENT
@@ -258,7 +258,7 @@ def test_a_publish_with_more_parameters_gets_them_all() -> None:
 
 @pytest.mark.parametrize("name", ["not a name", "class", "1st"])
 def test_field_names_that_are_not_attribute_names_are_refused(name: str) -> None:
-    table = DecisionTable(load_config(level="normal", env={}, run_id="r"), Retention())
+    table = DecisionTable(load_config(level="normal", env={}, run_id="r"), ContainerBuffers())
     with pytest.raises(ValueError, match="not an attribute name"):
         traced_publish(Bus.publish, table, {**EVENT_FIELDS, "payload": name})
 

@@ -20,7 +20,7 @@ from tradetrace.capture.publish import traced_publish
 from tradetrace.config import load_config
 from tradetrace.decide.table import DecisionTable
 from tradetrace.model.events import EVENT_FIELDS
-from tradetrace.retain.buffer import Retention
+from tradetrace.retain.buffer import ContainerBuffers
 from tradetrace.testing import recording
 
 #: toybus's Bus and identity_bus's IdentityBus (same message fields) in one profile
@@ -124,7 +124,7 @@ def test_docstring_example_is_what_it_writes() -> None:
             pass
 
     config = load_config(level="normal", config_file=None, env={}, run_id="r")
-    publish = traced_publish(Bus.publish, DecisionTable(config, Retention()),
+    publish = traced_publish(Bus.publish, DecisionTable(config, ContainerBuffers()),
                              dict(EVENT_FIELDS))
     doc = inspect.getdoc(traced_publish) or ""
     example = doc.split("::\n\n", 1)[1].split("\n\nThe function carries", 1)[0]
@@ -139,7 +139,7 @@ def test_the_entry_goes_with_the_generated_code() -> None:
             pass
 
     config = load_config(level="normal", config_file=None, env={}, run_id="r")
-    publish = traced_publish(Bus.publish, DecisionTable(config, Retention()),
+    publish = traced_publish(Bus.publish, DecisionTable(config, ContainerBuffers()),
                              dict(EVENT_FIELDS))
     name = publish.__tradetrace_source__
     assert name in linecache.cache

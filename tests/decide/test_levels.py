@@ -14,7 +14,7 @@ from tradetrace.decide.levels import ContainerPolicy, TraceLevel, container_kind
 from tradetrace.decide.table import DecisionTable, event_type_name
 from tradetrace.model.events import AttributeAdapter
 from tradetrace.model.otlp_json import any_value
-from tradetrace.retain.buffer import Retention
+from tradetrace.retain.buffer import ContainerBuffers
 
 LEVELS = list(TraceLevel)
 CONTAINERS = ["data_1a", "strategy_2b", "portfolio_3c", "execution_4d", "risk_5e"]
@@ -262,7 +262,7 @@ def event(event_type: Any, container_id: Any = "portfolio_1", source_id: Any = N
 
 
 def table(level: str = "minimal", **kwargs: Any) -> DecisionTable:
-    return DecisionTable(load_config(level=level, run_id="r", env={}, **kwargs), Retention())
+    return DecisionTable(load_config(level=level, run_id="r", env={}, **kwargs), ContainerBuffers())
 
 
 @pytest.mark.parametrize(
@@ -373,7 +373,8 @@ def test_buffers_are_shared_per_container() -> None:
     assert fill is not None and order is not None and bar is not None and other is not None
     assert fill.buffer is order.buffer is bar.buffer
     assert other.buffer is not fill.buffer
-    assert {b.container for b in decisions._retention.buffers()} == {"portfolio_1", "portfolio_2"}
+    containers = {b.container for b in decisions._container_buffers.all()}
+    assert containers == {"portfolio_1", "portfolio_2"}
 
 
 def test_routes_follow_overrides(tmp_path: Any) -> None:
@@ -385,7 +386,7 @@ def test_routes_follow_overrides(tmp_path: Any) -> None:
         "    data_*: {events: [BAR]}\n",
         encoding="utf-8",
     )
-    decisions = DecisionTable(load_config(config_file=path, env={}), Retention())
+    decisions = DecisionTable(load_config(config_file=path, env={}), ContainerBuffers())
     execution = decisions.resolve(event("BAR", "execution_1"))
     data = decisions.resolve(event("BAR", "data_1"))
     portfolio = decisions.resolve(event("BAR", "portfolio_1"))
@@ -399,7 +400,7 @@ def test_routes_follow_overrides(tmp_path: Any) -> None:
 def test_custom_field_names() -> None:
     """The table reads whichever attribute names the profile gives it."""
     decisions = DecisionTable(
-        TracingConfig(level=TraceLevel.NORMAL, run_id="r"), Retention(),
+        TracingConfig(level=TraceLevel.NORMAL, run_id="r"), ContainerBuffers(),
         AttributeAdapter({"event_type": "kind", "container_id": "box", "source_id": "origin"}),
     )
     route = decisions.resolve(SimpleNamespace(kind="BAR", box=None, origin="data_1"))

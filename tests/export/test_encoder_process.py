@@ -20,12 +20,14 @@ from tradetrace.analyse.reader import read_spans
 from tradetrace.config import DEFAULT_RETENTION, load_config
 from tradetrace.export import worker as worker_module
 from tradetrace.export.encoder_process import ENCODER_LOST
-from tradetrace.export.packing import Opaque, PackedError, Packer, Unpacker, dumps
+from tradetrace.export.packing import Packer
+from tradetrace.export.plain_values import Opaque, PackedError, dumps
 from tradetrace.export.spans import SpanEncoder
+from tradetrace.export.unpacking import Unpacker
 from tradetrace.export.worker import ExportWorker
 from tradetrace.model.events import EVENT_FIELDS
 from tradetrace.model.otlp_json import RequestWriter
-from tradetrace.retain.buffer import Retention
+from tradetrace.retain.buffer import ContainerBuffers
 from tradetrace.retain.tail import TailRetention
 from tradetrace.retain.trades import TradeRules
 
@@ -72,7 +74,7 @@ def export(batches: list[list[Any]], run_id: str, retention: Any = None) -> list
     ``batches``, the run finished at the end."""
     sink = Lines()
     tail = TailRetention(TradeRules(), load_config(level="normal", env={}).limits)
-    worker = ExportWorker(Retention(), SpanEncoder(run_id, dict(EVENT_FIELDS)),
+    worker = ExportWorker(ContainerBuffers(), SpanEncoder(run_id, dict(EVENT_FIELDS)),
                           RequestWriter([("service.name", "t")], "tradetrace", "1"), sink,
                           tail=tail)
     for batch in batches:

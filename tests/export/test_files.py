@@ -172,7 +172,7 @@ def test_max_events_bounds_memory_never_what_is_written(demo, tmp_path):
 
     def watching(self, event):
         original(self, event)
-        held = max((len(b.records) for b in session.retention.buffers()
+        held = max((len(b.records) for b in session.buffers.all()
                     if b.container != "tradetrace.system"), default=0)
         peak["held"] = max(peak["held"], held)
 
@@ -229,23 +229,23 @@ def test_compiled_span_shapes_encode_exactly_like_the_general_encoder(demo):
     same span JSON, byte for byte, for every record of a run, including roots, causes,
     None values and the spans of trades (their trade id first among attributes)."""
     from tradetrace.model.record import IDS, KIND, SNAPSHOT
-    from tradetrace.retain.buffer import Retention
+    from tradetrace.retain.buffer import ContainerBuffers
 
     session = tradetrace.configure("normal", profile="demo", backend="none", run_id="r")
     worker = session._worker
     worker._stopping = True
     worker._wake.set()
     worker._thread.join()
-    session.retention.on_full = lambda buffer: None  # keep every record for the test
+    session.buffers.on_full = lambda buffer: None  # keep every record for the test
     session.flush = session.finish_run = lambda timeout=None: True
     demo.run_backtest(bars=200, seed=5)
-    records = Retention.take_all(session.retention)
+    records = ContainerBuffers.take_all(session.buffers)
     assert len(records) > 500
     for record in records:  # a None payload value exercises the counted-skip branch
         if record[KIND] == "event" and "exit_reason" in (record[SNAPSHOT] or {}):
             record[SNAPSHOT]["exit_reason"] = None
             break
-    records, trades = session.tail.route(records, finish=True)  # assigns trades
+    records, trades = session.tail.release(records, finish=True)  # assigns trades
     encoder = worker.encoder
     encoder.encode_batch(records)
     compiled = [encoder.encode(r) for r in records]

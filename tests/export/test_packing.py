@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from hand_records import DATA, PORTFOLIO, event, handler, kept, route, run, step
-from tradetrace.export import packing
-from tradetrace.export.packing import UNKNOWN_ROUTE, Packer, Unpacker
+from tradetrace.export import unpacking
+from tradetrace.export.packing import Packer
+from tradetrace.export.unpacking import UNKNOWN_ROUTE, Unpacker
 from tradetrace.model.record import (
     END,
     EVENT,
@@ -185,7 +186,7 @@ def test_a_cause_forgotten_past_the_cap_is_a_settled_stand_in(
 ) -> None:
     """The unpacker remembers at most MAX_KNOWN records (a cause dropped in the traced
     process never arrives): an effect of one forgotten gets a stand-in, no trade's."""
-    monkeypatch.setattr(packing, "MAX_KNOWN", 8)
+    monkeypatch.setattr(unpacking, "MAX_KNOWN", 8)
     packer, unpacker = pair()
     orders = route("ORDER", PORTFOLIO)
     order = event(orders)

@@ -27,7 +27,7 @@ from tradetrace.export.attributes import (
     Redaction,
     flatten,
 )
-from tradetrace.export.spans import PAYLOAD_ATTRIBUTES
+from tradetrace.export.event_attributes import PAYLOAD_ATTRIBUTES
 
 SECRETS = {
     "api_key": "sk-live-AAAA1111",

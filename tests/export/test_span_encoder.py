@@ -15,7 +15,7 @@ from tradetrace.export.spans import SpanEncoder
 from tradetrace.model.otlp_json import STATUS_ERROR, RequestWriter, Span, decode_request
 from tradetrace.model.record import END, IDS, START, TRADE, Record
 from tradetrace.retain.policies.always import Always
-from tradetrace.retain.trades import Trade
+from tradetrace.retain.trades import TrackedTrade
 
 RUN_ID = "run_42"
 
@@ -244,7 +244,7 @@ class TestSpanEncoder:
         assert conv.EVENT_SEQUENCE not in normal_span.attributes
 
     def test_a_trades_events_carry_its_id_first(self):
-        trade = Trade(("portfolio_1", "SPY"), "portfolio_1", Always(), 0.0)
+        trade = TrackedTrade(("portfolio_1", "SPY"), "portfolio_1", Always(), 0.0)
         order = event(route("ORDER", "portfolio_1"), {"symbol": "SPY", "price": 1.0})
         failed = event(route("ORDER", "portfolio_1"), {"symbol": "SPY"},
                        error=RuntimeError("x"))

@@ -22,8 +22,8 @@ from tradetrace.export.writer import (
     SINK_RESTING,
 )
 from tradetrace.model.otlp_json import RequestWriter, decode_request
-from tradetrace.retain.buffer import Retention
-from tradetrace.retain.policy import RetentionLimits, parse_policy
+from tradetrace.retain.buffer import ContainerBuffers
+from tradetrace.retain.policy import TailLimits, parse_policy
 from tradetrace.retain.tail import TailRetention
 from tradetrace.retain.trades import TradeRules
 
@@ -67,14 +67,14 @@ class MemorySink:
 
 def pipeline(tail: TailRetention | None = None) -> SimpleNamespace:
     sink = MemorySink()
-    retention = Retention()
-    worker = ExportWorker(retention, SpanEncoder("r"), RequestWriter([], "tradetrace", "1"),
+    buffers = ContainerBuffers()
+    worker = ExportWorker(buffers, SpanEncoder("r"), RequestWriter([], "tradetrace", "1"),
                           sink, tail=tail)
-    return SimpleNamespace(sink=sink, retention=retention, worker=worker, tail=tail)
+    return SimpleNamespace(sink=sink, buffers=buffers, worker=worker, tail=tail)
 
 
 def put(p: SimpleNamespace, records: list) -> None:
-    buffer = p.retention.buffer_for(DATA, 100_000)
+    buffer = p.buffers.buffer_for(DATA, 100_000)
     for record in records:
         buffer.add(record)
 
@@ -86,7 +86,7 @@ def bars(n: int) -> list:
 
 def balanced(p: SimpleNamespace) -> object:
     """The accounting, checked: recorded = exported + dropped + pending."""
-    a = account(p.retention, p.worker, p.tail)
+    a = account(p.buffers, p.worker, p.tail)
     assert a.recorded == a.exported + sum(a.dropped.values()) + a.pending, a
     return a
 
@@ -177,7 +177,7 @@ class TestExportWorker:
         assert (a.recorded, a.exported, a.dropped) == (6, 5, {ENCODE_ERROR: 1})
 
     def test_with_trade_retention_the_counts_include_its_drops_and_trade_spans(self):
-        tail = TailRetention(TradeRules(), RetentionLimits())
+        tail = TailRetention(TradeRules(), TailLimits())
         p = pipeline(tail)
         hold = parse_policy({"policy": "trade_complete"}, "retention")
         kept, dropped = Book(), Book(hold, portfolio="portfolio_2")

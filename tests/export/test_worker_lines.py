@@ -41,7 +41,7 @@ class Pipeline(SimpleNamespace):
                                         payload={"symbol": "SPY", "close": 100.0 + i}))
 
     def accounting(self) -> Any:
-        return account(self.retention, self.worker, self.tail)
+        return account(self.buffers, self.worker, self.tail)
 
 
 @pytest.fixture

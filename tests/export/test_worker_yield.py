@@ -53,12 +53,12 @@ def encode_on(worker_thread: bool, step: float, demo: Any,
     """A worker built by hand and never started: this test drives its export of
     records published on a traced bus."""
     built = hand_built(demo, CountingSink())
-    bus, retention, worker = built.bus, built.retention, built.worker
+    bus, buffers, worker = built.bus, built.buffers, built.worker
     chunks = 10
     for n in range(chunks * worker_module.YIELD_EVERY):
         bus.publish(demo.Event(event_type="BAR", container_id="data_x",
                                payload={"symbol": "SPY", "close": 100.0 + n}))
-    records = retention.take_all()
+    records = buffers.take_all()
     fake = FakeTime(step)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(worker_module, "time", SimpleNamespace(

@@ -46,7 +46,7 @@ def test_a_flush_drains_more_than_one_pass_can_hold(monkeypatch, tmp_path):
     config.write_text("tracing:\n  overrides:\n    '*': {max_events: 5000}\n")
     bus, session = feed(output=tmp_path / "traces", config_file=config)
     session._worker.interval = 3600  # only the flush below takes
-    session.retention.wake = lambda: None
+    session.buffers.wake = lambda: None
     publish(bus, 1000)
     assert session.flush(30)
     figures = accounting(session)

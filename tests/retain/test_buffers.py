@@ -14,7 +14,7 @@ from tradetrace.config import load_config
 from tradetrace.decide.table import DecisionTable
 from tradetrace.model.events import EVENT_FIELDS
 from tradetrace.model.record import TRADE
-from tradetrace.retain.buffer import WAKE_AT, Retention
+from tradetrace.retain.buffer import WAKE_AT, ContainerBuffers
 from tradetrace.retain.trades import NO_TRADE
 
 
@@ -37,30 +37,30 @@ class Bus:
 class Calls:
     """Stands in for the export worker: counts wake-ups."""
 
-    def __init__(self, retention: Retention) -> None:
+    def __init__(self, buffers: ContainerBuffers) -> None:
         self.wakes = 0
-        retention.wake = self.wake
+        buffers.wake = self.wake
 
     def wake(self) -> None:
         self.wakes += 1
 
 
-def traced_bus(cap: int, tmp_path: Path) -> tuple[Bus, Retention, Calls]:
-    retention = Retention()
-    calls = Calls(retention)
+def traced_bus(cap: int, tmp_path: Path) -> tuple[Bus, ContainerBuffers, Calls]:
+    buffers = ContainerBuffers()
+    calls = Calls(buffers)
     path = tmp_path / "tracing.yaml"
     path.write_text(f"tracing:\n  overrides:\n    portfolio_*: {{max_events: {cap}}}\n")
     config = load_config(level="normal", config_file=path, env={}, run_id="r")
     patched = type("PatchedBus", (Bus,), {})
-    patched.publish = traced_publish(Bus.publish, DecisionTable(config, retention),
+    patched.publish = traced_publish(Bus.publish, DecisionTable(config, buffers),
                                      dict(EVENT_FIELDS))
-    return patched(), retention, calls
+    return patched(), buffers, calls
 
 
 def test_a_full_buffer_wakes_the_worker_once_then_drops_at_twice_the_cap(tmp_path: Path) -> None:
     """Past twice the cap the worker is behind: the publisher waits for it once (at most
     max_wait: no worker runs here), then drops, counted; the traced call still runs."""
-    bus, retention, calls = traced_bus(4, tmp_path)
+    bus, buffers, calls = traced_bus(4, tmp_path)
     for _ in range(4):
         bus.publish(Fill())
     assert calls.wakes == 0
@@ -68,11 +68,11 @@ def test_a_full_buffer_wakes_the_worker_once_then_drops_at_twice_the_cap(tmp_pat
     assert calls.wakes == 1
     for _ in range(3):  # the worker has not come yet: no more wake-ups
         bus.publish(Fill())
-    assert calls.wakes == 1 and retention.waits == 0 and retention.pending() == 8
+    assert calls.wakes == 1 and buffers.waits == 0 and buffers.pending() == 8
     for _ in range(5):  # twice the cap held: one wait in vain, then every record dropped
         bus.publish(Fill())
-    assert (retention.waits, retention.waits_in_vain, calls.wakes) == (1, 1, 2)
-    assert retention.pending() == 8 and retention.dropped == 5
+    assert (buffers.waits, buffers.waits_in_vain, calls.wakes) == (1, 1, 2)
+    assert buffers.pending() == 8 and buffers.dropped == 5
     assert bus.seen == 13
 
 
@@ -81,18 +81,18 @@ def test_a_worker_that_takes_the_buffer_while_the_publisher_waits_loses_nothing(
 ) -> None:
     """The publisher waits on a condition; a worker thread that takes the buffer lets
     it go, and its record is kept."""
-    bus, retention, calls = traced_bus(4, tmp_path)
-    retention.max_wait = 30.0  # bounded, but far longer than the worker below needs
+    bus, buffers, calls = traced_bus(4, tmp_path)
+    buffers.max_wait = 30.0  # bounded, but far longer than the worker below needs
     taken: list[int] = []
     woken = threading.Event()
-    retention.wake = woken.set  # woken at the cap, and again by the waiting publisher
+    buffers.wake = woken.set  # woken at the cap, and again by the waiting publisher
 
     def worker() -> None:
         while woken.wait(30):
             woken.clear()
-            if retention.hungry:
-                taken.append(len(retention.take_all()))
-                retention.fed()
+            if buffers.hungry:
+                taken.append(len(buffers.take_all()))
+                buffers.fed()
                 return
 
     thread = threading.Thread(target=worker)
@@ -100,31 +100,31 @@ def test_a_worker_that_takes_the_buffer_while_the_publisher_waits_loses_nothing(
     for _ in range(9):
         bus.publish(Fill())
     thread.join(30)
-    assert taken == [8] and (retention.waits, retention.waits_in_vain) == (1, 0)
-    assert retention.pending() == 1 and retention.dropped == 0
+    assert taken == [8] and (buffers.waits, buffers.waits_in_vain) == (1, 0)
+    assert buffers.pending() == 1 and buffers.dropped == 0
 
 
 def test_without_a_wait_a_full_buffer_drops_at_once(tmp_path: Path) -> None:
-    bus, retention, calls = traced_bus(4, tmp_path)
-    retention.max_wait = 0
+    bus, buffers, calls = traced_bus(4, tmp_path)
+    buffers.max_wait = 0
     for _ in range(10):
         bus.publish(Fill())
-    assert retention.waits == 0 and retention.dropped == 2 and bus.seen == 10
+    assert buffers.waits == 0 and buffers.dropped == 2 and bus.seen == 10
 
 
 def test_taking_the_buffer_resets_its_thresholds(tmp_path: Path) -> None:
     """After a take the next filling wakes the worker again, and may wait again."""
-    bus, retention, calls = traced_bus(4, tmp_path)
+    bus, buffers, calls = traced_bus(4, tmp_path)
     for _ in range(10):  # woken at the cap, and once more by the publisher that waits
         bus.publish(Fill())
-    assert (calls.wakes, retention.waits, retention.dropped) == (2, 1, 2)
-    assert len(retention.take_all()) == 8  # the worker drains it
+    assert (calls.wakes, buffers.waits, buffers.dropped) == (2, 1, 2)
+    assert len(buffers.take_all()) == 8  # the worker drains it
     for _ in range(4):
         bus.publish(Fill())
     assert calls.wakes == 2
     for _ in range(6):
         bus.publish(Fill())
-    assert (calls.wakes, retention.waits, retention.dropped) == (4, 2, 4)
+    assert (calls.wakes, buffers.waits, buffers.dropped) == (4, 2, 4)
 
 
 def test_a_large_buffer_wakes_the_worker_early_and_drops_only_at_twice_its_cap(
@@ -133,7 +133,7 @@ def test_a_large_buffer_wakes_the_worker_early_and_drops_only_at_twice_its_cap(
     """The cap bounds memory; the worker is woken after WAKE_AT records, so that records
     are exported young."""
     cap = 3 * WAKE_AT
-    bus, retention, calls = traced_bus(cap, tmp_path)
+    bus, buffers, calls = traced_bus(cap, tmp_path)
     for _ in range(WAKE_AT):
         bus.publish(Fill())
     assert calls.wakes == 0
@@ -141,20 +141,20 @@ def test_a_large_buffer_wakes_the_worker_early_and_drops_only_at_twice_its_cap(
     assert calls.wakes == 1
     for _ in range(2 * cap - WAKE_AT - 1):
         bus.publish(Fill())
-    assert calls.wakes == 1 and retention.waits == 0 and retention.dropped == 0
+    assert calls.wakes == 1 and buffers.waits == 0 and buffers.dropped == 0
     bus.publish(Fill())
-    assert retention.waits == 1 and retention.dropped == 1
-    assert retention.pending() == 2 * cap
+    assert buffers.waits == 1 and buffers.dropped == 1
+    assert buffers.pending() == 2 * cap
 
 
 def test_a_dropped_record_does_not_hold_back_what_it_caused() -> None:
     """Retention waits for a record's cause to be routed; a dropped cause never will be,
     so it is marked as no trade's before it goes."""
-    retention = Retention(max_wait=0)
-    Calls(retention)
-    buffer = retention.buffer_for("portfolio_1", 1)
+    buffers = ContainerBuffers(max_wait=0)
+    Calls(buffers)
+    buffer = buffers.buffer_for("portfolio_1", 1)
     records = [[None] * 10 for _ in range(4)]
     for record in records:
         buffer.add(record)
-    assert retention.dropped == 2
+    assert buffers.dropped == 2
     assert [r[TRADE] for r in records] == [None, None, NO_TRADE, NO_TRADE]

@@ -1,4 +1,4 @@
-"""ContainerBuffer and Retention (retain/buffer.py) driven directly, as the publish path
+"""ContainerBuffer and ContainerBuffers (retain/buffer.py) driven directly, as the publish path
 (``add``, ``full``) and the export worker (``take_all``, ``fed``) drive them; no bus,
 no table, no worker thread. tests/retain/test_buffers.py drives the same through the
 generated publish."""
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tradetrace.model.record import TRADE
-from tradetrace.retain.buffer import WAKE_AT, Retention
+from tradetrace.retain.buffer import WAKE_AT, ContainerBuffers
 from tradetrace.retain.trades import NO_TRADE
 
 
@@ -23,7 +23,7 @@ def records(n: int, start: int = 0) -> list[list[Any]]:
 class Wakes:
     """Stands in for the export worker's wake-up."""
 
-    def __init__(self, retention: Retention) -> None:
+    def __init__(self, retention: ContainerBuffers) -> None:
         self.count = 0
         retention.wake = self.wake
 
@@ -32,18 +32,18 @@ class Wakes:
 
 
 def test_one_buffer_per_container_its_cap_from_the_first_ask() -> None:
-    retention = Retention()
+    retention = ContainerBuffers()
     buffer = retention.buffer_for("portfolio_1", 10)
     assert retention.buffer_for("portfolio_1", 500) is buffer
     assert (buffer.container, buffer.cap, buffer.hard) == ("portfolio_1", 10, 20)
     assert buffer.wake_at == 10 == buffer.limit  # a small cap wakes the worker at the cap
     large = retention.buffer_for("data_1", 10 * WAKE_AT)
     assert large.wake_at == WAKE_AT and large is not buffer
-    assert retention.buffers() == [buffer, large]
+    assert retention.all() == [buffer, large]
 
 
 def test_take_returns_the_records_oldest_first_and_empties_the_buffer() -> None:
-    retention = Retention()
+    retention = ContainerBuffers()
     Wakes(retention)
     buffer = retention.buffer_for("portfolio_1", 4)
     added = records(6)
@@ -57,7 +57,7 @@ def test_take_returns_the_records_oldest_first_and_empties_the_buffer() -> None:
 def test_the_worker_is_woken_once_per_filling() -> None:
     """At ``wake_at`` the limit rises to the hard cap: later appends cost no wake-up,
     until a take lowers it again."""
-    retention = Retention(max_wait=0)
+    retention = ContainerBuffers(max_wait=0)
     wakes = Wakes(retention)
     buffer = retention.buffer_for("portfolio_1", 4)
     for record in records(4):
@@ -76,7 +76,7 @@ def test_the_worker_is_woken_once_per_filling() -> None:
 
 
 def test_past_the_hard_cap_records_are_dropped_counted_and_of_no_trade() -> None:
-    retention = Retention(max_wait=0)
+    retention = ContainerBuffers(max_wait=0)
     Wakes(retention)
     buffer = retention.buffer_for("portfolio_1", 2)
     kept, dropped = records(4), records(3, start=100)
@@ -91,7 +91,7 @@ def test_past_the_hard_cap_records_are_dropped_counted_and_of_no_trade() -> None
 def test_a_full_buffer_s_publisher_waits_once_per_filling() -> None:
     """The wait is bounded (here: the buffer can never be taken, so it ends at
     ``max_wait``); after one wait in vain, further records drop without waiting."""
-    retention = Retention(max_wait=0.001)
+    retention = ContainerBuffers(max_wait=0.001)
     Wakes(retention)
     buffer = retention.buffer_for("portfolio_1", 1)
     for record in records(5):
@@ -102,7 +102,7 @@ def test_a_full_buffer_s_publisher_waits_once_per_filling() -> None:
 def test_a_wait_ends_as_soon_as_the_buffer_has_room() -> None:
     """``wait_for_take`` returns True without waiting out ``max_wait`` when the worker
     has taken the buffer already."""
-    retention = Retention(max_wait=60.0)
+    retention = ContainerBuffers(max_wait=60.0)
     Wakes(retention)
     buffer = retention.buffer_for("portfolio_1", 1)
     assert retention.wait_for_take(buffer) is True
@@ -112,13 +112,13 @@ def test_a_wait_ends_as_soon_as_the_buffer_has_room() -> None:
 
 
 def test_without_max_wait_nobody_waits() -> None:
-    retention = Retention(max_wait=0)
+    retention = ContainerBuffers(max_wait=0)
     buffer = retention.buffer_for("portfolio_1", 1)
     assert retention.wait_for_take(buffer) is False and retention.waits == 0
 
 
 def test_take_all_takes_whole_buffers_until_the_limit() -> None:
-    retention = Retention()
+    retention = ContainerBuffers()
     Wakes(retention)
     for name, n in (("a", 3), ("b", 3), ("c", 3)):
         buffer = retention.buffer_for(name, 100)
@@ -130,7 +130,7 @@ def test_take_all_takes_whole_buffers_until_the_limit() -> None:
 
 
 def test_a_hungry_take_serves_the_buffers_publishers_wait_for_first() -> None:
-    retention = Retention(max_wait=0)
+    retention = ContainerBuffers(max_wait=0)
     Wakes(retention)
     quiet = retention.buffer_for("data_1", 100)
     quiet.add(records(1, start=500)[0])
@@ -146,7 +146,7 @@ def test_a_hungry_take_serves_the_buffers_publishers_wait_for_first() -> None:
 def test_a_failing_wake_up_never_reaches_the_publisher(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    retention = Retention(max_wait=0)
+    retention = ContainerBuffers(max_wait=0)
 
     def broken() -> None:
         raise RuntimeError("worker gone")

@@ -20,12 +20,12 @@ from tradetrace.retain.policy import (
     KEEP_IF,
     SLIDING_WINDOW,
     TRADE_COMPLETE,
-    RetentionLimits,
     RetentionPolicy,
+    TailLimits,
     parse_policy,
 )
 from tradetrace.retain.tail import DROPPED_BY_POLICY, TailRetention
-from tradetrace.retain.trades import Trade, TradeRules
+from tradetrace.retain.trades import TrackedTrade, TradeRules
 
 
 def policy(**raw: Any) -> RetentionPolicy:
@@ -39,15 +39,15 @@ def routed(*scripts: list[Record], finish: bool = False,
     """Every record of ``scripts`` routed, a batch each, then (``finish``) the end of the
     run; (records out, trade spans, the retention). The policy is the routes': each
     trade follows its owning container's (the Book's)."""
-    tail = TailRetention(TradeRules(), RetentionLimits())
+    tail = TailRetention(TradeRules(), TailLimits())
     out: list[Record] = []
     spans: list[Any] = []
     for script in scripts:
-        o, s = tail.route(list(script))
+        o, s = tail.release(list(script))
         out += o
         spans += s
     if finish:
-        o, s = tail.route([], finish=True)
+        o, s = tail.release([], finish=True)
         out += o
         spans += s
     return out, spans, tail
@@ -161,7 +161,7 @@ class TestKeepIf:
     def test_conditions_read_trades_directly(self):
         """A compiled condition is a function of a trade's fields (None: not known)."""
         loss = parse_condition({"loss_above": 100}, "keep_if")
-        trade = Trade(("p", "SPY"), "p", None, 0.0)
+        trade = TrackedTrade(("p", "SPY"), "p", None, 0.0)
         assert loss(trade) is None  # no P&L known: no loss
         trade.pnl = -100.5
         assert loss(trade) == "loss_above 100"
@@ -218,7 +218,7 @@ class TestSlidingWindow:
         # pushes the first ORDER out; the FILLs wait in execution_1's window
         assert tail.stats.dropped[DROPPED_BY_POLICY] == 1
         assert (tail.records_held, tail.stats.derived_held) == (5, 1)
-        out, spans = tail.route([], finish=True)
+        out, spans = tail.release([], finish=True)
         assert {id(r) for r in out} == {id(r) for r in trip[1:]} and spans == [trade]
         assert (tail.records_held, tail.stats.derived_held) == (0, 0)
 

@@ -12,7 +12,7 @@ import pytest
 
 from hand_records import DATA, PORTFOLIO, Book, event, handler, route, run, step, tally
 from tradetrace.model.record import END, EVENT, HANDLER, KIND, SNAPSHOT, START, TRADE, Record
-from tradetrace.retain.policy import RetentionLimits, parse_policy
+from tradetrace.retain.policy import TailLimits, parse_policy
 from tradetrace.retain.tail import (
     COUNTED_ONLY,
     DROPPED_BY_POLICY,
@@ -24,7 +24,7 @@ from tradetrace.retain.tail import (
     EvictionSummary,
     TailRetention,
 )
-from tradetrace.retain.trades import NO_TRADE, Trade, TradeRules
+from tradetrace.retain.trades import NO_TRADE, TrackedTrade, TradeRules
 
 HOLD = parse_policy({"policy": "trade_complete"}, "retention")
 KEEP_LOSSES = parse_policy({"policy": "keep_if", "keep_if": {"outcome": "loss"}}, "retention")
@@ -33,16 +33,16 @@ KEEP_LOSSES = parse_policy({"policy": "keep_if", "keep_if": {"outcome": "loss"}}
 class Harness:
     """A TailRetention and everything that went in and came out of it."""
 
-    def __init__(self, limits: RetentionLimits = RetentionLimits()) -> None:  # noqa: B008
+    def __init__(self, limits: TailLimits = TailLimits()) -> None:  # noqa: B008
         self.tail = TailRetention(TradeRules(), limits)
         self.recorded = 0
         self.out: list[Record] = []
-        self.spans: list[Trade | EvictionSummary] = []
+        self.spans: list[TrackedTrade | EvictionSummary] = []
 
-    def route(self, records: list[Record], finish: bool = False
-              ) -> tuple[list[Record], list[Trade | EvictionSummary]]:
+    def release(self, records: list[Record], finish: bool = False
+              ) -> tuple[list[Record], list[TrackedTrade | EvictionSummary]]:
         self.recorded += len(records)
-        out, spans = self.tail.route(list(records), finish)
+        out, spans = self.tail.release(list(records), finish)
         self.out += out
         self.spans += spans
         self.check()
@@ -57,8 +57,8 @@ class Harness:
         assert len({id(r) for r in self.out}) == len(self.out)
 
     @property
-    def trades(self) -> list[Trade]:
-        return [s for s in self.spans if isinstance(s, Trade)]
+    def trades(self) -> list[TrackedTrade]:
+        return [s for s in self.spans if isinstance(s, TrackedTrade)]
 
     @property
     def summaries(self) -> list[EvictionSummary]:
@@ -77,7 +77,7 @@ class TestTailRetention:
         bars = [event(bar_route, {"symbol": "SPY", "close": 1.0}, parent=the_run)
                 for _ in range(3)]
         lifecycle = step("container.start", parent=the_run)
-        out, spans = h.route([bars[2], lifecycle, bars[0], the_run, bars[1]])
+        out, spans = h.release([bars[2], lifecycle, bars[0], the_run, bars[1]])
 
         assert out == sorted(out, key=lambda r: r[START]) and len(out) == 5  # by start time
         assert set(map(id, out)) == {id(r) for r in [*bars, lifecycle, the_run]}
@@ -91,15 +91,15 @@ class TestTailRetention:
         h = Harness()
         book = Book()
         opening = book.opening("SPY")
-        out, spans = h.route(opening)
+        out, spans = h.release(opening)
 
         assert out == opening and spans == []
         trade = opening[0][TRADE]
-        assert isinstance(trade, Trade) and all(r[TRADE] is trade for r in opening)
+        assert isinstance(trade, TrackedTrade) and all(r[TRADE] is trade for r in opening)
         assert (trade.state, trade.decision, h.tail.open_trades) == ("open", None, 1)
 
         closing = book.closing("SPY", 120.0)
-        out, spans = h.route(closing)
+        out, spans = h.release(closing)
         assert out == closing and spans == [trade]
         assert all(r[TRADE] is trade for r in closing)
         assert (trade.outcome, trade.pnl, trade.kept_by) == ("win", 120.0, "always")
@@ -112,14 +112,14 @@ class TestTailRetention:
         h = Harness()
         book = Book(HOLD)
         opening = book.opening("SPY")
-        out, _ = h.route(opening)
+        out, _ = h.release(opening)
 
         assert out == []
         assert h.tail.records_held == h.tail.stats.spans_held == 3
         assert h.tail.stats.bytes_held == payload_bytes(opening)
         assert opening[0][TRADE].records == opening
 
-        out, spans = h.route(book.closing("SPY", -5.0))  # completed: trade_complete drops it
+        out, spans = h.release(book.closing("SPY", -5.0))  # completed: trade_complete drops it
         assert out == [] and spans == []
         assert h.tail.stats.dropped[DROPPED_BY_POLICY] == 6
         assert (h.tail.stats.spans_held, h.tail.stats.bytes_held) == (0, 0)
@@ -135,13 +135,13 @@ class TestTailRetention:
         caused = event(update, {"equity": 1.0}, parent=placed)
         handled = handler(update, print, placed)
 
-        out, _ = h.route([caused, handled])
+        out, _ = h.release([caused, handled])
         assert out == [] and h.tail.records_held == 2
 
-        out, _ = h.route([placed])
+        out, _ = h.release([placed])
         assert out == [placed, caused, handled]
         assert caused[TRADE] is handled[TRADE] is placed[TRADE]
-        assert isinstance(placed[TRADE], Trade) and h.tail.records_held == 0
+        assert isinstance(placed[TRADE], TrackedTrade) and h.tail.records_held == 0
 
     def test_a_cause_that_never_comes_lets_its_child_go_after_a_few_batches(self):
         """A cause that finished but was never routed (dropped on a full buffer) holds
@@ -150,11 +150,11 @@ class TestTailRetention:
         lost = Book().order("SPY")  # finished (END set), never routed
         child = event(route("PORTFOLIO_UPDATE", PORTFOLIO), {"symbol": "SPY"}, parent=lost)
 
-        assert h.route([child]) == ([], [])
+        assert h.release([child]) == ([], [])
         for _ in range(MAX_DEFERRALS - 1):
-            assert h.route([]) == ([], [])
+            assert h.release([]) == ([], [])
             assert h.tail.records_held == 1
-        out, _ = h.route([])
+        out, _ = h.release([])
         assert out == [child] and child[TRADE] is NO_TRADE
 
     def test_a_cause_still_in_flight_holds_its_child_until_the_run_ends(self):
@@ -164,9 +164,9 @@ class TestTailRetention:
         child = event(route("PORTFOLIO_UPDATE", PORTFOLIO), {}, parent=in_flight,
                       start=time.time_ns())
         for _ in range(MAX_DEFERRALS + 3):
-            assert h.route([child] if not h.recorded else []) == ([], [])
+            assert h.release([child] if not h.recorded else []) == ([], [])
         assert h.tail.records_held == 1
-        out, _ = h.route([], finish=True)  # the run ended: nothing waits any more
+        out, _ = h.release([], finish=True)  # the run ended: nothing waits any more
         assert out == [child] and h.tail.records_held == 0
 
     @pytest.mark.parametrize(("pnl", "kept"), [(-50.0, True), (50.0, False)])
@@ -175,16 +175,16 @@ class TestTailRetention:
         caused by the close are exported with a kept trade, dropped with a dropped one."""
         h = Harness()
         book = Book(KEEP_LOSSES)
-        h.route(book.opening("SPY"))
+        h.release(book.opening("SPY"))
         exit_order = book.order("SPY", "SELL")
         close = book.close("SPY", pnl)
-        h.route([exit_order, close])
+        h.release([exit_order, close])
         trade = close[TRADE]
         assert trade.decision is kept
 
         late = [book.fill(exit_order),
                 event(book.routes["PORTFOLIO_UPDATE"], {"symbol": "SPY"}, parent=close)]
-        out, spans = h.route(late)
+        out, spans = h.release(late)
         assert all(r[TRADE] is trade for r in late)
         assert spans == []  # the trade span was made at the decision
         if kept:
@@ -193,13 +193,13 @@ class TestTailRetention:
             assert out == [] and h.tail.stats.dropped[DROPPED_BY_POLICY] == 5 + 2
 
     def test_past_its_span_cap_a_trade_counts_its_spans_and_still_keeps_its_close(self):
-        h = Harness(RetentionLimits(max_spans_per_trade=4))
+        h = Harness(TailLimits(max_spans_per_trade=4))
         book = Book(KEEP_LOSSES)
         opening = book.opening("SPY")
         updates = [book.update("SPY", i) for i in range(5)]
         closing = book.closing("SPY", -10.0)
-        h.route(opening + updates)
-        out, spans = h.route(closing)
+        h.release(opening + updates)
+        out, spans = h.release(closing)
 
         (trade,) = spans
         assert out == opening + updates[:1] + closing[-1:]  # the first four, and the close
@@ -207,20 +207,20 @@ class TestTailRetention:
         assert trade.spans == 3 + 5 + 3
 
     def test_the_span_cap_concerns_held_trades_only(self):
-        h = Harness(RetentionLimits(max_spans_per_trade=2))
+        h = Harness(TailLimits(max_spans_per_trade=2))
         book = Book()  # always: nothing is held, so nothing is capped
         records = book.opening("SPY") + [book.update("SPY", 1.0)] + book.closing("SPY", 1.0)
-        out, _ = h.route(records)
+        out, _ = h.release(records)
         assert out == records and h.tail.stats.dropped[DROPPED_PER_TRADE_CAP] == 0
 
     def test_too_many_open_trades_evict_the_least_recently_active(self):
-        h = Harness(RetentionLimits(max_open_trades=2))
+        h = Harness(TailLimits(max_open_trades=2))
         book = Book(HOLD)
         first, second = book.opening("AAA"), book.opening("BBB")
-        h.route(first + second)
-        h.route([book.update("AAA", 1.0)])  # AAA is now the more recently active
+        h.release(first + second)
+        h.release([book.update("AAA", 1.0)])  # AAA is now the more recently active
         third = book.opening("CCC")
-        out, spans = h.route(third)
+        out, spans = h.release(third)
 
         assert out == []
         (summary,) = spans
@@ -234,10 +234,10 @@ class TestTailRetention:
         assert sorted(t.symbol for t in h.tail.tracker.open.values()) == ["AAA", "CCC"]
 
     def test_the_held_span_cap_summarises_the_least_recently_active_trades_buffer(self):
-        h = Harness(RetentionLimits(max_buffered_spans=4))
+        h = Harness(TailLimits(max_buffered_spans=4))
         book = Book(KEEP_LOSSES)
         old, new = book.opening("OLD"), book.opening("NEW")
-        out, spans = h.route(old + new)
+        out, spans = h.release(old + new)
 
         (summary,) = spans
         trade = old[0][TRADE]
@@ -246,7 +246,7 @@ class TestTailRetention:
         # the trade goes on: it is open still, and its later spans are decided with it
         assert trade.decision is None and trade.evicted == 3
         closing = book.closing("OLD", -1.0)
-        out, spans = h.route(closing)
+        out, spans = h.release(closing)
         assert out == closing and spans[-1] is trade and trade.outcome == "loss"
         # the cap is hit again, and NEW is now the least recently active trade
         assert [(s.trade.symbol, s.reason) for s in spans[:-1]] == [
@@ -255,23 +255,23 @@ class TestTailRetention:
     def test_the_held_bytes_cap_summarises_too(self):
         order_bytes = RECORD_BYTES + 6 * PAYLOAD_ITEM_BYTES  # an ORDER's six payload keys
         limit = 1.5 * order_bytes / (1024 * 1024)
-        h = Harness(RetentionLimits(max_buffered_megabytes=limit))
+        h = Harness(TailLimits(max_buffered_megabytes=limit))
         book = Book(HOLD)
-        out, spans = h.route(book.opening("SPY"))
+        out, spans = h.release(book.opening("SPY"))
         assert [s.reason for s in spans] == ["max_buffered_megabytes"]
         assert 0 < h.tail.stats.bytes_held <= limit * 1024 * 1024
 
     def test_an_open_trade_quiet_for_its_time_to_live_expires(self):
-        h = Harness(RetentionLimits(trade_ttl_seconds=60))
+        h = Harness(TailLimits(trade_ttl_seconds=60))
         clock = [1000.0]
         h.tail.tracker.clock = lambda: clock[0]
         book = Book(HOLD)
         stale, busy = book.opening("STALE"), book.opening("BUSY")
-        h.route(stale + busy)
+        h.release(stale + busy)
         clock[0] = 1030.0
-        h.route([book.update("BUSY", 1.0)])
+        h.release([book.update("BUSY", 1.0)])
         clock[0] = 1061.0
-        out, spans = h.route([])
+        out, spans = h.release([])
 
         (trade,) = spans  # incomplete: export (the default) keeps an expired trade
         assert trade is stale[0][TRADE] and trade.outcome == "expired"
@@ -283,8 +283,8 @@ class TestTailRetention:
         h = Harness()
         book = Book(HOLD)
         opening = book.opening("SPY")
-        h.route(opening)
-        out, spans = h.route([], finish=True)
+        h.release(opening)
+        out, spans = h.release([], finish=True)
         (trade,) = spans
         assert trade.outcome == "incomplete" and trade.kept_by == "incomplete"
         assert out == opening and h.tail.open_trades == 0
@@ -293,7 +293,7 @@ class TestTailRetention:
         """Every way a record leaves or stays, batch after batch: passed, held, deferred,
         window, per-trade cap, eviction, policy drop, signals counted only; at the end
         nothing is pending."""
-        h = Harness(RetentionLimits(max_spans_per_trade=5, max_open_trades=3))
+        h = Harness(TailLimits(max_spans_per_trade=5, max_open_trades=3))
         window = parse_policy({"policy": "sliding_window", "window": 2}, "retention")
         keep, drop = Book(KEEP_LOSSES), Book(HOLD, portfolio="portfolio_2")
         signals = route("SIGNAL", "strategy_1")
@@ -310,13 +310,13 @@ class TestTailRetention:
                             *(event(ticks, {"symbol": "T"}) for _ in range(3))])
             batches.append(lost)  # the child's cause comes a batch later
         for batch in batches:
-            h.route(batch)
+            h.release(batch)
         stats = h.tail.stats
         assert stats.dropped[DROPPED_BY_POLICY] > 0 and stats.dropped[EVICTED_BY_CAP] > 0
         assert stats.dropped[COUNTED_ONLY] == 6
         assert h.tail.records_held > 0
 
-        h.route([], finish=True)
+        h.release([], finish=True)
         assert h.tail.records_held == 0 and h.tail.open_trades == 0
         assert h.recorded == len(h.out) + sum(stats.dropped.values())
         # spans_passed (the metrics' "exported") counts trading spans: events and

@@ -17,7 +17,7 @@ import pytest
 from tradetrace.config import DEFAULT_RETENTION
 from tradetrace.errors import ConfigError
 from tradetrace.model.record import EVENT, TRADE
-from tradetrace.retain.trades import NO_TRADE, Trade, TradeRules, TradeTracker
+from tradetrace.retain.trades import NO_TRADE, TrackedTrade, TradeRules, TradeTracker
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Desk:
     """Publishes records into a tracker in publish order, as the worker would."""
 
     def __init__(self, rules: TradeRules | None = None) -> None:
-        self.completed: list[Trade] = []
+        self.completed: list[TrackedTrade] = []
         self.tracker = TradeTracker(rules or TradeRules(), self.completed.append)
         self.clock = 0
 
@@ -71,9 +71,9 @@ class Desk:
         return self.position("OPEN", container, fill, symbol, strategy, entry_price=100.0)
 
 
-def _trade(record: list[Any]) -> Trade:
+def _trade(record: list[Any]) -> TrackedTrade:
     trade = record[TRADE]
-    assert isinstance(trade, Trade), f"{record[1].event_type} is in no trade"
+    assert isinstance(trade, TrackedTrade), f"{record[1].event_type} is in no trade"
     return trade
 
 
@@ -188,22 +188,22 @@ def test_children_wait_for_a_cause_in_flight_however_many_batches_pass():
     close completed the trade before its order was seen, and the order then started a
     trade of its own that the next entry joined (one real DEBUG full year: a 1-order and
     a 3-order trade). A child now waits as long as its cause is in flight."""
-    from tradetrace.retain.policy import RetentionLimits
+    from tradetrace.retain.policy import TailLimits
     from tradetrace.retain.tail import MAX_DEFERRALS, TailRetention
 
-    tail = TailRetention(TradeRules(), RetentionLimits())
-    tail.route(_position_cascade("O1", "buy", "POSITION_OPEN", 1_000, entry_price=100.0))
+    tail = TailRetention(TradeRules(), TailLimits())
+    tail.release(_position_cascade("O1", "buy", "POSITION_OPEN", 1_000, entry_price=100.0))
     order, fill, close = _position_cascade("O2", "sell", "POSITION_CLOSE", 2_000,
                                            realized_pnl=1.0)
     order[6] = 0  # its publish has not returned yet
-    tail.route([fill, close])
+    tail.release([fill, close])
     for _ in range(MAX_DEFERRALS * 3):  # batches go by, others deferring too
-        tail.route([])
+        tail.release([])
     assert fill[TRADE] is None and close[TRADE] is None  # still waiting
     order[6] = order[5] + 90
-    tail.route([order])
+    tail.release([order])
     trade = order[TRADE]
-    assert isinstance(trade, Trade) and fill[TRADE] is trade and close[TRADE] is trade
+    assert isinstance(trade, TrackedTrade) and fill[TRADE] is trade and close[TRADE] is trade
     assert (trade.orders, trade.fills, trade.outcome) == (2, 2, "win")
     assert tail.tracker.stats.anomalies == {}
 
@@ -211,14 +211,14 @@ def test_children_wait_for_a_cause_in_flight_however_many_batches_pass():
 def test_a_child_whose_finished_cause_never_comes_goes_on_after_a_few_batches():
     """A cause that finished but was dropped (a full buffer) never arrives: its children
     are processed without it after MAX_DEFERRALS batches, not held forever."""
-    from tradetrace.retain.policy import RetentionLimits
+    from tradetrace.retain.policy import TailLimits
     from tradetrace.retain.tail import MAX_DEFERRALS, TailRetention
 
-    tail = TailRetention(TradeRules(), RetentionLimits())
+    tail = TailRetention(TradeRules(), TailLimits())
     _, fill, _ = _position_cascade("O9", "buy", "POSITION_OPEN", 1_000)
     passed: list[Any] = []
     for i in range(MAX_DEFERRALS + 1):
-        out, _ = tail.route([fill] if i == 0 else [])
+        out, _ = tail.release([fill] if i == 0 else [])
         passed += out
     assert passed == [fill] and fill[TRADE] is NO_TRADE
     assert tail.tracker.stats.anomalies == {"fill_for_unknown_order": 1}
@@ -227,15 +227,15 @@ def test_a_child_whose_finished_cause_never_comes_goes_on_after_a_few_batches():
 def test_a_cause_that_never_returns_holds_its_children_two_seconds_at_most():
     """A program may run its whole loop inside one handler's publish: the children of a
     cause in flight go on once they have waited MAX_WAIT_NS (here: ended long ago)."""
-    from tradetrace.retain.policy import RetentionLimits
+    from tradetrace.retain.policy import TailLimits
     from tradetrace.retain.tail import MAX_DEFERRALS, TailRetention
 
-    tail = TailRetention(TradeRules(), RetentionLimits())
+    tail = TailRetention(TradeRules(), TailLimits())
     order, fill, _ = _position_cascade("O7", "buy", "POSITION_OPEN", 1_000)
     order[6] = 0  # in flight for ever
     fill[5], fill[6] = 1_000, 1_080  # the fill ended long ago (ns after the epoch)
     passed: list[Any] = []
     for i in range(MAX_DEFERRALS + 1):
-        out, _ = tail.route([fill] if i == 0 else [])
+        out, _ = tail.release([fill] if i == 0 else [])
         passed += out
     assert passed == [fill]

@@ -138,17 +138,17 @@ def test_minimal_memory_is_bounded_by_open_trades_not_by_events(demo, monkeypatc
     """Soak: a 10x longer MINIMAL backtest holds no more: the peak of held spans and bytes
     depends on how many trades are open at once (one per portfolio here), not on events."""
     peaks: list[dict[str, int]] = []
-    route = TailRetention.route
+    release = TailRetention.release
 
     def observed(self, records, finish=False, pause=None):
-        out = route(self, records, finish, pause)
+        out = release(self, records, finish, pause)
         peak = peaks[-1]
         peak["spans"] = max(peak["spans"], self.stats.spans_held)
         peak["bytes"] = max(peak["bytes"], self.stats.bytes_held)
         peak["open"] = max(peak["open"], self.open_trades)
         return out
 
-    monkeypatch.setattr(TailRetention, "route", observed)
+    monkeypatch.setattr(TailRetention, "release", observed)
     for bars in (2_000, 20_000):
         peaks.append({"spans": 0, "bytes": 0, "open": 0})
         with recording("minimal", profile="demo") as spans:

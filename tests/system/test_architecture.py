@@ -28,6 +28,7 @@ ALLOWED = {
 }
 #: top-level modules any stage may use: errors, names, settings, the plug-in tables
 SHARED = {"errors", "conventions", "environment_variables", "plugins", "config", "config_file",
+          "config_sections",
           "_version"}
 
 
@@ -94,7 +95,7 @@ def test_the_rule_catches_backward_and_upward_imports() -> None:
     source = (
         "from ..export.metrics import TradingMetrics\n"  # retain reaching forward: wrong
         "from ..model.record import KIND\n"
-        "from .trades import Trade\n"
+        "from .trades import TrackedTrade\n"
         "from ..errors import ConfigError\n"
         "from .. import session\n"  # a stage importing the wiring: wrong
         "import tradetrace.capture.publish\n"  # retain reaching back: wrong

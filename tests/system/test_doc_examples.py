@@ -21,6 +21,7 @@ MODULES = [
     "tradetrace.model.events",
     "tradetrace.retain.policy",
     "tradetrace.retain.policies.keep_if",
+    "tradetrace.retain.trade_rules",
 ]
 
 

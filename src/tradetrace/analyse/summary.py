@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import conventions as conv
-from .metrics import MetricsDigest
+from .metric_files import MetricsDigest
 from .reader import ReadStats, read_spans
 
 

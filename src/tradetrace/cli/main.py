@@ -41,9 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary.add_argument("paths", nargs="+", help="trace files, folders or globs")
     summary.add_argument("--json", action="store_true", help="machine-readable output")
 
-    from . import query
+    from . import query_command
 
-    query.add_parser(commands)
+    query_command.add_parser(commands)
     report = commands.add_parser("report", help="write a self-contained HTML report")
     report.add_argument("sources", nargs="+", help="trace files, folders or globs")
     report.add_argument("-o", "--output", default="report.html", help="default report.html")
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return _run(args, parser)
     if args.command == "query":
-        return query.run(args)
+        return query_command.run(args)
     if args.command == "report":
         return _report(args)
     return _summary(args)
@@ -105,7 +105,7 @@ def _script_folder(program: list[str]) -> str:
 
 def _report(args: argparse.Namespace) -> int:
     from ..analyse.report import write_report
-    from .query import load
+    from .query_command import load
 
     query = load(args.sources)
     if query is None:

@@ -66,7 +66,7 @@ class LevelControl:
         if guard is None or worker is None:
             return
         guard.worked(cpu_seconds)
-        paid = session.retention.waits + session.retention.dropped
+        paid = session.buffers.waits + session.buffers.dropped
         at_floor = guard.at_floor
         verdict = guard.judge(paid, session.wanted.top_level, session.level_cap)
         if verdict is not None:

@@ -28,7 +28,7 @@ from ..model.events import DEFAULT_ADAPTER, EventAdapter
 from ..model.record import EVENT, F_METADATA, KEPT_AT_NORMAL, KEPT_FIELDS, TALLY
 from ..model.route import Route
 from ..model.snapshot import snapshot
-from ..retain.buffer import ContainerBuffer, Retention
+from ..retain.buffer import ContainerBuffer, ContainerBuffers
 from ..retain.signals import SignalReader
 from ..retain.trades import TradeRules
 
@@ -90,11 +90,11 @@ class DecisionTable:
     def __init__(
         self,
         config: TracingConfig,
-        retention: Retention,
+        buffers: ContainerBuffers,
         adapter: EventAdapter = DEFAULT_ADAPTER,
     ) -> None:
         self._config = config
-        self._retention = retention
+        self._container_buffers = buffers
         self._type_of = adapter.getter("event_type")
         self._container_of = adapter.getter("container_id", strict=False)
         self._source_of = adapter.getter("source_id", strict=False)
@@ -223,7 +223,7 @@ class DecisionTable:
                 return _MISS
             buffer = self._buffers.get(container)
             if buffer is None:
-                buffer = self._buffers[container] = self._retention.buffer_for(
+                buffer = self._buffers[container] = self._container_buffers.buffer_for(
                     container, policy.max_events)
             keep = (self._keep_signal if tally else self._keep_debug if debug
                     else self._keep_normal)

@@ -25,8 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..retain.buffer import BUFFER_FULL, Retention
-from ..retain.tail import COUNTED_ONLY, DROPPED_BY_POLICY, TailRetention
+from ..retain.buffer import BUFFER_FULL, ContainerBuffers
+from ..retain.tail import TailRetention
+from ..retain.tail_stats import COUNTED_ONLY, DROPPED_BY_POLICY
 from .worker import ExportWorker
 
 #: Drop reasons that are a choice the user configured, not a loss.
@@ -83,11 +84,11 @@ class Accounting:
         return text
 
 
-def account(retention: Retention, worker: ExportWorker | None,
+def account(buffers: ContainerBuffers, worker: ExportWorker | None,
             tail: TailRetention | None) -> Accounting:
     """The session's accounting now (any thread)."""
     if worker is None:
-        buffered = retention.pending()
+        buffered = buffers.pending()
         return Accounting(recorded=buffered, pending=buffered, buffered=buffered)
     stats = worker.stats
     # The worker takes from the buffers only under the ledger lock, and its other
@@ -95,8 +96,8 @@ def account(retention: Retention, worker: ExportWorker | None,
     # a record that ``taken`` does not.
     with worker.ledger:
         taken = stats.taken
-        buffered = retention.pending()
-        full = retention.dropped
+        buffered = buffers.pending()
+        full = buffers.dropped
         exported = stats.exported
         dropped = dict(stats.dropped)  # a C-level copy: atomic against the worker's updates
         held = 0
@@ -116,7 +117,7 @@ def account(retention: Retention, worker: ExportWorker | None,
     )
 
 
-def account_shipped(retention: Retention, worker: ExportWorker, figures: Any) -> Accounting:
+def account_shipped(buffers: ContainerBuffers, worker: ExportWorker, figures: Any) -> Accounting:
     """The accounting when an encoder process builds the spans: what this process took
     is packed (its frames queued, or dropped here with a reason), or was sent to the
     encoder, which reports what it exported, dropped and holds (``figures``: a callable
@@ -124,8 +125,8 @@ def account_shipped(retention: Retention, worker: ExportWorker, figures: Any) ->
     stats = worker.stats
     with worker.ledger:
         taken = stats.taken
-        buffered = retention.pending()
-        full = retention.dropped
+        buffered = buffers.pending()
+        full = buffers.dropped
         dropped = dict(stats.dropped)  # frames dropped here, by reason
     there = figures()
     for reason, n in there["dropped"].items():

@@ -16,10 +16,9 @@ writer thread (``writer.py``) writes frames to the pipe (``EncoderLink``), witho
 GIL. A pipe that stays full (the encoder behind) fills the writer's queue, and frames
 past it are dropped, counted; nothing on the trading thread waits for the encoder.
 
-Frames: a kind byte, the body's length (4 bytes, big-endian), the number of records in
-it (4 bytes), the body. To the encoder: ``C`` its setup (a pickle), ``R`` records,
-``E`` the run ended (open trades end), ``F`` a flush (body: its number), ``S`` stop.
-From it: ``A`` a report (JSON): its accounting, the flush it answers, its figures.
+This module is the traced process's side. The frames on the pipes are
+``encoder_frames.py``; the encoder process's own loop is ``encoder_main.py``, whose
+``main`` is re-exported here (the process is started as below).
 
 The encoder ends when its input closes (the traced process ended, even by SIGKILL): it
 exports what it holds first. If it dies, what it held is counted as lost
@@ -31,68 +30,33 @@ exports what it holds first. If it dies, what it held is counted as lost
 from __future__ import annotations
 
 import json
-import logging
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..model.record import Record
-from .packing import Packer, Unpacker
+from .encoder_frames import END_RUN, FLUSH, RECORDS, REPORT, SETUP, STOP, frame, read_frame
+from .encoder_main import main
+from .packing import Packer
 from .worker import ENCODE_ERROR, ExportWorker
 from .writer import SHUTDOWN_TIMEOUT
 
-logger = logging.getLogger(__name__)
-
-SETUP, RECORDS, END_RUN, FLUSH, STOP, REPORT = b"C", b"R", b"E", b"F", b"S", b"A"
-HEADER = 9
 ENCODER_LOST = "encoder_lost"  #: drop reason: held by an encoder process that died
-#: records the encoder process holds unrouted at most; its input waits past this
-MAX_QUEUED_RECORDS = 200_000
-REPORT_SECONDS = 0.5  #: the encoder reports at least this often while anything changes
-
-
-def frame(kind: bytes, body: bytes = b"", records: int = 0) -> bytes:
-    return kind + len(body).to_bytes(4, "big") + records.to_bytes(4, "big") + body
-
-
-def read_frame(stream: IO[bytes]) -> tuple[bytes, int, bytes] | None:
-    head = _read(stream, HEADER)
-    if head is None:
-        return None
-    body = _read(stream, int.from_bytes(head[1:5], "big"))
-    if body is None:
-        return None
-    return head[:1], int.from_bytes(head[5:9], "big"), body
-
-
-def _read(stream: IO[bytes], size: int) -> bytes | None:
-    data = b""
-    while len(data) < size:
-        chunk = stream.read(size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
-# -- the traced process's side --------------------------------------------------------------
 
 
 class ShipWorker(ExportWorker):
     """The export worker of the traced process when an encoder process builds the spans:
     it takes, packs and queues frames; routing and encoding happen over there."""
 
-    def __init__(self, retention: Any, encoder: Any, link: EncoderLink,
+    def __init__(self, buffers: Any, encoder: Any, link: EncoderLink,
                  interval: float = 0.5) -> None:
-        super().__init__(retention, encoder, None, link, interval)  # type: ignore[arg-type]
+        super().__init__(buffers, encoder, None, link, interval)  # type: ignore[arg-type]
         self.packer = link.packer = Packer(encoder.kept)
         self.link = link
 
@@ -348,98 +312,6 @@ def _widen(stream: Any) -> None:
         fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
     except (OSError, ValueError, ImportError, AttributeError):
         pass
-
-
-# -- the encoder process ----------------------------------------------------------------------
-
-
-class _Reports:
-    """Writes reports to the traced process: on each flush, and every REPORT_SECONDS
-    while anything changed."""
-
-    def __init__(self, stream: IO[bytes], make: Callable[[], dict[str, Any]]) -> None:
-        self.stream = stream
-        self.make = make
-        self._lock = threading.Lock()
-        self._last = ""
-
-    def send(self, served: int = 0, final: bool = False) -> None:
-        report = self.make()
-        report["served"], report["final"] = served, final
-        text = json.dumps(report, default=str)
-        with self._lock:
-            if text == self._last and not served and not final:
-                return
-            self._last = text
-            try:
-                self.stream.write(frame(REPORT, text.encode()))
-                self.stream.flush()
-            except (OSError, ValueError):
-                pass
-
-    def every(self, seconds: float, stop: threading.Event) -> None:
-        while not stop.wait(seconds):
-            try:
-                self.send()
-            except Exception:
-                logger.debug("tradetrace encoder: report failed", exc_info=True)
-
-
-def main() -> None:
-    """The encoder process: read the setup, then frames, until told to stop or the
-    input closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is for the traced program
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing else may write into the report stream
-    first = read_frame(stdin)
-    if first is None or first[0] != SETUP:
-        return
-    from .pipeline import EncoderPipeline
-
-    pipeline = EncoderPipeline(pickle.loads(first[2]))
-    unpacker = Unpacker()
-    pipeline.routes = lambda: list(unpacker.routes.values())
-    worker = pipeline.worker
-    buffer = pipeline.retention.buffer_for("encoder", MAX_QUEUED_RECORDS)
-    worker.start()
-    reports = _Reports(stdout, pipeline.report)
-    stop = threading.Event()
-    threading.Thread(target=reports.every, args=(REPORT_SECONDS, stop), daemon=True,
-                     name="tradetrace-encoder-reporter").start()
-    timeout = pipeline.flush_timeout
-    run_ended = False  #: the flush that follows the run's end flushes the metrics too
-    while True:
-        got = read_frame(stdin)
-        if got is None or got[0] == STOP:
-            break
-        kind, _, body = got
-        if kind == RECORDS:
-            try:
-                records = unpacker.unpack(body)
-            except Exception as exc:  # a frame we cannot read: its records are lost
-                pipeline.unreadable += got[1]
-                worker.stats.failure("reading records", exc)
-                continue
-            while len(buffer.records) >= MAX_QUEUED_RECORDS:  # the worker is behind:
-                worker.nudge()  # our input waits, and the traced process's queue fills
-                time.sleep(0.001)
-            buffer.records.extend(records)
-            if len(buffer.records) >= 128:
-                worker.nudge()
-        elif kind == END_RUN:
-            worker.nudge(finish=True)
-            run_ended = True
-        elif kind == FLUSH:
-            deadline = time.monotonic() + timeout
-            worker.flush(timeout)
-            if run_ended and pipeline.metrics is not None:
-                pipeline.metrics.flush(max(0.0, deadline - time.monotonic()))
-            run_ended = False
-            reports.send(served=int(body or b"0"))
-    stop.set()
-    pipeline.shutdown(timeout)
-    reports.send(final=True)
 
 
 __all__ = ["EncoderLink", "ShipWorker", "main", "ENCODER_LOST"]

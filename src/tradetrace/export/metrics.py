@@ -55,8 +55,9 @@ from .. import conventions as conv
 from .._version import __version__
 from ..model.otlp_json import UNENCODABLE
 from ..model.record import END, ROUTE, START, SUBJECT, Record
-from ..retain.tail import Metrics, TailRetention
-from ..retain.trades import Trade
+from ..retain.tail import TailRetention
+from ..retain.tail_stats import RetentionObserver
+from ..retain.tracked_trade import TrackedTrade
 from .files import PRIVATE, LineFile, Permissions
 from .histograms import HistogramExporter, HistogramSeries
 
@@ -72,7 +73,7 @@ ANOMALY = "tradetrace.anomaly"
 METRICS_SUFFIX = "-metrics.jsonl"
 
 
-class TradingMetrics(Metrics):
+class TradingMetrics(RetentionObserver):
     """The instruments, fed by the export worker and read by the SDK's reader."""
 
     def __init__(
@@ -143,7 +144,7 @@ class TradingMetrics(Metrics):
             description="Events that did not fit the trade rules, by kind")
 
     # fed by the export worker ----------------------------------------------------------
-    def trade_completed(self, trade: Trade) -> None:
+    def trade_completed(self, trade: TrackedTrade) -> None:
         strategy = trade.strategy if isinstance(trade.strategy, str) else None
         key = (trade.outcome or "incomplete", trade.container, strategy)
         totals = self._completed.get(key)
@@ -154,7 +155,7 @@ class TradingMetrics(Metrics):
             totals[1] += trade.pnl
             self._pnl.record(abs(trade.pnl), _key(key))
 
-    def fill_latency(self, trade: Trade, milliseconds: float) -> None:
+    def fill_latency(self, trade: TrackedTrade, milliseconds: float) -> None:
         strategy = trade.strategy if isinstance(trade.strategy, str) else None
         self._fill.record(milliseconds, _key((None, trade.container, strategy)))
 

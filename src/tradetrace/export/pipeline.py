@@ -22,9 +22,9 @@ from .. import conventions as conv
 from ..config import TracingConfig
 from ..errors import ConfigError
 from ..model.otlp_json import RequestWriter
-from ..retain.buffer import Retention
+from ..retain.buffer import ContainerBuffers
 from ..retain.tail import TailRetention
-from ..retain.trades import TradeRules
+from ..retain.trade_rules import TradeRules
 from .accounting import account
 from .backends import SinkContext, backend
 from .sinks import ProviderSink, SdkSink, SpanSink
@@ -125,7 +125,7 @@ class EncoderPipeline:
         resource = Resource(setup["resource"])
         scope = InstrumentationScope(*setup["scope"])
         self.sink = make_sink(config, resource, scope, setup["file_stem"])
-        self.retention = Retention(0.0)
+        self.buffers = ContainerBuffers(0.0)
         encoder = SpanEncoder(config.run_id, setup["adapter"], config.redaction)
         request = RequestWriter(sorted(resource.attributes.items()), scope.name,
                                 scope.version or "")
@@ -136,13 +136,13 @@ class EncoderPipeline:
             lambda: self.routes(), lambda: self.tail)
         self.tail = TailRetention(config.trade_rules or TradeRules(), config.limits,
                                   self.metrics)
-        self.worker = ExportWorker(self.retention, encoder, request, self.sink,
+        self.worker = ExportWorker(self.buffers, encoder, request, self.sink,
                                    tail=self.tail)
         self.flush_timeout = config.flush_timeout_seconds
         self.unreadable = 0  #: records in frames that could not be read
 
     def report(self) -> dict[str, Any]:
-        accounting = account(self.retention, self.worker, self.tail).as_dict()
+        accounting = account(self.buffers, self.worker, self.tail).as_dict()
         if self.unreadable:
             accounting["recorded"] += self.unreadable
             dropped = accounting["dropped"]

@@ -5,14 +5,10 @@ assigns ids (lazily: a child may be encoded before its parent finishes), reads t
 event's fields and the payload snapshot, and writes the span as OTLP JSON in one pass.
 ``docs/conventions.md`` documents the result.
 
-Trace shape:
-- an event published while another traced event is being dispatched is its child
-  (causation from dispatch nesting); an event with no traced cause starts a new trace;
-- that root event links to the run span it happened in (correlation: the run);
-- an event whose explicit ``causation_id`` names an event other than its parent links
-  to that event's span (causation across traces);
-- handler spans (DEBUG) are children of their event; lifecycle steps are children of
-  the run (or of the enclosing lifecycle step).
+Here: the event spans' common shape, encoded in one call by a compiled encoder
+(``shapes.py``), the general encoder for every other span, and errors. The ids,
+parents and links are ``trace_shape.py``'s; which attributes an event's span carries,
+``event_attributes.py``'s; trade and summary spans, ``trade_spans.py``'s.
 """
 
 from __future__ import annotations
@@ -21,7 +17,6 @@ import random
 import threading
 import traceback
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -33,7 +28,6 @@ from ..model.otlp_json import (
     EncodingStats,
     escape,
     event_json,
-    link_json,
     span_json,
 )
 from ..model.record import (
@@ -43,8 +37,6 @@ from ..model.record import (
     F_CAUSATION,
     F_CORRELATION,
     F_EVENT_ID,
-    F_METADATA,
-    F_SEQUENCE,
     F_SOURCE,
     F_TARGET,
     F_TIME,
@@ -54,14 +46,13 @@ from ..model.record import (
     KIND,
     PARENT,
     ROUTE,
-    RUN,
     SNAPSHOT,
     START,
     SUBJECT,
     TRADE,
     Record,
 )
-from ..retain.trades import Trade
+from ..retain.tracked_trade import TrackedTrade
 from .attributes import (
     MAX_STRING,
     SKIP,
@@ -71,47 +62,11 @@ from .attributes import (
     flatten,
     to_attribute,
 )
-from .packing import PackedError
+from .event_attributes import LOW_CARDINALITY, PLAIN, EventAttributes, number_text, plain_value
+from .plain_values import PackedError
 from .shapes import compile_shape
-from .times import iso_text
+from .trace_shape import TraceShape
 from .trade_spans import TradeSpanEncoder
-
-#: Payload key -> span attribute.
-PAYLOAD_ATTRIBUTES: dict[str, str] = {
-    "symbol": conv.SYMBOL,
-    "side": conv.SIDE,
-    "quantity": conv.QUANTITY,
-    "qty": conv.QUANTITY,
-    "price": conv.PRICE,
-    "fill_price": conv.PRICE,
-    "close": conv.PRICE,
-    "order_id": conv.ORDER_ID,
-    "fill_id": conv.FILL_ID,
-    "strategy_id": conv.STRATEGY_ID,
-    "direction": conv.DIRECTION,
-    "status": conv.STATUS,
-    "entry_price": conv.ENTRY_PRICE,
-    "exit_price": conv.EXIT_PRICE,
-    "realized_pnl": conv.REALIZED_PNL,
-    "exit_type": conv.EXIT_TYPE,
-    "exit_reason": conv.EXIT_REASON,
-}
-#: An alias is used only when the payload has none of the keys it stands in for.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "qty": ("quantity",),
-    "fill_price": ("price",),
-    "close": ("price", "fill_price"),
-}
-
-#: Attributes whose values repeat: their encoding is cached.
-LOW_CARDINALITY = (
-    conv.EVENT_TYPE, conv.CONTAINER_ID, conv.SOURCE_ID, conv.SYMBOL, conv.SIDE,
-    conv.STRATEGY_ID, conv.STATUS, conv.EXIT_TYPE, conv.EXIT_REASON, conv.DIRECTION,
-    conv.CORRELATION_ID, conv.HANDLER_NAME, conv.TARGET_CONTAINER, conv.LINK_RELATION,
-    conv.CAUSATION_DERIVED, conv.LIFECYCLE_PHASE, conv.TOPOLOGY,
-)
-
-_START_OF = itemgetter(START)
 
 #: span_json()'s output for a span without links, events or status (most event spans)
 _PLAIN_SPAN = (
@@ -119,14 +74,8 @@ _PLAIN_SPAN = (
     '"startTimeUnixNano":"%d","endTimeUnixNano":"%d","attributes":[%s]}'
 )
 
-#: Explicit causation ids are rare (ADMF-PC never sets them): recent events are indexed
-#: from the first batch that holds one, and at most this many.
-CAUSATION_INDEX_SIZE = 65536
 
-_PLAIN = frozenset({str, int, float, bool})
-
-
-class SpanEncoder:
+class SpanEncoder(TraceShape, EventAttributes):
     """Turns finished records into OTLP JSON span objects (export worker only)."""
 
     def __init__(
@@ -161,25 +110,6 @@ class SpanEncoder:
         self._causation_index: dict[str, tuple[str, str]] | None = None
         self.trades = TradeSpanEncoder(attr, self._rand)
 
-    def reseed(self) -> None:
-        """After ``fork`` the child must not repeat the parent's ids."""
-        self._rand = self.trades.rand = random.Random()
-
-    def encode_batch(self, records: list[Record]) -> None:
-        """Prepare a batch: once explicit ``causation_id``s appear, batches are encoded in
-        publish order, so that a cause is indexed before the events that name it."""
-        if self._causation_index is None:  # every event is looked at: kept() only if need be
-            for record in records:
-                if record[KIND] is EVENT:
-                    fields = record[SUBJECT]
-                    if fields.__class__ is not tuple:
-                        fields = self.kept(fields)
-                    if fields[F_CAUSATION] is not None:
-                        self._causation_index = {}
-                        break
-        if self._causation_index is not None:
-            records.sort(key=_START_OF)
-
     def encode(self, record: Record) -> str:
         """A finished record's span. Most are event spans of the common shape, written
         here by their compiled encoder (shapes.py) in one call; the rest by _general()."""
@@ -206,7 +136,7 @@ class SpanEncoder:
         parent = record[PARENT]
         caused = parent is not None and parent[KIND] is EVENT
         trade = record[TRADE]
-        traded = trade.__class__ is Trade
+        traded = trade.__class__ is TrackedTrade
         route = record[ROUTE]
         key = (route, fields[F_SOURCE], caused, text != "", traded, tuple(payload))
         compiled = self._compiled.get(key)
@@ -252,34 +182,6 @@ class SpanEncoder:
             return subject
         return self._read_kept(subject)
 
-    # ids: hex strings, formatted once (a trace id is shared by the whole cascade), by
-    # int.to_bytes().hex(): half the cost of "%016x" % n, and the same text ------------
-    def ids(self, record: Record) -> tuple[str, str]:
-        """A record's ids, assigned on first need. Safe from any thread: a trading thread
-        that injects trace context (capture/propagation.py) may ask for a record still
-        in flight while this worker assigns the same record for one of its children."""
-        ids = record[IDS]
-        if ids is None:
-            with self._ids_lock:
-                ids = record[IDS]
-                if ids is None:
-                    parent = record[PARENT]
-                    span_id = (self._rand.getrandbits(64) or 1).to_bytes(8, "big").hex()
-                    if parent is not None and (
-                        record[KIND] is not EVENT or parent[KIND] is EVENT
-                    ):
-                        trace_id = self.ids(parent)[0]
-                    else:
-                        trace_id = (self._rand.getrandbits(128) or 1).to_bytes(16, "big").hex()
-                    ids = record[IDS] = (trace_id, span_id)
-        return ids
-
-    def _parent_id(self, record: Record) -> str:
-        parent = record[PARENT]
-        if parent is None or (record[KIND] is EVENT and parent[KIND] is not EVENT):
-            return ""
-        return self.ids(parent)[1]
-
     # spans ---------------------------------------------------------------------------
     def _event(self, record: Record) -> str:
         """The general encoder: any event record."""
@@ -290,7 +192,7 @@ class SpanEncoder:
         attr = self.attr.encode
         head, name_json = self._head(route, fields[F_SOURCE])
         trade = record[TRADE]  # a trade's span: its id goes first among attributes
-        parts = [attr(conv.TRADE_ID, trade.id), head] if trade.__class__ is Trade else [head]
+        parts = [attr(conv.TRADE_ID, trade.id), head] if trade.__class__ is TrackedTrade else [head]
         add = parts.append
 
         event_id = fields[F_EVENT_ID]
@@ -328,17 +230,17 @@ class SpanEncoder:
             elif value is None:
                 ConversionStats.skip(value)
             else:
-                if cls not in _PLAIN:
+                if cls not in PLAIN:
                     value = to_attribute(value)
                     if value is SKIP:
                         continue
                 elif cls is str and name in conv.NUMERIC:
-                    value = _number_text(value)
+                    value = number_text(value)
                 add(attr(name, value))
         if "strategy_id" not in payload and "metadata" in payload:
             nested = payload["metadata"]
             if isinstance(nested, Mapping) and nested.get("strategy_id") is not None:
-                add(attr(conv.STRATEGY_ID, _plain(nested["strategy_id"])))
+                add(attr(conv.STRATEGY_ID, plain_value(nested["strategy_id"])))
 
         parent = record[PARENT]
         caused = parent is not None and parent[KIND] is EVENT
@@ -389,16 +291,6 @@ class SpanEncoder:
             )
         return self._span(name_json, record, trace_id, span_id, parts, links)
 
-    def _link_to_run(self, parent: Record | None) -> str:
-        """The link of a root event whose parent is ``parent`` to the run it happened in
-        ("" outside a run). Roots of a run mostly share their parent: the last is kept."""
-        if parent is not self._root_parent:
-            run = parent
-            while run is not None and run[KIND] is not RUN:
-                run = run[PARENT]
-            self._root_parent = parent
-            self._run_link_json = link_json(*self.ids(run), self._run_link) if run else ""
-        return self._run_link_json
 
     def _compile(self, key: tuple[Any, ...], payload: dict[Any, Any]) -> Any:
         """(encoder, getter of the mapped payload values) for spans like this one, or
@@ -426,85 +318,6 @@ class SpanEncoder:
         self._compiled[key] = compiled
         return compiled
 
-    def _head(self, route: Any, source: Any) -> tuple[str, str]:
-        cached = self._heads.get((route, source))
-        if cached is None:  # type, container, source and name repeat: encode them once
-            items = [(conv.EVENT_TYPE, route.event_type), (conv.CONTAINER_ID, route.container)]
-            if source is not None:
-                items.append((conv.SOURCE_ID, _plain(source)))
-            if len(self._heads) >= 4096:
-                self._heads.clear()
-                EncodingStats.cache_resets["span_heads"] += 1
-            cached = (self.attr.many(items), escape(route.event_type))
-            self._heads[(route, source)] = cached
-        return cached
-
-    def _bus_ids(self, fields: tuple[Any, ...], add: Any) -> None:
-        sequence = fields[F_SEQUENCE]
-        if sequence is not None:
-            add(self.attr(conv.EVENT_SEQUENCE, _plain(sequence)))
-        metadata = fields[F_METADATA]
-        if isinstance(metadata, Mapping) and metadata.get("event_id") is not None:
-            add(self.attr(conv.EVENT_BUS_ID, _plain(metadata["event_id"])))
-
-    def _plan(self, keys: tuple[Any, ...]) -> tuple[tuple[Any, str, str | None, str], ...]:
-        """Which payload keys become which attributes, for one shape of payload.
-
-        An alias (``qty``, ``fill_price``, ``close``) is used only when the keys it
-        stands in for are absent from this shape.
-        """
-        present = set(keys)
-        plan = tuple(
-            (
-                key,
-                name,
-                None if name in LOW_CARDINALITY or name in conv.NUMERIC
-                else self.attr.prefix(name) + '{"stringValue":',
-                self.attr.prefix(name) + '{"doubleValue":',
-            )
-            for key in keys
-            if (name := PAYLOAD_ATTRIBUTES.get(key)) is not None
-            and not present.intersection(ALIASES.get(key, ()))
-        )
-        if len(self._plans) >= 1024:
-            self._plans.clear()
-            EncodingStats.cache_resets["payload_plans"] += 1
-        self._plans[keys] = plan
-        return plan
-
-    def _time_attribute(self, when: Any) -> str:
-        """The attribute for a simulated time, remembered as the last one: the next
-        events of a cascade mostly share it by identity (ADMF-PC's SIGNAL and ORDER carry
-        their BAR's Timestamp). Datetimes are written by ``iso_text`` (times.py), cheaper
-        than hashing them for a cache; other times are cached by equality."""
-        iso = iso_text(when)
-        if iso is not None:  # ISO text holds nothing JSON escapes
-            text = self._sim_time_prefix + '"' + iso + '"}}'
-        else:
-            try:
-                cached = self._times.get(when)
-            except TypeError:  # unhashable
-                cached = None
-            text = self._sim_time(when) if cached is None else cached
-        self._last_when, self._last_time = when, text
-        return text
-
-    def _sim_time(self, when: Any) -> str:
-        """The attribute for a simulated time ("" for NaT and the like: no time rather than
-        a wrong one). Bar times repeat across a cascade (BAR, SIGNAL, ORDER...): cached."""
-        value = when.isoformat() if when.__class__ is datetime else to_attribute(when)
-        if value.__class__ is str:  # the common case, inlined from Attributes
-            text = self._sim_time_prefix + escape(value) + "}}"
-        else:
-            text = "" if value is SKIP else self.attr(conv.SIM_TIME, value)
-        if len(self._times) >= 1024:
-            self._times.clear()
-            EncodingStats.cache_resets["simulated_times"] += 1
-        try:
-            self._times[when] = text
-        except TypeError:  # unhashable after all
-            pass
-        return text
 
     def _handler(self, record: Record) -> str:
         route = record[ROUTE]
@@ -516,9 +329,9 @@ class SpanEncoder:
             (conv.CONTAINER_ID, route.container),
         ]
         if event_id is not None:
-            attrs.append((conv.EVENT_ID, _plain(event_id)))
+            attrs.append((conv.EVENT_ID, plain_value(event_id)))
         trade = record[TRADE]
-        if trade.__class__ is Trade:  # first among attributes, as on event spans
+        if trade.__class__ is TrackedTrade:  # first among attributes, as on event spans
             attrs.insert(0, (conv.TRADE_ID, trade.id))
         trace_id, span_id = self.ids(record)
         return self._span(escape(name), record, trace_id, span_id, [self.attr.many(attrs)], [])
@@ -542,21 +355,6 @@ class SpanEncoder:
             attrs, links, [exception], STATUS_ERROR, f"{_error_name(error)}: {error}",
         )
 
-    def _link_cause(self, cause: Any, links: list[str]) -> None:
-        index = self._causation_index
-        target = index.get(cause) if index is not None and isinstance(cause, str) else None
-        if target is not None:
-            links.append(link_json(*target, self.attr.many([
-                (conv.LINK_RELATION, conv.RELATION_CAUSATION), (conv.CAUSATION_ID, cause),
-            ])))
-
-    def _remember(self, event_id: str, ids: tuple[str, str]) -> None:
-        index = self._causation_index
-        assert index is not None
-        if len(index) >= CAUSATION_INDEX_SIZE:
-            for stale in list(index)[: CAUSATION_INDEX_SIZE // 4]:
-                del index[stale]
-        index[event_id] = ids
 
 
 def _values_getter(keys: tuple[Any, ...]) -> Callable[[Mapping[Any, Any]], tuple[Any, ...]]:
@@ -570,20 +368,6 @@ def _values_getter(keys: tuple[Any, ...]) -> Callable[[Mapping[Any, Any]], tuple
     return lambda payload: ()
 
 
-def _number_text(value: str) -> float | str:
-    """A number held as text (``"521.11"``) as the number; other text as it is."""
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return number if number - number == 0.0 else value  # "nan", "inf": not prices
-
-def _plain(value: Any) -> Any:
-    """Ids and the like as attribute values: kept if plain, else converted or stringified."""
-    if value.__class__ in _PLAIN:
-        return value
-    converted = to_attribute(value)
-    return str(value) if converted is SKIP else converted
 
 
 def _qualname(handler: Any) -> str:

@@ -17,7 +17,8 @@ from .. import conventions as conv
 from ..model.otlp_json import Attributes, EncodingStats, escape, link_json, span_json
 from ..model.record import IDS
 from ..retain.tail import EvictionSummary
-from ..retain.trades import Trade, as_number
+from ..retain.tracked_trade import TrackedTrade
+from ..retain.trades import as_number
 from .attributes import SKIP, to_attribute
 from .shapes import compile_trade_shape
 
@@ -44,7 +45,7 @@ class TradeSpanEncoder:
         self._name_json = escape(conv.TRADE_SPAN_NAME)
         self._shapes: dict[tuple[type, ...], Any] = {}  #: value types -> shape, or False
 
-    def encode(self, item: Trade | EvictionSummary) -> str:
+    def encode(self, item: TrackedTrade | EvictionSummary) -> str:
         if isinstance(item, EvictionSummary):
             return self._eviction(item)
         return self._trade(item)
@@ -53,7 +54,7 @@ class TradeSpanEncoder:
         return ((self.rand.getrandbits(128) or 1).to_bytes(16, "big").hex(),
                 (self.rand.getrandbits(64) or 1).to_bytes(8, "big").hex())
 
-    def _common(self, trade: Trade) -> list[tuple[str, Any]]:
+    def _common(self, trade: TrackedTrade) -> list[tuple[str, Any]]:
         items: list[tuple[str, Any]] = [
             (conv.TRADE_ID, trade.id), (conv.CONTAINER_ID, trade.container)]
         if trade.strategy is not None:
@@ -62,7 +63,7 @@ class TradeSpanEncoder:
             items.append((conv.SYMBOL, trade.symbol))
         return items
 
-    def _trade(self, trade: Trade) -> str:
+    def _trade(self, trade: TrackedTrade) -> str:
         links = [
             link_json(ids[0], ids[1], self._member_link)
             for member in trade.members if (ids := member[IDS]) is not None
@@ -93,7 +94,7 @@ class TradeSpanEncoder:
             EncodingStats.cache_resets["trade_shapes"] += 1
         return compile_trade_shape(self.attr, self._name_json, _NAMES, values) or False
 
-    def _items(self, trade: Trade, values: tuple[Any, ...]) -> list[tuple[str, Any]]:
+    def _items(self, trade: TrackedTrade, values: tuple[Any, ...]) -> list[tuple[str, Any]]:
         """The trade span's attributes, for the general encoder."""
         items = self._common(trade)
         items.append((conv.TRADE_OUTCOME, values[3]))
@@ -115,7 +116,7 @@ class TradeSpanEncoder:
                          max(summary.end, summary.start), [self.attr.many(items)], [])
 
 
-def _values(trade: Trade) -> tuple[Any, ...]:
+def _values(trade: TrackedTrade) -> tuple[Any, ...]:
     """The values of _NAMES (the outcome as written)."""
     return (
         trade.container, trade.strategy, trade.symbol, trade.outcome or "incomplete",

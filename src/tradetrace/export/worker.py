@@ -4,7 +4,7 @@ One daemon thread, woken by a buffer (``retain/buffer.py``), by a flush request 
 ``interval`` seconds. It is the only thread that routes or encodes; the lines it makes
 go to the sink writer (``writer.py``), the only thread that does I/O. A publishing
 thread never exports: when its buffer is full it may wait a moment for this thread to
-take the buffer (``Retention.wait_for_take``), which this thread does between chunks of
+take the buffer (``ContainerBuffers.wait_for_take``), which this thread does between chunks of
 work, and never while waiting on I/O, because it never waits on I/O.
 :meth:`ExportWorker.flush` asks the two threads and waits for them with a deadline.
 
@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 from ..model.otlp_json import UNENCODABLE, RequestWriter
 from ..model.record import Record
-from ..retain.buffer import Retention
+from ..retain.buffer import ContainerBuffers
 from ..retain.tail import TailRetention
 from .sinks import SpanSink
 from .spans import SpanEncoder
@@ -69,14 +69,14 @@ class ExportStats(WriteStats):
 class ExportWorker:
     def __init__(
         self,
-        retention: Retention,
+        buffers: ContainerBuffers,
         encoder: SpanEncoder,
         request: RequestWriter,
         sink: SpanSink,
         interval: float = 0.5,
         tail: TailRetention | None = None,
     ) -> None:
-        self.retention = retention
+        self.buffers = buffers
         self.encoder = encoder
         self.request = request
         self.sink = sink
@@ -104,7 +104,7 @@ class ExportWorker:
         #: called on the worker's thread after each pass with the CPU time that pass
         #: took on this thread (the session judges load with it)
         self.after_export: Callable[[float], None] | None = None
-        retention.wake = self._wake.set
+        buffers.wake = self._wake.set
 
     def start(self) -> None:
         self.writer.start()
@@ -143,12 +143,12 @@ class ExportWorker:
     def _take(self, limit: int = MAX_IN_HAND) -> list[Record]:
         """What is buffered now (up to ``limit`` records); a publisher waiting for its
         buffer is let go."""
-        retention = self.retention
+        buffers = self.buffers
         with self.ledger:
-            records = retention.take_all(limit)
+            records = buffers.take_all(limit)
             self.stats.taken += len(records)
-        if retention.hungry:
-            retention.fed()
+        if buffers.hungry:
+            buffers.fed()
         return records
 
     def _pass(self, finish: bool = False, drain: bool = True) -> None:
@@ -174,7 +174,7 @@ class ExportWorker:
     def _say_buffer_drops(self) -> None:
         """Records the publish path dropped are counted there and said here, once: a
         log line is I/O, which the publishing thread never does."""
-        if not self._drops_said and self.retention.dropped:
+        if not self._drops_said and self.buffers.dropped:
             self._drops_said = True
             logger.warning("tradetrace: the export worker fell behind and full container "
                            "buffers dropped records (logged once; counted in "
@@ -183,7 +183,7 @@ class ExportWorker:
     def _pause(self) -> None:
         """Between chunks of work: let a publisher waiting for its buffer go, and hand
         the GIL back if this worker has held it for YIELD_SECONDS."""
-        if self.retention.hungry and len(self._more) < MAX_IN_HAND:
+        if self.buffers.hungry and len(self._more) < MAX_IN_HAND:
             self._more += self._take(MAX_IN_HAND - len(self._more))
             time.sleep(0)  # the publisher runs on at once
             self._yield_at = time.perf_counter() + YIELD_SECONDS
@@ -205,7 +205,7 @@ class ExportWorker:
         self._yield_at = time.perf_counter() + YIELD_SECONDS
         if self.tail is not None and (records or finish):
             try:
-                records, extra = self.tail.route(records, finish, pause)
+                records, extra = self.tail.release(records, finish, pause)
             except Exception as exc:  # retention broke: export the batch as it is
                 stats.failure("retention", exc)
         if not records and not extra:

@@ -34,7 +34,7 @@ START = 5  #: wall clock, ns since the epoch
 END = 6
 IDS = 7  #: (trace_id, span_id), assigned lazily by the export worker
 ERROR = 8  #: the exception that escaped, if any
-TRADE = 9  #: the Trade it belongs to (retain/trades.py), set by the export worker
+TRADE = 9  #: the TrackedTrade it belongs to (retain/tracked_trade.py), set by the export worker
 #: its number in the stream to the encoder process (export/packing.py), given when it or
 #: a record it caused is first packed
 SERIAL = 10

@@ -4,7 +4,7 @@ each record it made (the record's ROUTE slot).
 The publish path reads ``kind``, ``buffer`` and ``keep``; the export worker reads the
 rest (the container, the event type, whether DEBUG's handler spans and payload snapshot
 are on, the event's trade role and the container's retention policy). A route made in
-the encoder process (export/packing.py) has no buffer and no ``keep``.
+the encoder process (export/unpacking.py) has no buffer and no ``keep``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,6 @@ class Route:
         self.handler_spans = debug
         self.payload_snapshot = debug
         self.keep = keep  #: event -> the fields its record keeps (model/record.py)
-        self.role = role  #: what the event does to a trade (retain/trades.py), if anything
+        self.role = role  #: what the event does to a trade (retain/trade_rules.py), if anything
         self.retention = retention  #: the container's retention policy (retain/policy.py)
         self.seen = 0  #: events recorded through this route (export worker; for metrics)

@@ -42,9 +42,9 @@ class ContainerBuffer:
     """Finished records of one container, oldest first."""
 
     __slots__ = ("container", "cap", "limit", "wake_at", "hard", "records", "dropped",
-                 "_waited", "_retention")
+                 "_waited", "_buffers")
 
-    def __init__(self, container: str, cap: int, retention: Retention) -> None:
+    def __init__(self, container: str, cap: int, buffers: ContainerBuffers) -> None:
         self.container = container
         self.cap = cap
         self.wake_at = min(cap, WAKE_AT)
@@ -56,7 +56,7 @@ class ContainerBuffer:
         self.records: deque[Record] = deque()
         self.dropped = 0  #: records dropped because the buffer was full (buffer_full)
         self._waited = False  #: a publisher waited for the worker since the last take
-        self._retention = retention
+        self._buffers = buffers  #: the session's buffers, this one among them
 
     def add(self, record: Record) -> None:
         """Append a finished record (the publish path inlines this for speed)."""
@@ -75,15 +75,15 @@ class ContainerBuffer:
                 records.append(record)
                 if self.limit < self.hard:
                     self.limit = self.hard
-                    self._retention.wake()
+                    self._buffers.wake()
                 return
             if not self._waited:
                 self._waited = True
-                if self._retention.wait_for_take(self):
+                if self._buffers.wait_for_take(self):
                     records.append(record)
                     return
             record[TRADE] = NO_TRADE  # what it caused does not wait for it (retain/tail.py)
-            self._retention.drop(self)
+            self._buffers.drop(self)
         except Exception:  # telemetry must never break trading
             logger.exception("tradetrace: handling a full buffer failed")
 
@@ -101,11 +101,11 @@ class ContainerBuffer:
         return out
 
 
-class Retention:
-    """All buffers of a tracing session, and what their full states cost."""
+class ContainerBuffers:
+    """All container buffers of a tracing session, and what their full states cost."""
 
     def __init__(self, max_wait: float = MAX_WAIT_SECONDS) -> None:
-        self._buffers: dict[str, ContainerBuffer] = {}
+        self._by_container: dict[str, ContainerBuffer] = {}
         self._lock = threading.Lock()  #: creating buffers and counting drops; never held long
         self.wake: Callable[[], None] = lambda: None
         self.max_wait = max_wait  #: seconds a publisher may wait for a full buffer's take
@@ -116,26 +116,26 @@ class Retention:
         self.waits_in_vain = 0  #: of which the buffer was still full at the deadline
 
     def buffer_for(self, container: str, cap: int) -> ContainerBuffer:
-        buffer = self._buffers.get(container)
+        buffer = self._by_container.get(container)
         if buffer is not None:
             return buffer
         with self._lock:
-            buffer = self._buffers.get(container)
+            buffer = self._by_container.get(container)
             if buffer is None:
-                buffer = self._buffers[container] = ContainerBuffer(container, cap, self)
+                buffer = self._by_container[container] = ContainerBuffer(container, cap, self)
             return buffer
 
-    def buffers(self) -> list[ContainerBuffer]:
+    def all(self) -> list[ContainerBuffer]:
         # No lock: the worker may call this while a signal handler on the publishing
         # thread interrupted buffer_for; copying a dict's values is atomic under the GIL.
-        return list(self._buffers.values())
+        return list(self._by_container.values())
 
     def take_all(self, limit: int | None = None) -> list[Record]:
         """What the buffers hold, buffer by buffer (those a publisher waits for first),
         stopping once ``limit`` records are taken: the rest stays buffered, so its
         publishers wait or drop rather than memory growing in the worker's hands."""
         out: list[Record] = []
-        buffers = self.buffers()
+        buffers = self.all()
         if self.hungry:
             waiting = [b for b in buffers if len(b.records) >= b.hard]
             buffers = waiting + [b for b in buffers if len(b.records) < b.hard]
@@ -147,12 +147,12 @@ class Retention:
         return out
 
     def pending(self) -> int:
-        return sum(len(b.records) for b in self.buffers())
+        return sum(len(b.records) for b in self.all())
 
     @property
     def dropped(self) -> int:
         """Records dropped on the publish path (``buffer_full``), all containers."""
-        return sum(b.dropped for b in self.buffers())
+        return sum(b.dropped for b in self.all())
 
     def wait_for_take(self, buffer: ContainerBuffer) -> bool:
         """On the publishing thread: wait (at most ``max_wait``) until the worker has

@@ -100,8 +100,8 @@ class RetentionPolicy:
 
 
 @dataclass(frozen=True)
-class RetentionLimits:
-    """Bounds on what trade-aware retention holds in memory (process-wide)."""
+class TailLimits:
+    """Bounds on what tail retention (retain/tail.py) holds in memory (process-wide)."""
 
     max_spans_per_trade: int = 1000
     max_open_trades: int = 10_000
@@ -168,7 +168,7 @@ def _rebuilt(name: str, spec: Any, window: int, incomplete: str) -> RetentionPol
     return replace(policy, window=window, incomplete=incomplete)
 
 
-def parse_limits(raw: Mapping[str, Any], path: str) -> RetentionLimits:
+def parse_limits(raw: Mapping[str, Any], path: str) -> TailLimits:
     values: dict[str, Any] = {}
     for name in LIMIT_KEYS:
         if name not in raw:
@@ -178,4 +178,4 @@ def parse_limits(raw: Mapping[str, Any], path: str) -> RetentionLimits:
             raw[name], f"{path}.{name}", "a whole number >= 1" if whole else "a number > 0",
             whole=whole, valid=lambda v: v > 0,
         )
-    return RetentionLimits(**values)
+    return TailLimits(**values)

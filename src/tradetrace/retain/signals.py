@@ -34,7 +34,7 @@ from typing import Any
 
 from ..conventions import signal_direction
 from ..model.record import EVENT, PARENT, ROUTE, SNAPSHOT, SUBJECT, TALLY, Record
-from .trades import SIGNAL, TradeRules, getter
+from .trade_rules import SIGNAL, TradeRules, getter
 
 #: Levels an order looks up for the signal it answers (SIGNAL -> RISK -> ORDER ...).
 MAX_DEPTH = 8

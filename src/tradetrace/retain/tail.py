@@ -22,7 +22,6 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -41,21 +40,19 @@ from ..model.record import (
     TRADE,
     Record,
 )
-from .policy import PASS, WINDOW, RetentionLimits, RetentionPolicy
+from .policy import PASS, WINDOW, RetentionPolicy, TailLimits
 from .signals import SignalReader, SignalTally, answered_signal
-from .trades import (
-    CLOSE,
-    EVICTED,
-    EXPIRED,
-    INCOMPLETE,
-    NO_TRADE,
-    OPEN,
-    ORDER,
-    SIGNAL,
-    Trade,
-    TradeRules,
-    TradeTracker,
+from .tail_stats import (
+    COUNTED_ONLY,
+    DROPPED_BY_POLICY,
+    DROPPED_PER_TRADE_CAP,
+    EVICTED_BY_CAP,
+    RetentionObserver,
+    RetentionStats,
 )
+from .tracked_trade import EVICTED, EXPIRED, INCOMPLETE, TrackedTrade
+from .trade_rules import CLOSE, OPEN, ORDER, SIGNAL, TradeRules
+from .trades import NO_TRADE, TradeTracker
 
 logger = logging.getLogger(__name__)
 
@@ -77,56 +74,12 @@ class EvictionSummary:
 
     __slots__ = ("trade", "reason", "counts", "start", "end")
 
-    def __init__(self, trade: Trade, reason: str, records: list[Record]) -> None:
+    def __init__(self, trade: TrackedTrade, reason: str, records: list[Record]) -> None:
         self.trade = trade
         self.reason = reason
         self.counts: Counter[str] = Counter(r[ROUTE].event_type for r in records)
         self.start = min((r[START] for r in records), default=trade.start)
         self.end = max((r[END] for r in records), default=trade.end)
-
-
-class Metrics:
-    """Where retention reports what metrics need; the default reports nowhere."""
-
-    def trade_completed(self, trade: Trade) -> None: ...
-    def fill_latency(self, trade: Trade, milliseconds: float) -> None: ...
-    def handler_duration(self, record: Record) -> None: ...
-
-
-#: Why retention let a recorded span go (``RetentionStats.dropped``; the accounting's
-#: drop reasons): a trade not kept by its policy, or a sliding window's oldest span;
-#: past ``max_spans_per_trade``; summarised when a global cap was hit.
-DROPPED_BY_POLICY, DROPPED_PER_TRADE_CAP, EVICTED_BY_CAP = (
-    "retention_policy", "max_spans_per_trade", "evicted")
-#: A signal recorded for the signal metrics only (a level that does not trace it): counted
-#: in ``trading.signals``, never a span; a choice of the level, not a loss.
-COUNTED_ONLY = "counted_only"
-
-
-@dataclass
-class RetentionStats:
-    """Counts of recorded spans (records) only; trade and summary spans, which
-    retention makes itself, are counted apart (``derived_*``)."""
-
-    spans_passed: int = 0  #: handed to the exporter
-    spans_held: int = 0  #: held now, with open trades or in windows
-    bytes_held: int = 0
-    dropped: Counter[str] = field(default_factory=Counter)  #: by reason (above)
-    derived_dropped: int = 0  #: trade spans pushed out of a sliding window
-    derived_held: int = 0  #: trade spans in sliding windows now
-    trades_completed: Counter[str] = field(default_factory=Counter)  #: by outcome
-    trades_kept: int = 0
-    losses_logged: set[str] = field(default_factory=set)
-
-    @property
-    def spans_dropped(self) -> int:
-        """Dropped by a policy, a window or the per-trade cap."""
-        return self.dropped[DROPPED_BY_POLICY] + self.dropped[DROPPED_PER_TRADE_CAP]
-
-    @property
-    def spans_evicted(self) -> int:
-        """Summarised because a global cap was hit."""
-        return self.dropped[EVICTED_BY_CAP]
 
 
 class TailRetention:
@@ -135,29 +88,29 @@ class TailRetention:
     def __init__(
         self,
         rules: TradeRules,
-        limits: RetentionLimits,
-        metrics: Metrics | None = None,
+        limits: TailLimits,
+        observer: RetentionObserver | None = None,
     ) -> None:
         self.limits = limits
-        self.metrics = metrics or Metrics()
+        self.observer = observer or RetentionObserver()
         self.tracker = TradeTracker(rules, self._completed, self._opened)
-        self.tracker.fill_latency = self.metrics.fill_latency
+        self.tracker.fill_latency = self.observer.fill_latency
         self.signals = SignalTally()
         self._signal_reader = SignalReader(rules)
         self.stats = RetentionStats()
         self._deferred: list[Record] = []
         self._ages: dict[int, int] = {}  #: id of a deferred record -> batches it waited
-        self._decided: list[Trade] = []  #: completed in this batch, decided after it
+        self._decided: list[TrackedTrade] = []  #: completed in this batch, decided after it
         self._windows: dict[str, deque[Any]] = {}
         self._out: list[Record] = []
-        self._spans: list[Trade | EvictionSummary] = []
+        self._spans: list[TrackedTrade | EvictionSummary] = []
         self._max_bytes = int(limits.max_buffered_megabytes * 1024 * 1024)
 
     # the worker's entry point -------------------------------------------------------
-    def route(
+    def release(
         self, records: list[Record], finish: bool = False,
         pause: Callable[[], None] | None = None,
-    ) -> tuple[list[Record], list[Trade | EvictionSummary]]:
+    ) -> tuple[list[Record], list[TrackedTrade | EvictionSummary]]:
         """Records to export now, and trade or summary spans to build after them.
         ``pause`` is called between chunks of records (the worker's chance to hand the
         GIL back to the traced program)."""
@@ -202,7 +155,7 @@ class TailRetention:
                 inherited = NO_TRADE
             route = record[ROUTE]
             if kind is HANDLER:
-                self.metrics.handler_duration(record)
+                self.observer.handler_duration(record)
                 role = None
             else:
                 route.seen += 1
@@ -238,7 +191,7 @@ class TailRetention:
         return out, spans
 
     # members of trades --------------------------------------------------------------
-    def _member(self, trade: Trade, record: Record, role: str | None) -> None:
+    def _member(self, trade: TrackedTrade, record: Record, role: str | None) -> None:
         trade.spans += 1
         if record[ERROR] is not None:
             trade.errors += 1
@@ -252,7 +205,7 @@ class TailRetention:
                 # flip's; ADMF-PC applying another portfolio's fill): linked as well
                 fill = record[PARENT]
                 if fill is not None and fill[KIND] is EVENT and fill[TRADE] is not trade \
-                        and fill[TRADE].__class__ is Trade:
+                        and fill[TRADE].__class__ is TrackedTrade:
                     trade.members.append(fill)
         if decision is not None:  # a late span: it follows its trade's decision
             if decision:
@@ -283,10 +236,10 @@ class TailRetention:
             ):
                 self._enforce_caps()
 
-    def _completed(self, trade: Trade) -> None:
+    def _completed(self, trade: TrackedTrade) -> None:
         self._decided.append(trade)  # decided once the record that completed it is a member
 
-    def _opened(self, trade: Trade) -> None:
+    def _opened(self, trade: TrackedTrade) -> None:
         if len(self.tracker.open) > self.limits.max_open_trades:
             oldest = next(iter(self.tracker.open.values()))
             self._loss("max_open_trades", f"more than {self.limits.max_open_trades} open "
@@ -295,22 +248,22 @@ class TailRetention:
             self.tracker.end(oldest, EVICTED)
             oldest.decision = False
             self.stats.trades_completed[EVICTED] += 1
-            self.metrics.trade_completed(oldest)
+            self.observer.trade_completed(oldest)
 
     def _decide_completed(self) -> None:
         decided, self._decided = self._decided, []
         for trade in decided:
             self._decide(trade)
 
-    def _decide(self, trade: Trade) -> None:
+    def _decide(self, trade: TrackedTrade) -> None:
         policy: RetentionPolicy = trade.policy
         reason = policy.decide(trade)
         trade.decision = reason is not None
         trade.kept_by = reason
         self.stats.trades_completed[trade.outcome or INCOMPLETE] += 1
-        self.metrics.trade_completed(trade)
+        self.observer.trade_completed(trade)
         held, trade.records = trade.records, []
-        self._release(trade, len(held))
+        self._unhold(trade, len(held))
         if trade.decision:
             self.stats.trades_kept += 1
             self._out.extend(held)
@@ -323,15 +276,17 @@ class TailRetention:
             self.stats.dropped[DROPPED_BY_POLICY] += len(held)
             trade.members = []  # no trade span: let its records go
 
-    def _release(self, trade: Trade, count: int) -> None:
+    def _unhold(self, trade: TrackedTrade, count: int) -> None:
+        """``count`` spans of ``trade`` and its bytes are no longer held (released, dropped
+        or evicted)."""
         self.stats.spans_held -= count
         self.stats.bytes_held -= trade.bytes
         trade.bytes = 0
 
     # bounds ---------------------------------------------------------------------------
-    def _evict(self, trade: Trade, reason: str) -> None:
+    def _evict(self, trade: TrackedTrade, reason: str) -> None:
         held, trade.records = trade.records, []
-        self._release(trade, len(held))
+        self._unhold(trade, len(held))
         trade.evicted += len(held)
         self.stats.dropped[EVICTED_BY_CAP] += len(held)
         self._spans.append(EvictionSummary(trade, reason, held))
@@ -423,7 +378,7 @@ class TailRetention:
 
 _start = itemgetter(START)
 
-#: Records routed between two calls of ``route``'s ``pause``.
+#: Records routed between two calls of ``release``'s ``pause``.
 PAUSE_EVERY = 64
 
 

@@ -1,8 +1,8 @@
 """Trades: which events belong to which round trip, from the first order to the close.
 
 A :class:`TradeTracker` runs on the export worker, over finished records in publish
-order. :class:`TradeRules` say which event types open, extend and close a trade and which
-payload keys name the *position* an event acts on. A trade is one position's life, from
+order, and applies the :class:`~tradetrace.retain.trade_rules.TradeRules`. A trade (a
+:class:`~tradetrace.retain.tracked_trade.TrackedTrade`) is one position's life, from
 the first order that acts on a flat position to the close: it is keyed by (the event's
 container, the position key), by default (container, symbol), because ADMF-PC's and the
 demo engine's portfolios hold one position per symbol and have no position id. Whatever
@@ -16,24 +16,17 @@ belongs to the same trade.
 Anomalies (a close without an open, an open twice, a fill for an unknown order, a
 missing key) are counted and logged once per kind; the event is then simply not part
 of a trade. Nothing here raises into the caller.
-
->>> rules = TradeRules.from_config({"position": ["account", "symbol"], "orders": ["NEW_ORDER"]})
->>> rules.role("NEW_ORDER"), rules.role("BAR")
-('order', None)
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError
 from ..model.record import (
     EVENT,
     F_TIME,
@@ -46,18 +39,10 @@ from ..model.record import (
     TRADE,
     Record,
 )
+from .tracked_trade import CLOSED, FLAT, LOSS, OPENED, PENDING, REJECTED, WIN, TrackedTrade
+from .trade_rules import CLOSE, FILL, OPEN, ORDER, TradeRules, getter
 
 logger = logging.getLogger(__name__)
-
-# Roles an event type can play in a trade; a signal's is to be answered by an order or not
-ORDER, FILL, OPEN, CLOSE, UPDATE, SIGNAL = "order", "fill", "open", "close", "update", "signal"
-
-# Trade states and outcomes
-PENDING, OPENED, CLOSED = "pending", "open", "closed"
-WIN, LOSS, FLAT, REJECTED, INCOMPLETE, EXPIRED, EVICTED = (
-    "win", "loss", "flat", "rejected", "incomplete", "expired", "evicted",
-)
-OUTCOMES = (WIN, LOSS, FLAT, REJECTED, INCOMPLETE, EXPIRED, EVICTED)
 
 #: Processed records that belong to no trade carry this in their TRADE slot, so a
 #: child can tell "parent processed, no trade" from "parent not processed yet" (None).
@@ -65,185 +50,6 @@ NO_TRADE: Any = 0
 
 #: Order ids remembered after their trade completed, for fills that arrive late.
 ORDER_MEMORY = 2048
-
-Path = tuple[str, ...]
-
-
-def _paths(value: Any, where: str) -> tuple[Path, ...]:
-    """``"strategy_id|metadata.strategy_id"`` -> alternatives, each a key path."""
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(where, value, "a payload key, dotted for nested keys, "
-                          "alternatives separated by |")
-    return tuple(tuple(part.split(".")) for part in value.replace(" ", "").split("|"))
-
-
-def read_path(payload: Any, alternatives: tuple[Path, ...]) -> Any:
-    """The first alternative present in ``payload`` (None if none is)."""
-    for path in alternatives:
-        value = payload
-        for key in path:
-            if value.__class__ is not dict and not isinstance(value, Mapping):
-                value = None
-                break
-            value = value.get(key)
-            if value is None:
-                break
-        if value is not None:
-            return value
-    return None
-
-
-def getter(alternatives: tuple[Path, ...]) -> Callable[[Any], Any]:
-    """``read_path`` for one rule, with a fast path for a single plain key: the tracker
-    reads several fields of every trade event."""
-    if len(alternatives) == 1 and len(alternatives[0]) == 1:
-        (key,) = alternatives[0]
-        return lambda payload: payload.get(key)
-    if len(alternatives) == 2 and len(alternatives[0]) == 1:
-        (first,), rest = alternatives[0], alternatives[1:]
-
-        def first_or_rest(payload: Any) -> Any:
-            value = payload.get(first)
-            return value if value is not None else read_path(payload, rest)
-        return first_or_rest
-    return lambda payload: read_path(payload, alternatives)
-
-
-@dataclass(frozen=True)
-class TradeRules:
-    """How events make up trades. Defaults: ADMF-PC's and the demo engine's shape."""
-
-    orders: frozenset[str] = frozenset({"ORDER", "ORDER_REQUEST"})
-    fills: frozenset[str] = frozenset({"FILL"})
-    opens: frozenset[str] = frozenset({"POSITION_OPEN"})
-    closes: frozenset[str] = frozenset({"POSITION_CLOSE"})
-    updates: frozenset[str] = frozenset({"POSITION_UPDATE"})
-    #: signals, counted by direction and whether an order followed (retain/signals.py)
-    signals: frozenset[str] = frozenset({"SIGNAL"})
-    #: what names the position an event acts on, besides its container: payload paths
-    position: tuple[tuple[Path, ...], ...] = ((("symbol",),),)
-    order_id: tuple[Path, ...] = (("order_id",),)
-    status: tuple[Path, ...] = (("status",),)
-    rejected_statuses: frozenset[str] = frozenset({"REJECTED"})
-    pnl: tuple[Path, ...] = (("realized_pnl",), ("pnl",))
-    price: tuple[Path, ...] = (("price",), ("fill_price",))
-    entry_price: tuple[Path, ...] = (("entry_price",),)
-    exit_price: tuple[Path, ...] = (("exit_price",),)
-    quantity: tuple[Path, ...] = (("quantity",), ("qty",))
-    side: tuple[Path, ...] = (("side",),)
-    symbol: tuple[Path, ...] = (("symbol",),)
-    strategy: tuple[Path, ...] = (("strategy_id",), ("metadata", "strategy_id"))
-    direction: tuple[Path, ...] = (("direction",),)
-
-    _KEYS = ("orders", "fills", "opens", "closes", "updates", "signals", "position", "order_id",
-             "status", "rejected_statuses", "pnl", "price", "entry_price", "exit_price",
-             "quantity", "side", "symbol", "strategy", "direction")
-    _TYPES = ("orders", "fills", "opens", "closes", "updates", "signals")
-
-    def role(self, event_type: str) -> str | None:
-        """What an event of this type does to a trade, if anything."""
-        for role, types in ((ORDER, self.orders), (FILL, self.fills), (OPEN, self.opens),
-                            (CLOSE, self.closes), (UPDATE, self.updates),
-                            (SIGNAL, self.signals)):
-            if event_type in types:
-                return role
-        return None
-
-    @classmethod
-    def from_config(cls, raw: Any, where: str = "tracing.trades") -> TradeRules:
-        """Rules from the ``tracing.trades`` mapping; every key optional."""
-        if raw is None:
-            return cls()
-        if not isinstance(raw, Mapping):
-            raise ConfigError(where, raw, "a mapping of trade rules")
-        values: dict[str, Any] = {}
-        for name, value in raw.items():
-            path = f"{where}.{name}"
-            if name == "key":  # its name before trades were positions' lives
-                if "position" in raw:
-                    raise ConfigError(path, value, "one of key and position",
-                                      "key is the older name of position")
-                name = "position"
-            if name not in cls._KEYS:
-                raise ConfigError(path, name, "one of " + ", ".join(cls._KEYS), "unknown key")
-            if name in cls._TYPES or name == "rejected_statuses":
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise ConfigError(path, value, "a list of names")
-                upper = name != "rejected_statuses"
-                values[name] = frozenset(v.upper() if upper else v for v in value)
-            elif name == "position":
-                if not isinstance(value, list) or not value:
-                    raise ConfigError(path, value, "a non-empty list of payload keys")
-                values[name] = tuple(_paths(v, f"{path}[{i}]") for i, v in enumerate(value))
-            else:
-                values[name] = _paths(value, path)
-        rules = cls(**values)
-        roles = [getattr(rules, name) for name in cls._TYPES]
-        for a, b in itertools.combinations(roles, 2):
-            if a & b:
-                raise ConfigError(where, sorted(a & b), "each event type in one role only",
-                                  "an event type has two roles")
-        return rules
-
-
-_ids = itertools.count(1)
-_prefix = os.urandom(4).hex()
-
-
-class Trade:
-    """One round trip and what is known of it; its held records live here too."""
-
-    __slots__ = (
-        "id", "key", "container", "strategy", "symbol", "state", "outcome", "policy",
-        "records", "members", "spans", "dropped", "evicted", "bytes", "orders", "fills",
-        "rejected", "errors", "outstanding", "side", "quantity", "entry_price",
-        "exit_price", "pnl", "entry_time", "exit_time", "exit_type", "start", "end",
-        "last_seen", "max_slippage_bps", "max_fill_latency_ms", "decision", "kept_by",
-    )
-
-    def __init__(self, key: tuple[Any, ...], container: str, policy: Any, now: float) -> None:
-        self.id = f"trd_{_prefix}{next(_ids):08x}"
-        self.key = key  #: (container, *position key)
-        self.container = container
-        self.strategy: Any = None  #: the strategy of the order that opened the position
-        self.symbol: Any = None
-        self.state = PENDING
-        self.outcome: str | None = None
-        self.policy = policy  #: the RetentionPolicy of the container that owns the trade
-        self.records: list[Record] = []  #: held until the trade is decided
-        self.members: list[Record] = []  #: the first spans, for the trade span's links
-        self.spans = 0
-        self.dropped = 0  #: spans past the per-trade cap
-        self.evicted = 0  #: spans summarised because a global cap was hit
-        self.bytes = 0
-        self.orders = self.fills = self.rejected = self.errors = self.outstanding = 0
-        self.side: Any = None
-        self.quantity: Any = None
-        self.entry_price: Any = None
-        self.exit_price: Any = None
-        self.pnl: Any = None
-        self.entry_time: Any = None
-        self.exit_time: Any = None
-        self.exit_type: Any = None
-        self.start = 0  #: wall clock of its first span's start, ns
-        self.end = 0
-        self.last_seen = now  #: monotonic seconds of the last event, for the time-to-live
-        self.max_slippage_bps: float | None = None
-        self.max_fill_latency_ms: float | None = None
-        self.decision: bool | None = None  #: None while open; then kept (True) or dropped
-        self.kept_by: str | None = None
-
-    @property
-    def holding_seconds(self) -> float | None:
-        """Holding period in the traced system's own (simulated) time."""
-        try:
-            delta = self.exit_time - self.entry_time
-            return float(delta.total_seconds() if hasattr(delta, "total_seconds") else delta)
-        except Exception:
-            return None
-
-    def __repr__(self) -> str:
-        return f"<Trade {self.id} {self.key} {self.state} {self.outcome or ''}>"
 
 
 @dataclass
@@ -264,22 +70,23 @@ class TradeTracker:
     def __init__(
         self,
         rules: TradeRules,
-        completed: Callable[[Trade], None],
-        opened: Callable[[Trade], None] = lambda trade: None,
+        completed: Callable[[TrackedTrade], None],
+        opened: Callable[[TrackedTrade], None] = lambda trade: None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.rules = rules
         self._completed = completed
         self._opened = opened
         self.clock = clock or time.monotonic
-        self.open: OrderedDict[str, Trade] = OrderedDict()  #: by id, least recently active first
-        self._by_key: dict[tuple[Any, ...], Trade] = {}
+        #: by id, least recently active first
+        self.open: OrderedDict[str, TrackedTrade] = OrderedDict()
+        self._by_key: dict[tuple[Any, ...], TrackedTrade] = {}
         #: order id -> [trade, publish time, price, side, filled yet, strategy]
         self._orders: OrderedDict[Any, list[Any]] = OrderedDict()
         self.stats = TrackerStats()
         self._get = {name: getter(getattr(rules, name)) for name in _FIELDS}
         self._key_getters = tuple(getter(alternatives) for alternatives in rules.position)
-        self.fill_latency: Callable[[Trade, float], None] = lambda trade, ms: None
+        self.fill_latency: Callable[[TrackedTrade, float], None] = lambda trade, ms: None
 
     def anomaly(self, kind: str, detail: str) -> None:
         self.stats.anomalies[kind] += 1
@@ -287,7 +94,7 @@ class TradeTracker:
             logger.warning("tradetrace: trade anomaly %s (%s); the event is traced outside any "
                            "trade (logged once, counted from now on)", kind, detail)
 
-    def assign(self, record: Record, role: str | None, policy: Any) -> Trade | None:
+    def assign(self, record: Record, role: str | None, policy: Any) -> TrackedTrade | None:
         """The trade ``record`` belongs to (None: none). Called in publish order."""
         parent = record[PARENT]
         inherited = parent[TRADE] if parent is not None and parent[KIND] is EVENT else None
@@ -323,8 +130,8 @@ class TradeTracker:
 
     def _by_role(
         self, record: Record, role: str, payload: Mapping[str, Any],
-        inherited: Trade | None, policy: Any,
-    ) -> Trade | None:
+        inherited: TrackedTrade | None, policy: Any,
+    ) -> TrackedTrade | None:
         rules = self.rules
         get = self._get
         if role is FILL:
@@ -429,8 +236,9 @@ class TradeTracker:
                 return entry[5]
         return self._get["strategy"](payload)
 
-    def _new(self, key: tuple[Any, ...], record: Record, policy: Any, strategy: Any) -> Trade:
-        trade = Trade(key, key[0], policy, self.clock())
+    def _new(self, key: tuple[Any, ...], record: Record, policy: Any,
+             strategy: Any) -> TrackedTrade:
+        trade = TrackedTrade(key, key[0], policy, self.clock())
         trade.strategy = strategy
         trade.start = record[START]
         payload = record[SNAPSHOT] or {}
@@ -444,25 +252,25 @@ class TradeTracker:
         self._opened(trade)
         return trade
 
-    def _complete(self, trade: Trade, outcome: str) -> None:
+    def _complete(self, trade: TrackedTrade, outcome: str) -> None:
         trade.state = CLOSED
         trade.outcome = outcome
         self._forget(trade)
         self._completed(trade)
 
-    def _forget(self, trade: Trade) -> None:
+    def _forget(self, trade: TrackedTrade) -> None:
         self.open.pop(trade.id, None)
         if self._by_key.get(trade.key) is trade:
             del self._by_key[trade.key]
 
-    def end(self, trade: Trade, outcome: str) -> None:
+    def end(self, trade: TrackedTrade, outcome: str) -> None:
         """End a trade that never closed (shutdown, time-to-live, eviction)."""
         if trade.state is not CLOSED:
             trade.state = CLOSED
             trade.outcome = outcome
             self._forget(trade)
 
-    def expired(self, ttl_seconds: float) -> list[Trade]:
+    def expired(self, ttl_seconds: float) -> list[TrackedTrade]:
         """Open trades with no event for ``ttl_seconds``, least recently active first."""
         limit = self.clock() - ttl_seconds
         out = []
@@ -493,7 +301,7 @@ def as_number(value: Any) -> float | None:
     return number if number == number else None  # NaN is no P&L
 
 
-def _pnl(trade: Trade) -> float | None:
+def _pnl(trade: TrackedTrade) -> float | None:
     entry, exit_, quantity = (as_number(trade.entry_price), as_number(trade.exit_price),
                               as_number(trade.quantity))
     if entry is None or exit_ is None or quantity is None:

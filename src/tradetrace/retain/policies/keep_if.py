@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 from ...errors import ConfigError, finite_number
 from ..policy import HOLD, RetentionPolicy
-from ..trades import OUTCOMES
+from ..tracked_trade import OUTCOMES
 
 #: A compiled condition: the reason it holds for a trade, or None.
 Condition = Callable[[Any], "str | None"]

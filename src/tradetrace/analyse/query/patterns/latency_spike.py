@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine import _STAGE
+from ..sql import STAGE_SPANS
 from . import QueryPattern, TraceQuery
 
 
@@ -30,7 +30,7 @@ SELECT * FROM (
            trade_id, start_ns, duration_ns, duration_ns / 1000.0 AS duration_us,
            median(duration_ns) OVER (PARTITION BY container_id, handler_name, event_type)
                AS median_ns
-    FROM _spans WHERE {_STAGE}
+    FROM _spans WHERE {STAGE_SPANS}
 )
 WHERE {" AND ".join(conditions)}
 ORDER BY duration_ns DESC, span_id

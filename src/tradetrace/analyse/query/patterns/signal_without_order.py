@@ -9,7 +9,7 @@ from typing import Any
 
 from .... import conventions as conv
 from .._load import attr
-from ..engine import _MAX_DEPTH, _direction
+from ..sql import MAX_DEPTH, direction_sql
 from . import QueryPattern, TraceQuery
 
 
@@ -28,13 +28,13 @@ WITH RECURSIVE up(trace_id, span_id, depth) USING KEY (trace_id, span_id) AS (
     UNION
     SELECT e.src_trace, e.src_span, up.depth + 1
     FROM up JOIN {edges} e ON e.dst_trace = up.trace_id AND e.dst_span = up.span_id
-    WHERE up.depth < {_MAX_DEPTH}
+    WHERE up.depth < {MAX_DEPTH}
 ),
 signals AS (
     SELECT *, lag(direction) OVER (
                PARTITION BY run_id, container_id, strategy_id, symbol
                ORDER BY start_ns, span_id) AS previous_direction
-    FROM (SELECT *, {_direction(attr(conv.DIRECTION, 'attr_keys', 'attr_values'))}
+    FROM (SELECT *, {direction_sql(attr(conv.DIRECTION, 'attr_keys', 'attr_values'))}
                         AS direction
           FROM _spans WHERE handler_name IS NULL AND list_contains(?, event_type))
 )
