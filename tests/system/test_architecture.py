@@ -28,8 +28,7 @@ ALLOWED = {
 }
 #: top-level modules any stage may use: errors, names, settings, the plug-in tables
 SHARED = {"errors", "conventions", "environment_variables", "plugins", "config", "config_file",
-          "config_sections",
-          "_version"}
+          "config_sections", "_version"}
 
 
 def _imports(path: Path, source: str | None = None) -> list[tuple[str, int]]:
