@@ -61,6 +61,7 @@ from .config_sections import (
 )
 from .decide.levels import (
     BUILTIN_EVENT_TYPES,
+    ORDER_LIFECYCLE,
     ContainerPolicy,
     TraceLevel,
     parse_event_types,
@@ -119,6 +120,8 @@ class TracingConfig:
     retention: RetentionPolicy | None = None  #: None: by level (LEVEL_RETENTION)
     limits: TailLimits = field(default_factory=TailLimits)
     trade_rules: TradeRules | None = field(default_factory=TradeRules)  #: None: no trades
+    #: ``tracing.trades`` was given: a profile's own trade rules do not replace them
+    trades_given: bool = False
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     overload: OverloadSettings = field(default_factory=OverloadSettings)
     #: event types declared in ``tracing.event_types`` (beyond the built-in ones)
@@ -156,10 +159,19 @@ class TracingConfig:
     def policy_for(self, container_id: str) -> ContainerPolicy:
         """The policy of one container: global level, then the most specific override."""
         best = self._override_for(container_id)
+        lifecycle = self.order_lifecycle
         if best is None:
-            return preset(self.level, container_id)
+            return preset(self.level, container_id, lifecycle=lifecycle)
         level = best.level if best.level is not None else self.level
-        return preset(level, container_id, max_events=best.max_events, events=best.events)
+        return preset(level, container_id, max_events=best.max_events, events=best.events,
+                      lifecycle=lifecycle)
+
+    @property
+    def order_lifecycle(self) -> frozenset[str]:
+        """MINIMAL's events: ADMF-PC's order lifecycle and every type the trade rules give
+        a role in a trade (a framework's own names, from its profile's ``trades``)."""
+        rules = self.trade_rules
+        return ORDER_LIFECYCLE | rules.trade_types if rules is not None else ORDER_LIFECYCLE
 
     def retention_for(self, container_id: str) -> RetentionPolicy:
         """What a container does with its trades' spans: its override's retention, then
@@ -177,9 +189,11 @@ class TracingConfig:
     def may_trace(self, event_type: str) -> bool:
         """Whether any container could trace (or count) this event type (else: skip it
         at once)."""
-        policies = [preset(self.level, "")]
+        lifecycle = self.order_lifecycle
+        policies = [preset(self.level, "", lifecycle=lifecycle)]
         policies += [
-            preset(o.level if o.level is not None else self.level, o.pattern, events=o.events)
+            preset(o.level if o.level is not None else self.level, o.pattern, events=o.events,
+                   lifecycle=lifecycle)
             for o in self.overrides
         ]
         return any(p.traces(event_type) or self.counts_signal(p, event_type) for p in policies)
@@ -358,6 +372,7 @@ def load_config(
         retention=retention_policy,
         limits=limits,
         trade_rules=rules,
+        trades_given=trades_raw is not None,
         metrics=parse_metrics(tracing.get("metrics")),
         overload=parse_overload(tracing.get("overload"), env.get(ev.TRADETRACE_OVERLOAD)),
         event_types=declared,

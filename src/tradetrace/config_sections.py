@@ -234,17 +234,17 @@ def parse_redact(raw: Any, argument: bool | Mapping[str, Any] | None,
     return Redaction.from_config(data, where)
 
 
-def parse_trade_rules(raw: Any) -> TradeRules:
-    """``tracing.trades``: the rules named by ``rules`` (a class registered in
-    ``tradetrace.plugins.TRADE_RULES``, by default ``default``) with the given keys on
-    top of its defaults."""
+def parse_trade_rules(raw: Any, where: str = "tracing.trades") -> TradeRules:
+    """``tracing.trades`` (or a profile's ``trades``): the rules named by ``rules`` (a
+    class registered in ``tradetrace.plugins.TRADE_RULES``, by default ``default``) with
+    the given keys on top of its defaults."""
     if not isinstance(raw, Mapping) or "rules" not in raw:
-        return TradeRules.from_config(raw)
-    chosen = TRADE_RULES.get(raw["rules"], "tracing.trades.rules")
+        return TradeRules.from_config(raw, where)
+    chosen = TRADE_RULES.get(raw["rules"], f"{where}.rules")
     if not (isinstance(chosen, type) and issubclass(chosen, TradeRules)):
-        raise ConfigError("tracing.trades.rules", raw["rules"], "a TradeRules class")
+        raise ConfigError(f"{where}.rules", raw["rules"], "a TradeRules class")
     rest = {key: value for key, value in raw.items() if key != "rules"}
-    return chosen.from_config(rest)
+    return chosen.from_config(rest, where)
 
 
 def rule_event_types(rules: TradeRules) -> frozenset[str]:

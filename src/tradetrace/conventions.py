@@ -104,6 +104,9 @@ LEVEL_PAID = "trading.tracing.trading_thread_waits"  # waits for the worker and 
 
 # Links
 LINK_RELATION = "trading.link.relation"
+#: the id two events share, on a link made by correlation (export/correlation.py); the
+#: relation is then the correlation's name (``order``, ``position``)
+LINK_ID = "trading.link.id"
 RELATION_CAUSATION = "causation"
 RELATION_CORRELATION = "correlation"
 

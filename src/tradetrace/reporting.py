@@ -75,6 +75,8 @@ def session_stats(session: Any) -> dict[str, Any]:
         **encoding,
         "snapshots_truncated": SnapshotStats.truncated,
         "undecidable_events": PublishStats.undecidable,
+        #: spans without payload attributes: a payload that could not be copied or read
+        "payloads_unreadable": PublishStats.unsnapshotable + SnapshotStats.unreadable,
         "overflow_events": session.table.overflow_events if hasattr(session, "table") else 0,
         "retention": retention_stats(session.tail) if session.link is None
         else there.get("retention", {}),

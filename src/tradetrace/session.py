@@ -59,15 +59,9 @@ SYSTEM_BUFFER = "tradetrace.system"  #: lifecycle and run records
 class TracingSession:
     """One configured pipeline. Create it with :func:`tradetrace.configure`."""
 
-    def __init__(
-        self,
-        config: TracingConfig,
-        *,
-        exporter: SpanExporter | None = None,
-        search_paths: Iterable[str] = (),
-        tracer_provider: Any = None,
-        resource: Resource | None = None,
-    ) -> None:
+    def __init__(self, config: TracingConfig, *, exporter: SpanExporter | None = None,
+                 search_paths: Iterable[str] = (), tracer_provider: Any = None,
+                 resource: Resource | None = None) -> None:
         if not config.output.is_absolute():
             # Fixed now: a program that changes its working directory later (or a forked
             # child) still writes where the start line said.
@@ -104,12 +98,17 @@ class TracingSession:
         self.control = LevelControl(self)  #: set_level and overload steps (decide/control.py)
         if self.active:
             # Everything that can be a ConfigError happens here, before anything is patched.
-            self.resolve_profiles(config)
+            self.config = self.wanted = self.resolve_profiles(config)
             self.sink = self._make_sink()
 
-    def resolve_profiles(self, config: TracingConfig) -> None:
-        """The profiles ``config`` names, found on the search paths (a ConfigError if not)."""
+    def resolve_profiles(self, config: TracingConfig) -> TracingConfig:
+        """The profiles ``config`` names, found on the search paths (a ConfigError if not);
+        ``config`` with a lone profile's own trade rules unless ``tracing.trades`` is set."""
         self.profiles, self.explicit_profile = resolve_profiles(config.profile, self._given[1])
+        rules = self.profiles[0].trades if len(self.profiles) == 1 else None
+        if rules is None or config.trades_given:
+            return config
+        return replace(config, trade_rules=rules)
 
     # setup -----------------------------------------------------------------------------
     def start(self) -> TracingSession:

@@ -42,6 +42,7 @@ from typing import Any
 
 import yaml
 
+from ..config_sections import parse_trade_rules
 from ..errors import ConfigError
 from ..model.events import EVENT_FIELDS, EventAdapter
 from ..plugins import EVENT_ADAPTERS
@@ -83,6 +84,9 @@ class Profile:
     transport: tuple[Target, ...] = ()
     #: listener mode: after each ``on`` method returns, subscribe to the bus it names
     listen: tuple[tuple[Target, ListenSpec], ...] = ()
+    #: the framework's own trade rules (retain/trade_rules.py TradeRules), used unless
+    #: ``tracing.trades`` is given
+    trades: Any = None
     event_fields: Mapping[str, str] = field(default_factory=lambda: dict(EVENT_FIELDS))
     container_id_attribute: str = "container_id"
     event_adapter: str = "attributes"  #: how its events are read (model/events.py)
@@ -182,7 +186,7 @@ def parse_profile(data: Any, path: str) -> Profile:
     if not isinstance(data, Mapping):
         raise ConfigError(path, data, "a mapping with publish, subscribe, unsubscribe, "
                           "lifecycle, run")
-    allowed = ("name", *ROLES, "listen", "event_fields", "event_adapter",
+    allowed = ("name", *ROLES, "listen", "event_fields", "event_adapter", "trades",
                "container_id_attribute")
     for key in data:
         if key not in allowed:
@@ -211,6 +215,7 @@ def parse_profile(data: Any, path: str) -> Profile:
         event_adapter=adapter_name,
         adapter_options=options,
         listen=listen,
+        trades=parse_trade_rules(data["trades"], f"{path}.trades") if "trades" in data else None,
         **roles,
     )
 

@@ -41,8 +41,9 @@ class LevelControl:
             config = wanted.capped(session.level_cap)
             session.wanted = wanted
             if session._worker is None:  # never started: configured at NONE
-                if config.enabled:
-                    session.resolve_profiles(config)
+                if config.enabled:  # the profiles may bring their own trade rules
+                    session.wanted = wanted = session.resolve_profiles(wanted)
+                    config = wanted.capped(session.level_cap)
                     session.sink = session._make_sink()
                     session.config, session.active = config, True
                     session.start()

@@ -152,15 +152,17 @@ def preset(
     *,
     max_events: int | None = None,
     events: frozenset[str] | None = None,
+    lifecycle: frozenset[str] = ORDER_LIFECYCLE,
 ) -> ContainerPolicy:
-    """The policy a level gives a container, with optional explicit settings on top."""
+    """The policy a level gives a container, with optional explicit settings on top;
+    ``lifecycle``: MINIMAL's events (the order lifecycle, in the traced system's names)."""
     if level is TraceLevel.DEBUG:
         default_cap = DEBUG_MAX_EVENTS
     else:
         default_cap = NORMAL_MAX_EVENTS.get(container_kind(container_id), DEFAULT_MAX_EVENTS)
     if events is None and level is TraceLevel.MINIMAL:
         off = any(fnmatch.fnmatchcase(container_id, glob) for glob in MINIMAL_OFF_GLOBS)
-        events = frozenset() if off else ORDER_LIFECYCLE
+        events = frozenset() if off else lifecycle
     return ContainerPolicy(
         level=level,
         max_events=max_events if max_events is not None else default_cap,

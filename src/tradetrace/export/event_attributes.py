@@ -18,7 +18,7 @@ from .. import conventions as conv
 from ..model.otlp_json import Attributes, EncodingStats, escape
 from ..model.record import F_METADATA, F_SEQUENCE
 from .attributes import SKIP, to_attribute
-from .times import iso_text
+from .times import epoch_text, iso_text
 
 #: Payload key -> span attribute.
 PAYLOAD_ATTRIBUTES: dict[str, str] = {
@@ -137,7 +137,8 @@ class EventAttributes:
     def _sim_time(self, when: Any) -> str:
         """The attribute for a simulated time ("" for NaT and the like: no time rather than
         a wrong one). Bar times repeat across a cascade (BAR, SIGNAL, ORDER...): cached."""
-        value = when.isoformat() if when.__class__ is datetime else to_attribute(when)
+        value = (when.isoformat() if when.__class__ is datetime
+                 else epoch_text(when) or when if when.__class__ is int else to_attribute(when))
         if value.__class__ is str:  # the common case, inlined from Attributes
             text = self._sim_time_prefix + escape(value) + "}}"
         else:

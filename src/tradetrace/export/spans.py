@@ -62,6 +62,7 @@ from .attributes import (
     flatten,
     to_attribute,
 )
+from .correlation import Correlator
 from .event_attributes import LOW_CARDINALITY, PLAIN, EventAttributes, number_text, plain_value
 from .plain_values import PackedError
 from .shapes import compile_shape
@@ -88,7 +89,10 @@ class SpanEncoder(TraceShape, EventAttributes):
         #: payload key -> whether DEBUG's snapshot writes its value as [REDACTED]
         self._hidden = HiddenKeys(redaction, conv.PAYLOAD_PREFIX)
         #: an event's kept fields read leniently (an event in flight, or lacking a field)
-        self._read_kept = as_adapter(adapter).getters(KEPT_FIELDS, strict=False)
+        self.adapter = adapter = as_adapter(adapter)
+        self._read_kept = adapter.getters(KEPT_FIELDS, strict=False)
+        #: parents and links by id (export/correlation.py), if the adapter names ids
+        self.correlator = Correlator(adapter.correlate, self) if adapter.correlate else None
         self.attr = attr = Attributes(LOW_CARDINALITY)
         self._derived = attr(conv.CAUSATION_DERIVED, True)
         self._event_id_prefix = attr.prefix(conv.EVENT_ID) + '{"stringValue":'
@@ -125,6 +129,7 @@ class SpanEncoder(TraceShape, EventAttributes):
             and fields[F_CORRELATION] is None
             and fields[F_TARGET] is None
             and self._causation_index is None
+            and self.correlator is None
         ):
             return self._general(record)
         when = fields[F_TIME]
@@ -279,6 +284,8 @@ class SpanEncoder(TraceShape, EventAttributes):
             run_link = self._link_to_run(parent)
             if run_link:
                 links.append(run_link)
+        if self.correlator is not None:
+            links += self.correlator.links.pop(span_id, ())
         if route.payload_snapshot and payload:  # DEBUG: secret-looking keys are redacted
             parts.extend(
                 attr(k, v) for k, v in flatten(conv.PAYLOAD_PREFIX, payload, hidden=self._hidden)

@@ -85,6 +85,39 @@ def iso_text(when: Any) -> str | None:
     return date + clock + offset
 
 
+def epoch_text(value: int) -> str | None:
+    """An integer timestamp as ISO text in UTC, by its size: nanoseconds since the epoch
+    from 10**17, microseconds from 10**14, milliseconds from 10**11 (each from 1973 on;
+    compiled frameworks stamp events with integer nanoseconds). None for smaller values
+    (seconds, counters, bar numbers: shown as numbers)."""
+    if value >= 10**17:
+        nanos = value
+    elif value >= 10**14:
+        nanos = value * 1000
+    elif value >= 10**11:
+        nanos = value * 1_000_000
+    else:
+        return None
+    seconds, fraction = divmod(nanos, 1_000_000_000)
+    days, second = divmod(seconds, 86400)
+    date = _days.get(days)
+    if date is None:
+        try:
+            day = _EPOCH + timedelta(days=days)
+        except OverflowError:
+            return None
+        date = _remember(_days, days, f"{day.year:04d}-{day.month:02d}-{day.day:02d}T")
+    clock = _clocks.get(second)
+    if clock is None:
+        clock = _remember(_clocks, second, f"{second // 3600:02d}:{second // 60 % 60:02d}:"
+                                           f"{second % 60:02d}")
+    if not fraction:
+        return date + clock + "+00:00"
+    if fraction % 1000:
+        return f"{date}{clock}.{fraction:09d}+00:00"
+    return f"{date}{clock}.{fraction // 1000:06d}+00:00"
+
+
 def _is_timestamp(cls: type) -> bool:
     pandas = _timestamps[cls] = (
         cls.__name__ == "Timestamp" and cls.__module__.partition(".")[0] == "pandas")

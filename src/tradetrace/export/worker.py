@@ -23,7 +23,19 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 
 from ..model.otlp_json import UNENCODABLE, RequestWriter
-from ..model.record import Record
+from ..model.record import (
+    EVENT,
+    F_CAUSATION,
+    F_CORRELATION,
+    F_EVENT_ID,
+    F_SOURCE,
+    F_TARGET,
+    KIND,
+    SNAPSHOT,
+    SUBJECT,
+    Record,
+)
+from ..model.snapshot import SnapshotStats
 from ..retain.buffer import ContainerBuffers
 from ..retain.tail import TailRetention
 from .sinks import SpanSink
@@ -47,6 +59,10 @@ ENCODE_ERROR = "encode_error"  #: drop reason: the record could not be encoded
 #: publishers that wait): a publisher faster than the worker then waits or drops at its
 #: buffer, instead of memory growing in the worker's hands.
 MAX_IN_HAND = 50_000
+
+
+#: kept fields that are ids: a framework's id objects are written as their text
+_ID_FIELDS = frozenset({F_EVENT_ID, F_SOURCE, F_CAUSATION, F_CORRELATION, F_TARGET})
 
 
 class ExportStats(WriteStats):
@@ -98,6 +114,9 @@ class ExportWorker:
         self._more: list[Record] = []  #: taken for a waiting publisher mid-pass
         self._yield_at = 0.0  #: when the worker next hands the GIL back (_pause)
         self._carry: list[str] = []  #: spans encoded, short of a line, for the next pass
+        adapter = encoder.adapter
+        #: events kept whole on the publish path: their payload is read here, once taken
+        self._payload_of = adapter.payload_of if adapter.deferred_payload else None
         self._carried_derived: list[int] = []  #: which of them are retention's own spans
         self._carried_at = 0.0  #: when the oldest of them was carried (monotonic)
         self._drops_said = False
@@ -149,7 +168,31 @@ class ExportWorker:
             self.stats.taken += len(records)
         if buffers.hungry:
             buffers.fed()
+        if self._payload_of is not None:
+            self._read_payloads(records)
         return records
+
+    def _read_payloads(self, records: list[Record]) -> None:
+        """Events the publish path kept whole (model/events.py ``PathAdapter``) get their
+        payload now, a mapping like any snapshot, and their ids as text (a framework's id
+        objects), before retention or packing reads them."""
+        payload_of = self._payload_of
+        for record in records:
+            if record[KIND] is not EVENT:
+                continue
+            event = record[SNAPSHOT]
+            if event is not None and event.__class__ is not dict:
+                try:
+                    record[SNAPSHOT] = payload_of(event)  # type: ignore[misc]
+                except Exception:  # the span goes without payload attributes
+                    record[SNAPSHOT] = None
+                    SnapshotStats.unreadable += 1
+            fields = record[SUBJECT]
+            if fields.__class__ is tuple:
+                record[SUBJECT] = tuple(
+                    str(value) if i in _ID_FIELDS and value is not None
+                    and value.__class__ is not str else value
+                    for i, value in enumerate(fields))
 
     def _pass(self, finish: bool = False, drain: bool = True) -> None:
         """Take everything buffered now and export it, with whatever is taken for
@@ -203,6 +246,12 @@ class ExportWorker:
         # thread runs on the caller's).
         pause = self._pause if threading.current_thread() is self._thread else None
         self._yield_at = time.perf_counter() + YIELD_SECONDS
+        correlator = self.encoder.correlator
+        if correlator is not None and records:
+            try:
+                correlator.correlate(records)
+            except Exception as exc:  # the batch goes on as published
+                stats.failure("correlation by id", exc)
         if self.tail is not None and (records or finish):
             try:
                 records, extra = self.tail.release(records, finish, pause)

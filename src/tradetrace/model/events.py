@@ -71,7 +71,13 @@ class EventAdapter:
     #: :meth:`payload_of` (events that never change once published)
     deferred_payload: bool = False
 
-    def __init__(self, fields: Mapping[str, str] | None = None) -> None:
+    #: relation -> payload keys holding ids that tie events together (an order's events,
+    #: a fill to its order, a position to its orders): export/correlation.py
+    correlate: dict[str, tuple[str, ...]] = {}  # noqa: RUF012 - replaced, never mutated
+
+    def __init__(self, fields: Mapping[str, str] | None = None, *,
+                 correlate: Mapping[str, Any] | None = None) -> None:
+        self.correlate = _correlate_spec(correlate)
         unknown = sorted(set(fields or ()) - set(EVENT_FIELDS))
         if unknown:
             raise ValueError(f"event field {unknown[0]!r} is not one of: "
@@ -124,7 +130,8 @@ class EventAdapter:
         return function
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.fields == self.fields
+        return (isinstance(other, EventAdapter) and type(other) is type(self)
+                and other.fields == self.fields and other.correlate == self.correlate)
 
     def __hash__(self) -> int:
         return hash((type(self), tuple(sorted(self.fields.items()))))
@@ -230,7 +237,8 @@ class PathAdapter(EventAdapter):
 
     def __init__(self, fields: Mapping[str, str] | None = None, *,
                  argument: int | str | None = None, type: str | None = None,
-                 payload: Mapping[str, Any] | None = None) -> None:
+                 payload: Mapping[str, Any] | None = None,
+                 correlate: Mapping[str, Any] | None = None) -> None:
         if argument is not None and not (
                 (isinstance(argument, int) and not isinstance(argument, bool) and argument >= 0)
                 or (isinstance(argument, str) and argument.isidentifier())):
@@ -241,7 +249,7 @@ class PathAdapter(EventAdapter):
         self.type = type
         self.payload = _payload_spec(payload)
         self.deferred_payload = bool(self.payload)
-        super().__init__(fields)
+        super().__init__(fields, correlate=correlate)
 
     def check(self) -> None:
         for key, path in self.fields.items():
@@ -343,6 +351,22 @@ def _split(name: str, path: Any) -> tuple[str, ...]:
     if not names or not all(n.isidentifier() and not keyword.iskeyword(n) for n in names):
         raise ValueError(f"event field {name!r}: {path!r} is not a dotted path of names")
     return names
+
+
+def _correlate_spec(correlate: Any) -> dict[str, tuple[str, ...]]:
+    """``{relation: key or [keys]}``: the payload keys holding each relation's ids."""
+    if correlate is None:
+        return {}
+    if not isinstance(correlate, Mapping):
+        raise ValueError(f"correlate {correlate!r} is not a mapping of relation -> key(s)")
+    spec = {}
+    for relation, keys in correlate.items():
+        keys = (keys,) if isinstance(keys, str) else keys
+        if not (isinstance(relation, str) and relation and isinstance(keys, (list, tuple))
+                and keys and all(isinstance(k, str) and k for k in keys)):
+            raise ValueError(f"correlate {relation!r}: {keys!r} is not a key or a list of keys")
+        spec[relation] = tuple(keys)
+    return spec
 
 
 def _payload_spec(payload: Any) -> dict[str, tuple[str, ...]]:

@@ -51,6 +51,9 @@ SNAPSHOT_ITEMS = 256
 
 class SnapshotStats:
     truncated = 0  #: nested containers cut to SNAPSHOT_ITEMS, or left uncopied below SNAPSHOT_DEPTH
+    #: events kept whole whose payload could not be read on the export worker (their
+    #: spans have no payload attributes)
+    unreadable = 0
 
 
 def _tracking_tells() -> bool:

@@ -99,6 +99,11 @@ class TradeRules:
              "quantity", "side", "symbol", "strategy", "direction")
     _TYPES = ("orders", "fills", "opens", "closes", "updates", "signals")
 
+    @property
+    def trade_types(self) -> frozenset[str]:
+        """Every event type with a role in a trade (signals aside)."""
+        return self.orders | self.fills | self.opens | self.closes | self.updates
+
     def role(self, event_type: str) -> str | None:
         """What an event of this type does to a trade, if anything."""
         for role, types in ((ORDER, self.orders), (FILL, self.fills), (OPEN, self.opens),
