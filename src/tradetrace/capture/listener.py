@@ -32,6 +32,10 @@ from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
+#: Messages remembered to record each once: the same object handed over again within
+#: this many is not recorded again.
+_RECENT = 4
+
 
 @dataclass(frozen=True)
 class ListenSpec:
@@ -69,16 +73,28 @@ class Listeners:
         #: (bus, how it was subscribed): to unsubscribe when tracing ends
         self._subscribed: list[tuple[weakref.ref[Any] | Callable[[], Any], ListenSpec]] = []
         self.failed = 0  #: subscriptions that raised (logged)
+        #: messages handed over again (one message sent on several topics a wildcard
+        #: matches, as a fill goes out to its order's and its instrument's topics)
+        self.repeated = 0
+        recent: list[Any] = [None] * _RECENT
+        turn = [0]
 
         def capture(message: Any) -> None:
             # never raises into the bus; a session at level NONE or shut down records nothing
-            if session.active:
-                recorder = session.recorder
-                if recorder is not None:
-                    try:
-                        recorder.record(message)
-                    except Exception:
-                        pass
+            if not session.active:
+                return
+            if (message is recent[0] or message is recent[1] or message is recent[2]
+                    or message is recent[3]):  # the same object, not an equal one
+                self.repeated += 1
+                return
+            recorder = session.recorder
+            if recorder is not None:
+                try:
+                    recorder.record(message)
+                except Exception:
+                    pass
+            recent[turn[0]] = message
+            turn[0] = (turn[0] + 1) % _RECENT
 
         self.capture = capture
 

@@ -87,6 +87,9 @@ class Profile:
     #: the framework's own trade rules (retain/trade_rules.py TradeRules), used unless
     #: ``tracing.trades`` is given
     trades: Any = None
+    #: armed when no profile is chosen (a profile whose events need their own adapter is
+    #: armed only when chosen: one adapter reads a session's events)
+    by_default: bool = True
     event_fields: Mapping[str, str] = field(default_factory=lambda: dict(EVENT_FIELDS))
     container_id_attribute: str = "container_id"
     event_adapter: str = "attributes"  #: how its events are read (model/events.py)
@@ -142,6 +145,41 @@ BUILTIN: dict[str, Profile] = {
         lifecycle=_methods("demo_engine.containers", "Container", _LIFECYCLE),
         run=_methods("demo_engine.coordinator", "Coordinator", "run_topology"),
     ),
+    # NautilusTrader: a compiled bus (listened to, not patched), object events (read by
+    # the objects adapter), orders and positions tied by id, trades from its positions.
+    # Armed only when chosen: its events need their own adapter (docs/frameworks.md).
+    "nautilus": Profile(
+        name="nautilus",
+        publish=(),
+        listen=((Target("nautilus_trader.system.kernel", "NautilusKernel", "__init__"),
+                 ListenSpec(bus="msgbus", subscribe="subscribe", handler="handler",
+                            arguments={"topic": "*"}, unsubscribe="unsubscribe")),),
+        event_fields={**EVENT_FIELDS, "event_id": "id", "container_id": "strategy_id",
+                      "source_id": "instrument_id", "timestamp": "ts_event"},
+        event_adapter="objects",
+        adapter_options={
+            "type": "class",
+            "payload": {
+                "symbol": ["instrument_id", "bar_type.instrument_id"],
+                "side": ["order_side", "side"], "quantity": ["last_qty", "quantity"],
+                "price": ["last_px", "price", "close"], "order_id": "client_order_id",
+                "fill_id": "trade_id", "strategy_id": "strategy_id",
+                "position_id": "position_id", "opening_order_id": "opening_order_id",
+                "closing_order_id": "closing_order_id", "entry_price": "avg_px_open",
+                "realized_pnl": "realized_pnl", "open": "open", "high": "high", "low": "low",
+                "volume": "volume", "reason": "reason",
+            },
+            "correlate": {"order": ["order_id", "closing_order_id", "opening_order_id"],
+                          "position": ["position_id"]},
+        },
+        trades=parse_trade_rules({
+            "orders": ["OrderInitialized"], "fills": ["OrderFilled"],
+            "opens": ["PositionOpened"], "closes": ["PositionClosed"],
+            "updates": ["PositionChanged"], "signals": [],
+            "position": ["symbol"], "exit_price": "price",
+        }, "profile nautilus.trades"),
+        by_default=False,
+    ),
 }
 
 
@@ -150,11 +188,13 @@ def resolve_profiles(
 ) -> tuple[tuple[Profile, ...], bool]:
     """The profiles to apply and whether they were chosen explicitly.
 
-    Unset, every built-in profile is armed: each patches its modules when (and if) they
-    are imported. Explicit profiles are checked now: their modules must be importable.
+    Unset, every built-in profile read by the default adapter is armed (``admf``,
+    ``demo``): each patches its modules when (and if) they are imported; ``nautilus`` is
+    armed only when chosen. Explicit profiles are checked now: their modules must be
+    importable.
     """
     if spec is None:
-        return tuple(BUILTIN.values()), False
+        return tuple(p for p in BUILTIN.values() if p.by_default), False
     if isinstance(spec, Mapping):
         profile = parse_profile(spec, "tracing.profile")
     elif spec in BUILTIN:
@@ -191,7 +231,7 @@ def parse_profile(data: Any, path: str) -> Profile:
     for key in data:
         if key not in allowed:
             raise ConfigError(f"{path}.{key}", key, ", ".join(allowed), "unknown key")
-    roles: dict[str, tuple[Target, ...]] = {}
+    roles: dict[str, Any] = {}
     for role in ROLES:
         raw = data.get(role, [])
         raw = [raw] if isinstance(raw, str) else raw

@@ -22,9 +22,9 @@ the events seen before:
   trace;
 - the event then becomes the latest of each of its ids.
 
-The index is bounded (``INDEX_SIZE`` ids, oldest forgotten first); an id forgotten
-starts a new chain. Runs on the export worker, before retention, so that trades and
-the trace shape see the parents.
+The index is bounded (``INDEX_SIZE`` ids, oldest forgotten first; it holds the latest
+record of each id, and so its causes); an id forgotten starts a new chain. Runs on the
+export worker, before retention, so that trades and the trace shape see the parents.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from typing import Any
 
 from .. import conventions as conv
 from ..model.otlp_json import link_json
-from ..model.record import EVENT, F_EVENT_ID, IDS, KIND, PARENT, SNAPSHOT, SUBJECT, Record
+from ..model.record import EVENT, IDS, KIND, PARENT, SNAPSHOT, Record
 
-#: ids remembered (relation, id) -> the latest event's (trace id, span id, event id)
-INDEX_SIZE = 65_536
+#: ids remembered: (relation, id) -> the latest event's record (its ids assigned)
+INDEX_SIZE = 16_384
 
 
 class Correlator:
@@ -46,7 +46,7 @@ class Correlator:
     def __init__(self, relations: Mapping[str, Sequence[str]], encoder: Any) -> None:
         self.relations = [(name, tuple(keys)) for name, keys in relations.items()]
         self._encoder = encoder
-        self._index: dict[tuple[str, Any], tuple[str, str, Any]] = {}
+        self._index: dict[tuple[str, Any], Record] = {}
         #: span id -> the links its span gets, taken by the encoder when it writes it
         self.links: dict[str, list[str]] = {}
         self.adopted = 0  #: root events made children of an earlier event of their ids
@@ -61,7 +61,7 @@ class Correlator:
         payload = record[SNAPSHOT]
         index = self._index
         found: list[tuple[str, Any]] = []
-        matches: list[tuple[str, Any, tuple[str, str, Any]]] = []
+        matches: list[tuple[str, Any, Record]] = []
         for relation, keys in self.relations:
             for key in keys:
                 value = payload.get(key)
@@ -75,11 +75,8 @@ class Correlator:
             return
         encoder = self._encoder
         if matches and record[PARENT] is None and record[IDS] is None:
-            trace_id, span_id, event_id = matches[0][2]
-            kept = (event_id,) + (None,) * 7
-            # a stand-in for the earlier event: its ids only, its trade settled (none)
-            record[PARENT] = [EVENT, None, kept, None, None, 0, 0, (trace_id, span_id), None,
-                              0, None]
+            # the earlier event as the cause: same trace, and its trade (retain/trades.py)
+            record[PARENT] = matches[0][2]
             self.adopted += 1
         ids = encoder.ids(record)
         links = []
@@ -87,7 +84,8 @@ class Correlator:
         parent = record[PARENT]
         if parent is not None and parent[IDS] is not None:
             seen.add(parent[IDS][1])
-        for relation, value, (trace_id, span_id, _) in matches:
+        for relation, value, target in matches:
+            trace_id, span_id = target[IDS]
             if span_id in seen or trace_id == ids[0]:
                 continue
             seen.add(span_id)
@@ -99,9 +97,8 @@ class Correlator:
                 for unwritten in list(self.links)[: INDEX_SIZE // 4]:
                     del self.links[unwritten]
             self.links[ids[1]] = links
-        event_id = record[SUBJECT][F_EVENT_ID] if record[SUBJECT].__class__ is tuple else None
         for shared in found:
             if len(index) >= INDEX_SIZE and shared not in index:
                 for forgotten in list(index)[: INDEX_SIZE // 4]:
                     del index[forgotten]
-            index[shared] = (ids[0], ids[1], event_id)
+            index[shared] = record

@@ -259,15 +259,19 @@ class PathAdapter(EventAdapter):
                 _split(f"payload.{key}", path)
 
     def read(self, name: str, event: str = "event") -> str:
+        # A framework's event types differ in their fields (a bar has no strategy, an
+        # account state no instrument): only the type must be there, the rest may not.
+        if name == "event_type":
+            if self.type == "class":
+                return f"{event}.__class__.__name__"
+            return self._strict(_split(name, self.fields[name]), event)
+        return self.read_or_none(name, event)
+
+    def read_or_none(self, name: str, event: str = "event") -> str:
         if name == "event_type" and self.type == "class":
             return f"{event}.__class__.__name__"
         if name == "payload" and self.payload:
             return event
-        return self._strict(_split(name, self.fields[name]), event)
-
-    def read_or_none(self, name: str, event: str = "event") -> str:
-        if name == "event_type" and self.type == "class" or name == "payload" and self.payload:
-            return self.read(name, event)
         return self._lenient(_split(name, self.fields[name]), event)
 
     def payload_of(self, event: Any) -> dict[str, Any]:

@@ -1,0 +1,217 @@
+"""Trace a NautilusTrader backtest and check the traces against the framework's own record.
+
+    python examples/nautilus_backtest.py [--bars 2000] [--python PYTHON]
+
+PYTHON is an interpreter with ``nautilus_trader`` and ``tradetrace`` installed (default:
+this one). Each run is a fresh process: bare (no tradetrace), then traced at none,
+minimal, normal and debug with the built-in ``nautilus`` profile (listener mode on its
+compiled message bus, object events, orders and positions tied by id). The backtest is
+offline and deterministic: seeded synthetic one-minute AUD/USD bars, the framework's own
+example EMA-cross strategy, a hedging account (each position has its own id).
+
+Checked and printed for each traced level:
+
+- results unchanged: the closed positions and their realised P&L equal the bare run's;
+- spans per event type against what the framework itself recorded (each order's event
+  list, its positions, the bars given): at normal and debug every one is a span; at
+  minimal the order lifecycle is recorded (and the spans of completed trades dropped,
+  MINIMAL's retention);
+- order chains complete: every fill's span descends from its order's OrderInitialized;
+- trades: closed trade spans equal the closed positions, in number and P&L;
+- the cost: whole-process wall time, traced over bare.
+
+Exits 1 if a check fails, 0 otherwise; 0 with a message when nautilus_trader is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+LEVELS = ("none", "minimal", "normal", "debug")
+LIFECYCLE = ("OrderInitialized", "OrderFilled", "PositionOpened", "PositionClosed")
+
+
+def backtest(bars: int, seed: int = 7) -> dict[str, Any]:
+    """Run the backtest in this process; what the framework recorded, as plain data."""
+    import random
+    from decimal import Decimal
+
+    from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+    from nautilus_trader.config import LoggingConfig
+    from nautilus_trader.examples.strategies.ema_cross import EMACross, EMACrossConfig
+    from nautilus_trader.model.currencies import USD
+    from nautilus_trader.model.data import Bar, BarType
+    from nautilus_trader.model.enums import AccountType, OmsType
+    from nautilus_trader.model.identifiers import TraderId, Venue
+    from nautilus_trader.model.objects import Money, Quantity
+    from nautilus_trader.test_kit.providers import TestInstrumentProvider
+
+    engine = BacktestEngine(BacktestEngineConfig(
+        trader_id=TraderId("BACKTESTER-001"),
+        logging=LoggingConfig(log_level="ERROR", bypass_logging=True)))
+    venue = Venue("SIM")
+    engine.add_venue(venue, oms_type=OmsType.HEDGING, account_type=AccountType.MARGIN,
+                     base_currency=USD, starting_balances=[Money(1_000_000, USD)])
+    instrument = TestInstrumentProvider.default_fx_ccy("AUD/USD", venue)
+    engine.add_instrument(instrument)
+    bar_type = BarType.from_str(f"{instrument.id}-1-MINUTE-MID-EXTERNAL")
+    rng, price, data = random.Random(seed), 0.70, []
+    for i in range(bars):
+        open_ = price
+        price = max(0.5, price + rng.gauss(0, 0.0008))
+        high = max(open_, price) + abs(rng.gauss(0, 0.0003))
+        low = min(open_, price) - abs(rng.gauss(0, 0.0003))
+        ts = 1_700_000_000_000_000_000 + i * 60_000_000_000
+        data.append(Bar(bar_type, instrument.make_price(open_), instrument.make_price(high),
+                        instrument.make_price(low), instrument.make_price(price),
+                        Quantity.from_int(1_000_000), ts, ts))
+    engine.add_data(data)
+    engine.add_strategy(EMACross(EMACrossConfig(
+        instrument_id=instrument.id, bar_type=bar_type, trade_size=Decimal(100_000),
+        request_bars=False, subscribe_trade_ticks=False)))
+    engine.run()
+    events: Counter[str] = Counter({"Bar": bars})
+    for order in engine.cache.orders():
+        events.update(type(event).__name__ for event in order.events)
+    positions = engine.cache.positions()
+    closed = engine.cache.positions_closed()
+    events["PositionOpened"] = len(positions)
+    events["PositionClosed"] = len(closed)
+    result = {
+        "events": dict(events),
+        "closed": sorted([str(p.id), round(float(p.realized_pnl), 2)] for p in closed),
+    }
+    engine.dispose()
+    return result
+
+
+def child(level: str, bars: int, out: str) -> None:
+    """One run, bare or traced; its result as one JSON line on stdout."""
+    stats = None
+    if level != "bare":
+        import tradetrace
+
+        tradetrace.configure(level, profile="nautilus", output=out, run_id=f"nautilus-{level}")
+    result = backtest(bars)
+    if level != "bare":
+        session = tradetrace.get_session()
+        tradetrace.shutdown()
+        stats = session.stats() if session is not None else None
+    result["stats"] = {"accounting": stats["accounting"]} if stats else None
+    print(json.dumps(result))
+
+
+def traced_spans(out: Path) -> list[Any]:
+    from tradetrace.analyse.reader import read_spans
+
+    return list(read_spans(out))
+
+
+def check_level(level: str, bare: dict[str, Any], run: dict[str, Any], out: Path) -> list[str]:
+    """The checks of one traced run: lines to print, failures marked FAIL."""
+    lines = []
+
+    def check(ok: bool, text: str) -> None:
+        lines.append(("  ok   " if ok else "  FAIL ") + text)
+
+    check(run["closed"] == bare["closed"],
+          f"results unchanged: {len(run['closed'])} closed positions, P&L "
+          f"{sum(p for _, p in run['closed']):.2f} (bare {sum(p for _, p in bare['closed']):.2f})")
+    framework = run["events"]
+    accounting = (run["stats"] or {}).get("accounting", {})
+    if level == "none":
+        check(not out.exists() or not any(out.iterdir()), "level none: no trace files")
+        return lines
+    spans = traced_spans(out)
+    names = Counter(s.name for s in spans)
+    if level in ("normal", "debug"):
+        wrong = {name: (names.get(name, 0), count) for name, count in framework.items()
+                 if names.get(name, 0) != count}
+        check(not wrong, "spans per event type equal the framework's own count: " + ", ".join(
+            f"{name} {count}" for name, count in sorted(framework.items()))
+              + (f" (differ: {wrong})" if wrong else ""))
+        by_id = {s.span_id: s for s in spans}
+        fills = [s for s in spans if s.name == "OrderFilled"]
+        complete = 0
+        for fill in fills:
+            node, order_id = fill, fill.attributes.get("trading.order.id")
+            while node is not None and node.name != "OrderInitialized":
+                node = by_id.get(node.parent_id)
+            complete += node is not None and node.attributes.get("trading.order.id") == order_id
+        check(complete == len(fills) > 0,
+              f"order chains complete: {complete} of {len(fills)} fills under their order")
+    else:
+        expected = sum(framework.get(name, 0) for name in LIFECYCLE)
+        check(accounting.get("recorded") == expected,
+              f"minimal records the order lifecycle: {accounting.get('recorded')} events "
+              f"(framework: {expected}); spans kept {accounting.get('exported')}")
+    trades = [s for s in spans if s.name == "trade"
+              and s.attributes.get("trading.trade.outcome") in ("win", "loss", "flat")]
+    if level != "minimal":
+        pnl = round(sum(t.attributes.get("trading.trade.realized_pnl", 0.0) for t in trades), 2)
+        expected_pnl = round(sum(p for _, p in bare["closed"]), 2)
+        check(len(trades) == len(bare["closed"]) and abs(pnl - expected_pnl) < 0.011,
+              f"trades: {len(trades)} closed, P&L {pnl:.2f} (framework: "
+              f"{len(bare['closed'])} closed positions, {expected_pnl:.2f})")
+    total = sum(accounting.get("dropped", {}).values()) + accounting.get("exported", 0) + (
+        accounting.get("pending", 0))
+    check(accounting.get("recorded") == total,
+          f"accounting: recorded {accounting.get('recorded')} = exported "
+          f"{accounting.get('exported')} + dropped {accounting.get('dropped')} + pending "
+          f"{accounting.get('pending')}")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bars", type=int, default=2000)
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.bars, args.out)
+        return 0
+    probe = subprocess.run([args.python, "-c", "import nautilus_trader, tradetrace"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        print(f"skipped: {args.python} cannot import nautilus_trader and tradetrace "
+              f"({probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else ''})")
+        return 0
+    failed = False
+    with tempfile.TemporaryDirectory() as folder:
+        results, walls = {}, {}
+        for level in ("bare", *LEVELS):
+            out = Path(folder) / level
+            start = time.perf_counter()
+            done = subprocess.run([args.python, __file__, "--child", level, "--bars",
+                                   str(args.bars), "--out", str(out)],
+                                  capture_output=True, text=True, timeout=900)
+            walls[level] = time.perf_counter() - start
+            if done.returncode != 0:
+                print(f"{level}: the run failed\n{done.stderr[-3000:]}")
+                return 1
+            results[level] = json.loads(done.stdout.strip().splitlines()[-1])
+        bare = results["bare"]
+        print(f"NautilusTrader backtest, {args.bars} bars: framework recorded "
+              + ", ".join(f"{k} {v}" for k, v in sorted(bare["events"].items())))
+        for level in LEVELS:
+            print(f"{level}: wall {walls[level]:.2f} s, {walls[level] / walls['bare']:.2f}x bare "
+                  f"({walls['bare']:.2f} s)")
+            for line in check_level(level, bare, results[level], Path(folder) / level):
+                failed |= line.startswith("  FAIL")
+                print(line)
+    print("all checks passed" if not failed else "some checks FAILED")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

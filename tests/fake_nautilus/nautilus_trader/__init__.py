@@ -1,0 +1,1 @@
+"""fake_nautilus: a stand-in for NautilusTrader's shape, for tests only (README.md)."""
