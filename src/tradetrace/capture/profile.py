@@ -238,10 +238,9 @@ def parse_profile(data: Any, path: str) -> Profile:
         if not isinstance(raw, list):
             raise ConfigError(f"{path}.{role}", raw, f"a list of {_TARGET_FORM}")
         roles[role] = tuple(Target.parse(t, f"{path}.{role}[{i}]") for i, t in enumerate(raw))
+    # no publish target is fine: events may come by listen, tradetrace.listen() or
+    # tradetrace.record(), read as the profile's event_fields and event_adapter say
     listen = _listen(data.get("listen", []), path)
-    if not roles["publish"] and not listen:
-        raise ConfigError(f"{path}.publish", [], f"at least one {_TARGET_FORM} (or a listen "
-                          "entry)")
     adapter_name, options = _adapter_spec(data.get("event_adapter", "attributes"), path)
     fields = _event_fields(data.get("event_fields", {}) or {}, adapter_name, path)
     _adapter_options(adapter_name, fields, options, path)
