@@ -110,6 +110,12 @@ def test_trades_are_the_engines_closed_positions(nautilus: Any) -> None:
     assert len(incomplete) == 1  # the position still open when the data ended
     pnl = sorted(round(_attributes(t)[conv.TRADE_PNL], 2) for t in trades)
     assert pnl == sorted(c.realized_pnl for c in record.closed)
+    by_pnl = {c.realized_pnl: c for c in record.closed}
+    for trade in map(_attributes, trades):
+        closed = by_pnl[round(trade[conv.TRADE_PNL], 2)]
+        assert trade[conv.TRADE_SIDE] == closed.side  # from the entry, not the flat close
+        assert trade[conv.TRADE_ENTRY_TIME].startswith("2023-11-1")  # ns shown as time
+        assert trade[conv.TRADE_HOLDING] % 60 == 0 and 0 < trade[conv.TRADE_HOLDING] < 86400
 
 
 def test_minimal_traces_the_order_lifecycle_in_the_frameworks_names(nautilus: Any) -> None:

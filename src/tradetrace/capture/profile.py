@@ -161,7 +161,7 @@ BUILTIN: dict[str, Profile] = {
             "type": "class",
             "payload": {
                 "symbol": ["instrument_id", "bar_type.instrument_id"],
-                "side": ["order_side", "side"], "quantity": ["last_qty", "quantity"],
+                "side": ["order_side", "entry", "side"], "quantity": ["last_qty", "quantity"],
                 "price": ["last_px", "price", "close"], "order_id": "client_order_id",
                 "fill_id": "trade_id", "strategy_id": "strategy_id",
                 "position_id": "position_id", "opening_order_id": "opening_order_id",

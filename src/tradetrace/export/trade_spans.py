@@ -21,6 +21,7 @@ from ..retain.tracked_trade import TrackedTrade
 from ..retain.trades import as_number
 from .attributes import SKIP, to_attribute
 from .shapes import compile_trade_shape
+from .times import epoch_text
 
 #: A trade span's attributes after its id, in order (None values are left out), as
 #: _values() reads them; the last ones are counts, written even when 0.
@@ -116,13 +117,18 @@ class TradeSpanEncoder:
                          max(summary.end, summary.start), [self.attr.many(items)], [])
 
 
+def _time(when: Any) -> Any:
+    """An integer epoch timestamp as ISO text, as on event spans; anything else as it is."""
+    return (epoch_text(when) or when) if when.__class__ is int else when
+
+
 def _values(trade: TrackedTrade) -> tuple[Any, ...]:
     """The values of _NAMES (the outcome as written)."""
     return (
         trade.container, trade.strategy, trade.symbol, trade.outcome or "incomplete",
         trade.side, as_number(trade.quantity), as_number(trade.entry_price),
         as_number(trade.exit_price), trade.pnl,
-        trade.entry_time, trade.exit_time, trade.holding_seconds, trade.exit_type,
+        _time(trade.entry_time), _time(trade.exit_time), trade.holding_seconds, trade.exit_type,
         trade.max_slippage_bps, trade.max_fill_latency_ms, trade.kept_by,
         trade.orders, trade.fills, trade.rejected, trade.errors, trade.spans, trade.dropped,
         trade.evicted,

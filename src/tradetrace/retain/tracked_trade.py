@@ -77,7 +77,14 @@ class TrackedTrade:
         """Holding period in the traced system's own (simulated) time."""
         try:
             delta = self.exit_time - self.entry_time
-            return float(delta.total_seconds() if hasattr(delta, "total_seconds") else delta)
+            if hasattr(delta, "total_seconds"):
+                return float(delta.total_seconds())
+            entry = self.entry_time
+            if entry.__class__ is int:  # epoch ns, us or ms by its size (export/times.py)
+                unit = 1e9 if entry >= 10**17 else 1e6 if entry >= 10**14 else (
+                    1e3 if entry >= 10**11 else 1.0)
+                return delta / unit
+            return float(delta)
         except Exception:
             return None
 
