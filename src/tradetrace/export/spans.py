@@ -129,7 +129,8 @@ class SpanEncoder(TraceShape, EventAttributes):
             and fields[F_CORRELATION] is None
             and fields[F_TARGET] is None
             and self._causation_index is None
-            and self.correlator is None
+            and (self.correlator is None or not self.correlator.links
+                 or record[IDS] is None or record[IDS][1] not in self.correlator.links)
         ):
             return self._general(record)
         when = fields[F_TIME]

@@ -179,6 +179,9 @@ class AttributeAdapter(EventAdapter):
         return carrier if isinstance(carrier, MutableMapping) else None
 
 
+_PLAIN_TYPES = frozenset({str, int, float, bool})
+
+
 def plain(value: Any) -> Any:
     """A framework's value as a span can hold it: str, int, float and bool as they are;
     an enum member by its name; a number object (a price, a quantity, money) as a float;
@@ -276,25 +279,33 @@ class PathAdapter(EventAdapter):
 
     def payload_of(self, event: Any) -> dict[str, Any]:
         """The payload of an event kept whole: each key's first path that gives a value."""
-        payload = {}
-        for key, paths in self._compiled_payload():
-            for read in paths:
-                value = read(event)
-                if value is not None:
-                    payload[key] = plain(value)
-                    break
+        read = self.__dict__.get("_payload_reader")
+        if read is None:  # made on first use (on the worker), never pickled
+            read = self.__dict__["_payload_reader"] = self._payload_reader()
+        payload: dict[str, Any] = read(event)
         return payload
 
-    def _compiled_payload(self) -> list[tuple[str, list[Callable[[Any], Any]]]]:
-        compiled = self.__dict__.get("_payload_readers")
-        if compiled is None:  # made on first use (on the worker), never pickled
-            compiled = [(key, [self._compile(self._lenient(_split(key, path), "event"))
-                               for path in paths]) for key, paths in self.payload.items()]
-            self.__dict__["_payload_readers"] = compiled
-        return compiled
+    def _payload_reader(self) -> Callable[[Any], dict[str, Any]]:
+        """One generated function reading every key: a call per event, not per path."""
+        lines = ["def payload_of(event):", "    payload = {}"]
+        for key, paths in self.payload.items():
+            first = True
+            for path in paths:
+                lines.append(f"    {'value' if first else '    value'} = "
+                             f"{self._lenient(_split(key, path), 'event')}")
+                if not first:
+                    lines.insert(-1, "    if value is None:")
+                first = False
+            lines.append(f"    if value is not None:\n        payload[{key!r}] = "
+                         "value if value.__class__ in _PLAIN_TYPES else plain(value)")
+        lines.append("    return payload")
+        namespace = {**self.namespace(), "plain": plain, "_PLAIN_TYPES": _PLAIN_TYPES}
+        exec(compile("\n".join(lines), f"<tradetrace {self.name} payload>", "exec"), namespace)
+        function: Callable[[Any], dict[str, Any]] = namespace["payload_of"]
+        return function
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_payload_readers"}
+        return {k: v for k, v in self.__dict__.items() if k != "_payload_reader"}
 
     def __eq__(self, other: object) -> bool:
         return super().__eq__(other) and self.__getstate__() == other.__getstate__()  # type: ignore[attr-defined]
