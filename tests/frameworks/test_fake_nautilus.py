@@ -154,3 +154,26 @@ def test_the_same_message_on_two_topics_is_one_span(nautilus: Any) -> None:
     spans, record = _run(nautilus)
     assert len(spans.named("OrderFilled")) == record.published["OrderFilled"]
     assert spans.session.listeners.repeated == record.published["OrderFilled"]
+
+
+def test_in_the_encoder_process_too(nautilus: Any, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adapter and its correlation travel to the encoder process (pickled by class
+    and options): the same chains and trades come out of it."""
+    from tradetrace.analyse.reader import read_spans
+
+    monkeypatch.setenv("TRADETRACE_ENCODER", "process")
+    session = tradetrace.configure("normal", profile="nautilus", output=str(tmp_path),
+                                   run_id="encoded")
+    _, record = nautilus.run_backtest(bars=300, seed=7)
+    assert session.stats()["encoder"] == "process"
+    tradetrace.shutdown()
+    spans = list(read_spans(tmp_path))
+    by_id = {s.span_id: s for s in spans}
+    fills = [s for s in spans if s.name == "OrderFilled"]
+    assert len(fills) == record.published["OrderFilled"]
+    assert all(by_id[f.parent_id].name == "OrderSubmitted" for f in fills)
+    trades = [s for s in spans if s.name == "trade"
+              and s.attributes[conv.TRADE_OUTCOME] in ("win", "loss", "flat")]
+    assert sorted(round(t.attributes[conv.TRADE_PNL], 2) for t in trades) == sorted(
+        c.realized_pnl for c in record.closed)
