@@ -1,270 +1,200 @@
-"""TraceQuery (DuckDB) against a plain-Python pass over the same trace files, from one run.
+"""The run index at scale: indexing rate, then each CLI command's time and peak memory.
 
-The budget (issue 5): a bottleneck report over 1,000,000 spans in under 10 s, with memory
-bounded. Input: the demo backtest traced at NORMAL (generated into a temporary folder, or
-``--input DIR`` to reuse trace files). Each measurement runs in a fresh subprocess, so its
-peak RSS (``ru_maxrss``) is its own:
+Issue 16's budgets: indexing at least 300k spans/s; after indexing, ``summary``,
+``query bottlenecks``, ``query trades``, ``query chain`` and ``query compare`` each
+within 1 s at 1M spans and 3 s at 10M; peak memory under 2 GB at 10M.
 
-1. DuckDB: ``TraceQuery(DIR)`` (load), ``find_bottlenecks(percentile=99)``, then
-   ``tick_to_trade()`` (shown apart: not part of the bottleneck report's budget).
-2. plain Python: one pass of ``read_spans`` keeping, per span, what the report needs in
-   dicts and lists (its stage, duration, and its duration added to its parent's children
-   total), then per stage count, p50 and p99 of the duration and of the self time
-   (duration minus its direct children's durations), with DuckDB's ``quantile_disc``.
+Input: the demo backtest traced at NORMAL to about 1M spans (``--base DIR`` reuses such
+a folder); a larger size is that run and copies of it as further runs (each copy with
+its own run id and trace ids: a parameter sweep of identical runs), hard links where a
+file is reused as is. Every command runs as the user runs it (``python -m
+tradetrace.cli.main ...`` in a fresh process, output discarded); its wall time includes
+the interpreter's start and imports (shown apart) and its peak RSS is its own
+(``wait4``). Indexing is timed on a fresh index (``tradetrace index``), then each
+command on the index it left.
 
-A stage is (container, handler, event type): event spans have no handler; DEBUG handler
-spans do. The two results are checked against each other (same stages, counts, p50/p99,
-the same order of the top stages). At DEBUG the engine also takes an event published
-inside a handler off that handler's self time rather than the event's parent's, which
-this straightforward pass does not: compare the two at NORMAL.
-
-    python benchmarks/bench_query.py [--spans 1000000] [--input DIR] [--json FILE]
+    python benchmarks/bench_query.py [--sizes 1000000 10000000] [--base DIR] [--work DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import resource
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET_SECONDS = 10.0
-BUDGET_SPANS = 1_000_000
-SPANS_PER_BAR = 3.6  # NORMAL, demo backtest: 300,000 bars wrote 1,103,120 spans
-TOP = 10  # stages whose order must agree
-TOLERANCE_US = 0.002  # both print microseconds from integer nanoseconds
+SPANS_PER_BAR = 3.6  # NORMAL, demo backtest
+INDEX_RATE_BUDGET = 300_000
+BUDGETS = {1_000_000: 1.0, 10_000_000: 3.0}  # seconds per command after indexing
+MEMORY_BUDGET_MB = 2048
+_TRACE_ID = re.compile(rb'"traceId":"[0-9a-f]{2}')
 
 
-# -- the measurements, each run as a child process -----------------------------------------
-
-
-def measure_duckdb(folder: str, memory_limit: str | None) -> dict[str, Any]:
-    from tradetrace.analyse.query import TraceQuery
-
-    start = time.perf_counter()
-    query = TraceQuery(folder, memory_limit=memory_limit)
-    loaded = time.perf_counter()
-    report = query.find_bottlenecks(percentile=99)
-    reported = time.perf_counter()
-    t2t = query.tick_to_trade()
-    done = time.perf_counter()
-    stages = {
-        _key(s.container_id, s.handler_name, s.event_type): {
-            "count": s.count, "p50_us": s.p50_us, "p99_us": s.p_us,
-            "self_p50_us": s.self_p50_us, "self_p99_us": s.self_p_us,
-        }
-        for s in report.rows
-    }
-    return {
-        "spans": query.stats.spans, "skipped_files": len(query.stats.skipped_files),
-        "messages": query.stats.messages[:3], "load_s": loaded - start,
-        "bottlenecks_s": reported - loaded, "tick_to_trade_s": done - reported,
-        "order": list(stages), "stages": stages,
-        "tick_to_trade": {"count": t2t.count, "p50_us": t2t.p50_us, "p99_us": t2t.p99_us},
-    }
-
-
-def measure_python(folder: str) -> dict[str, Any]:
-    from tradetrace import conventions as conv
-    from tradetrace.analyse.reader import read_spans
-
-    start = time.perf_counter()
-    children_ns: dict[tuple[str, str], int] = {}  # (trace, parent span) -> children's ns
-    stage_spans: list[tuple[str, str, str, int]] = []  # (trace, span, stage, duration)
-    spans = 0
-    for span in read_spans([folder]):
-        spans += 1
-        duration = span.end - span.start
-        if span.parent_id:
-            parent = (span.trace_id, span.parent_id)
-            children_ns[parent] = children_ns.get(parent, 0) + duration
-        event_type = span.attributes.get(conv.EVENT_TYPE)
-        if event_type is not None:
-            stage = _key(span.attributes.get(conv.CONTAINER_ID),
-                         span.attributes.get(conv.HANDLER_NAME), str(event_type))
-            stage_spans.append((span.trace_id, span.span_id, stage, duration))
-    loaded = time.perf_counter()
-
-    durations: dict[str, list[int]] = {}
-    self_times: dict[str, list[int]] = {}
-    for trace_id, span_id, stage, duration in stage_spans:
-        durations.setdefault(stage, []).append(duration)
-        own = duration - children_ns.get((trace_id, span_id), 0)
-        self_times.setdefault(stage, []).append(max(own, 0))
-    stages = {}
-    for stage, values in durations.items():
-        values.sort()
-        own = sorted(self_times[stage])
-        stages[stage] = {
-            "count": len(values),
-            "p50_us": _quantile(values, 0.5) / 1000, "p99_us": _quantile(values, 0.99) / 1000,
-            "self_p50_us": _quantile(own, 0.5) / 1000, "self_p99_us": _quantile(own, 0.99) / 1000,
-        }
-    order = sorted(stages, key=lambda s: (-stages[s]["self_p99_us"], -stages[s]["count"]))
-    reported = time.perf_counter()
-    return {"spans": spans, "load_s": loaded - start, "bottlenecks_s": reported - loaded,
-            "order": order, "stages": stages}
-
-
-def _quantile(ordered: list[int], q: float) -> int:
-    """DuckDB's ``quantile_disc``: the value at rank ceil(n * q)."""
-    return ordered[max(math.ceil(len(ordered) * q) - 1, 0)]
-
-
-def _key(container: Any, handler: Any, event_type: Any) -> str:
-    return " / ".join(str(part) if part is not None else "-"
-                      for part in (container, handler, event_type))
-
-
-def child_main(engine: str, folder: str, memory_limit: str | None) -> int:
-    result = (measure_duckdb(folder, memory_limit) if engine == "duckdb"
-              else measure_python(folder))
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    json.dump(result, sys.stdout)
-    return 0
-
-
-# -- the parent: input, children, comparison, printing ------------------------------------
-
-
-def _clean_env() -> dict[str, str]:
+def _env() -> dict[str, str]:
     """This environment without TRADETRACE_* (so no child traces itself)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("TRADETRACE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADETRACE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    return env
 
 
-def generate(spans: int, folder: Path, seed: int) -> tuple[int, float]:
-    """The demo backtest traced at NORMAL into ``folder``; returns (bars, seconds)."""
-    bars = math.ceil(spans / SPANS_PER_BAR)
-    command = [sys.executable, "-m", "tradetrace.cli.main", "run", "--level", "normal",
-               "--output", str(folder), "--", sys.executable,
-               str(ROOT / "examples" / "backtest.py"), "--bars", str(bars), "--seed", str(seed),
-               "--quiet"]
+def timed(command: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB, exit code) of one command in its own process."""
     start = time.perf_counter()
-    subprocess.run(command, env=_clean_env(), check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return bars, time.perf_counter() - start
+    process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    err = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if process.returncode not in (0,):
+        print(f"    {' '.join(command[3:])}: exit {process.returncode}: "
+              f"{err.decode(errors='replace').strip()[-300:]}")
+    return wall, usage.ru_maxrss / 1024, process.returncode
 
 
-def run_child(engine: str, folder: Path, memory_limit: str | None) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", engine, "--input", str(folder)]
-    if memory_limit:
-        command += ["--memory-limit", memory_limit]
-    done = subprocess.run(command, env=_clean_env(), check=True, capture_output=True, text=True)
-    result: dict[str, Any] = json.loads(done.stdout)
-    result["total_s"] = result["load_s"] + result["bottlenecks_s"]
-    return result
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tradetrace.cli.main", *args]
 
 
-def compare(duck: dict[str, Any], plain: dict[str, Any]) -> dict[str, Any]:
-    """Do both give the same stages, counts, p50/p99 and top stages?"""
-    problems: list[str] = []
-    if duck["spans"] != plain["spans"]:
-        problems.append(f"spans read: DuckDB {duck['spans']}, Python {plain['spans']}")
-    a, b = duck["stages"], plain["stages"]
-    for stage in sorted(set(a) ^ set(b)):
-        problems.append(f"stage {stage} only in {'DuckDB' if stage in a else 'Python'}")
-    worst = 0.0
-    for stage in sorted(set(a) & set(b)):
-        if a[stage]["count"] != b[stage]["count"]:
-            problems.append(f"{stage}: count {a[stage]['count']} vs {b[stage]['count']}")
-        for figure in ("p50_us", "p99_us", "self_p50_us", "self_p99_us"):
-            diff = abs(a[stage][figure] - b[stage][figure])
-            worst = max(worst, diff)
-            if diff > TOLERANCE_US:
-                problems.append(f"{stage}: {figure} {a[stage][figure]:.3f} vs "
-                                f"{b[stage][figure]:.3f}")
-    if duck["order"][:TOP] != plain["order"][:TOP]:
-        problems.append(f"top {TOP} stages in another order")
-    return {"agree": not problems, "stages": len(a), "max_diff_us": worst,
-            "problems": problems[:20]}
+def generate_base(folder: Path, spans: int, seed: int) -> None:
+    bars = math.ceil(spans / SPANS_PER_BAR)
+    print(f"generating the base run: the demo traced at NORMAL, {bars:,} bars", flush=True)
+    subprocess.run(cli("run", "--level", "normal", "--output", str(folder), "--",
+                       sys.executable, str(ROOT / "examples" / "backtest.py"), "--bars",
+                       str(bars), "--seed", str(seed), "--quiet"),
+                   env=_env(), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def input_size(folder: Path) -> tuple[int, int]:
-    """(trace files, bytes), metrics files left out."""
-    files = [p for p in folder.rglob("*") if p.is_file() and ".json" in p.name
-             and "-metrics" not in p.name]
-    return len(files), sum(p.stat().st_size for p in files)
+def trace_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.jsonl") if "-metrics" not in p.name)
 
 
-def report(folder: Path, args: argparse.Namespace, generated: dict[str, Any]) -> int:
-    files, size = input_size(folder)
-    print(f"input: {folder}, {files} trace files, {size / 1e9:.2f} GB"
-          + (f" (generated: {generated['bars']} bars in {generated['seconds']:.0f} s)"
-             if generated else ""), flush=True)
-    duck = run_child("duckdb", folder, args.memory_limit)
-    plain = run_child("python", folder, None)
-    spans = duck["spans"]
-    print(f"{spans:,} spans, {size / max(spans, 1):.0f} bytes/span")
-    if duck["skipped_files"]:
-        print(f"  WARNING: DuckDB skipped {duck['skipped_files']} of {files} files: "
-              + "; ".join(duck["messages"]))
-    if spans < args.spans:
-        print(f"  note: fewer than the {args.spans:,} spans asked for")
-    print(f"\n  {'engine':14} {'load s':>8} {'report s':>9} {'total s':>8} {'peak RSS MB':>12}")
-    for name, r in (("DuckDB", duck), ("plain Python", plain)):
-        print(f"  {name:14} {r['load_s']:8.2f} {r['bottlenecks_s']:9.2f} {r['total_s']:8.2f} "
-              f"{r['peak_rss_mb']:12.0f}")
-    ratio = plain["total_s"] / duck["total_s"]
-    print(f"\n  plain Python / DuckDB: {ratio:.1f}x the time, "
-          f"{plain['peak_rss_mb'] / duck['peak_rss_mb']:.2f}x the peak RSS")
-    t2t = duck["tick_to_trade"]
-    print(f"  DuckDB tick_to_trade after the report: {duck['tick_to_trade_s']:.2f} s "
-          f"({t2t['count']:,} fills, p50 {t2t['p50_us'] or 0:.0f} us, "
-          f"p99 {t2t['p99_us'] or 0:.0f} us)")
-    check = compare(duck, plain)
-    print(f"\n  agreement: {'yes' if check['agree'] else 'NO'}: {check['stages']} stages, "
-          f"counts equal, p50/p99 (total and self) within {check['max_diff_us']:.3f} us, "
-          f"top {TOP} in the same order" if check["agree"] else
-          "\n  agreement: NO\n    " + "\n    ".join(check["problems"]))
-    print("\n  top stages by self-time p99 (DuckDB):")
-    print(f"    {'stage':46} {'count':>8} {'p50 us':>8} {'p99 us':>8} {'self p99':>9}")
-    for stage in duck["order"][:5]:
-        s = duck["stages"][stage]
-        print(f"    {stage:46} {s['count']:8} {s['p50_us']:8.1f} {s['p99_us']:8.1f} "
-              f"{s['self_p99_us']:9.1f}")
-    scaled = duck["total_s"] * BUDGET_SPANS / max(spans, 1)
-    ok = (duck["total_s"] < BUDGET_SECONDS if spans >= BUDGET_SPANS
-          else scaled < BUDGET_SECONDS) and check["agree"]
-    print(f"\n  budget: bottleneck report over 1M spans < {BUDGET_SECONDS:.0f} s: DuckDB "
-          f"{duck['total_s']:.2f} s for {spans:,} spans"
-          + ("" if spans >= BUDGET_SPANS else f" ({scaled:.2f} s scaled to 1M)")
-          + "  " + ("ok" if ok else "OVER BUDGET" if check["agree"] else "NOT MET (no agreement)"))
-    if args.json:
-        for r in (duck, plain):
-            r.pop("order")
-        args.json.write_text(json.dumps({
-            "input": {"folder": str(folder), "files": files, "bytes": size, "spans": spans,
-                      **generated},
-            "duckdb": duck, "python": plain, "ratio_python_over_duckdb": ratio,
-            "agreement": check, "budget_seconds": BUDGET_SECONDS, "within_budget": ok,
-        }, indent=2))
-    return 0 if check["agree"] else 1
+def run_id_of(folder: Path) -> str:
+    return trace_files(folder)[0].name.rsplit("-", 1)[0]
+
+
+def sweep(base: Path, folder: Path, runs: int) -> None:
+    """``runs`` runs in ``folder``: the base (hard links) and copies with new ids."""
+    base_run = run_id_of(base)
+    for k in range(runs):
+        target = folder / f"run{k:03d}"
+        if target.exists():
+            continue
+        partial = folder / f".run{k:03d}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        new_run = base_run if k == 0 else f"{base_run}_copy{k:03d}"
+        prefix = f'"traceId":"{(k * 37) % 256:02x}'.encode()
+        for path in base.iterdir():
+            if not path.is_file():
+                continue
+            out = partial / path.name.replace(base_run, new_run)
+            if k == 0:
+                os.link(path, out)
+                continue
+            with path.open("rb") as src, out.open("wb") as dst:
+                for line in src:
+                    line = line.replace(base_run.encode(), new_run.encode())
+                    dst.write(_TRACE_ID.sub(prefix, line))
+        partial.rename(target)
+
+
+def measure(folder: Path, spans: int) -> dict[str, tuple[float, float, int]]:
+    shutil.rmtree(folder / ".tradetrace-index", ignore_errors=True)
+    runs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    first, second = run_id_of(runs[0]), run_id_of(runs[-1] if len(runs) > 1 else runs[0])
+    results = {"index": timed(cli("index", str(folder)))}
+    event = _fill_event(folder)
+    trade = _a_trade(folder)
+    for name, command in (
+        ("summary", cli("summary", str(folder))),
+        ("bottlenecks", cli("query", "bottlenecks", str(folder))),
+        ("trades", cli("query", "trades", str(folder))),
+        ("trade", cli("query", "trade", trade, str(folder))),
+        ("chain", cli("query", "chain", event, str(folder))),
+        ("compare", cli("query", "compare", first, second, "--in", str(folder))),
+    ):
+        results[name] = timed(command)
+    return results
+
+
+def _fill_event(folder: Path) -> str:
+    return _one(folder, "SELECT event_id FROM spans WHERE event_type = 'FILL' "
+                "ORDER BY start_ns LIMIT 1")
+
+
+def _a_trade(folder: Path) -> str:
+    return _one(folder, "SELECT trade_id FROM spans WHERE name = 'trade' ORDER BY start_ns "
+                "LIMIT 1")
+
+
+def _one(folder: Path, sql: str) -> str:
+    code = ("import sys; from tradetrace.query import TraceQuery; "
+            f"print(TraceQuery(sys.argv[1]).sql({sql!r})[0][0])")
+    done = subprocess.run([sys.executable, "-c", code, str(folder)], env=_env(), check=True,
+                          capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spans", type=int, default=BUDGET_SPANS,
-                        help="spans to generate (at least)")
-    parser.add_argument("--input", type=Path, help="reuse trace files in this folder")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--base", type=Path, help="a folder of one ~1M-span demo run")
+    parser.add_argument("--work", type=Path, help="where the sweeps are made (kept)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--memory-limit", help="DuckDB memory_limit, e.g. 1GB")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--child", choices=("duckdb", "python"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        return child_main(args.child, str(args.input), args.memory_limit)
-    if args.input:
-        return report(args.input, args, {})
     with tempfile.TemporaryDirectory(prefix="bench_query-") as tmp:
-        bars, seconds = generate(args.spans, Path(tmp), args.seed)
-        return report(Path(tmp), args, {"bars": bars, "seconds": seconds})
+        work = args.work or Path(tmp)
+        base = args.base or work / "base"
+        if not (base.exists() and trace_files(base)):
+            generate_base(base, min(args.sizes), args.seed)
+        startup, _, _ = timed([sys.executable, "-c", "import tradetrace.cli.main, "
+                               "tradetrace.analyse.query, tradetrace.analyse.summary"])
+        base_spans = int(_one(base, "SELECT count(*) FROM spans"))
+        print(f"base run: {base_spans:,} spans; interpreter start and imports: "
+              f"{startup:.2f} s (in every figure below)\n")
+        rows = []
+        for size in args.sizes:
+            runs = max(1, round(size / base_spans))
+            folder = work / f"sweep{runs}"
+            sweep(base, folder, runs)
+            spans = runs * base_spans
+            print(f"{spans:,} spans ({runs} runs): measuring", flush=True)
+            rows.append((spans, measure(folder, spans)))
+        return report(rows)
+
+
+def report(rows: list[tuple[int, dict[str, tuple[float, float, int]]]]) -> int:
+    names = ["index", "summary", "bottlenecks", "trades", "trade", "chain", "compare"]
+    print(f"\n{'spans':>12} " + " ".join(f"{n:>12}" for n in names) + f" {'index rate':>12}"
+          f" {'peak MB':>8}")
+    ok = True
+    for spans, results in rows:
+        budget = BUDGETS.get(min(BUDGETS, key=lambda b: abs(b - spans)))
+        cells = []
+        for name in names:
+            wall, _, code = results[name]
+            over = name != "index" and wall > budget
+            ok &= code == 0 and not over
+            cells.append(f"{wall:11.2f}s" + ("!" if over or code else " "))
+        rate = spans / results["index"][0]
+        peak = max(rss for _, rss, _ in results.values())
+        ok &= rate >= INDEX_RATE_BUDGET and peak < MEMORY_BUDGET_MB
+        print(f"{spans:12,} " + "".join(cells) + f" {rate:11,.0f}/s {peak:8.0f}")
+        print(f"{'peak MB':>12} " + " ".join(f"{results[n][1]:11.0f} " for n in names))
+    print(f"\nbudgets: index >= {INDEX_RATE_BUDGET:,} spans/s; each command <= "
+          + ", ".join(f"{s} s at {n:,}" for n, s in BUDGETS.items())
+          + f"; peak < {MEMORY_BUDGET_MB} MB.  ! = over budget or failed")
+    print("all budgets met" if ok else "NOT all budgets met")
+    return 0
 
 
 if __name__ == "__main__":

@@ -152,5 +152,5 @@ def test_summary_skips_corrupt_lines_and_counts_them(tmp_path, capsys):
     data = json.loads(captured.out)
     assert data["skipped_lines"] == 1
     assert data["events_by_type"]["BAR"] == 50
-    assert any(":2: not an OTLP JSON line" in p for p in data["problems"])
-    assert f"tradetrace: {path}:2: not an OTLP JSON line" in captured.err  # as query says it
+    assert any(":2: 1 line(s) not valid OTLP JSON" in p for p in data["problems"])
+    assert f"tradetrace: {path}:2: 1 line(s) not valid OTLP JSON" in captured.err  # as query

@@ -45,6 +45,8 @@ MAX_LINE_BYTES = 64 * 1024 * 1024
 #: export.metrics.METRICS_SUFFIX, spelled out: importing it loads the metrics SDK.
 _METRICS_SUFFIXES = ("-metrics.jsonl", "-metrics.jsonl.gz")
 _MAX_MESSAGES = 50
+#: The run index's folder beside the trace files (``query/run_index.py``); never read as traces.
+INDEX_FOLDER = ".tradetrace-index"
 _CHUNK = 1 << 20
 
 
@@ -60,6 +62,8 @@ class ReadStats:
     metric_lines: int = 0  #: resourceMetrics lines; skipped as spans, never counted as bad
     skipped_files: list[str] = field(default_factory=list)
     skipped_sources: list[str] = field(default_factory=list)  #: URLs, missing paths
+    #: bad lines counted with their line number, by file (the run index keeps them per file)
+    bad_lines_by_file: dict[str, int] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     _reported: set[str] = field(default_factory=set, repr=False, compare=False)
 
@@ -72,16 +76,20 @@ class ReadStats:
     def bad_line(self, path: Path, number: int, reason: str) -> None:
         """One bad line whose number is known; the first of each file is said."""
         self.bad_lines += 1
+        self.bad_lines_by_file[str(path)] = self.bad_lines_by_file.get(str(path), 0) + 1
         if str(path) not in self._reported:
             self._reported.add(str(path))
             self.note(f"{path}:{number}: not an OTLP JSON line ({reason}); skipped "
                       "(further bad lines in this file are only counted)")
 
     def bad_lines_in(self, path: Path | str, count: int) -> None:
-        """``count`` bad lines of one file, counted where line numbers are not known."""
+        """``count`` bad lines of one file, counted where line numbers are not known
+        (DuckDB's reader): the first is looked for, to say where to look."""
         self.bad_lines += count
-        self.note(f"{path}: {count} line(s) not valid OTLP JSON (truncated, corrupt, or not "
-                  "a trace request); skipped")
+        first = first_bad_line(Path(path))
+        where = f"{path}:{first}" if first is not None else str(path)
+        self.note(f"{where}: {count} line(s) not valid OTLP JSON (truncated, corrupt, or not "
+                  "a trace request), the first here; skipped")
 
     def bad_spans_in(self, path: Path | str, count: int) -> None:
         self.bad_spans += count
@@ -93,7 +101,8 @@ class ReadStats:
             self.note(f"{path}: {reason}; skipped")
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        return {k: v for k, v in asdict(self).items()
+                if not k.startswith("_") and k != "bad_lines_by_file"}
 
 
 # -- files --------------------------------------------------------------------------------
@@ -114,7 +123,8 @@ def trace_files(sources: str | Path | Iterable[str | Path], stats: ReadStats | N
         text = str(source)
         path = Path(text)
         if path.is_dir():
-            candidates = sorted(p for p in path.rglob("*") if p.is_file())
+            candidates = sorted(p for p in path.rglob("*")
+                                if p.is_file() and INDEX_FOLDER not in p.parts)
             wanted = [p for p in candidates if _is_trace(p) or _is_unsupported(p)]
             if not wanted:
                 stats.note(f"{text}: folder holds no trace files (*.json, *.jsonl, .gz)")
@@ -301,6 +311,22 @@ def read_spans(
         stats.files_read += 1
         if bad_spans:
             stats.bad_spans_in(path, bad_spans)
+
+
+def first_bad_line(path: Path) -> int | None:
+    """The number of the first line of ``path`` that is not an OTLP JSON request."""
+    try:
+        for number, text in read_lines(path, ReadStats()):
+            try:
+                request = json.loads(text)
+            except ValueError:
+                return number
+            if not (isinstance(request, dict)
+                    and ("resourceSpans" in request or "resourceMetrics" in request)):
+                return number
+    except UnreadableFile:
+        return None
+    return None
 
 
 def first_line(exc: BaseException) -> str:

@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -17,7 +18,9 @@ from typing import Any
 
 from .. import conventions as conv
 from .metric_files import MetricsDigest
-from .reader import ReadStats, read_spans
+from .query._load import Progress, attr
+from .query.loaded import LoadedSpans
+from .reader import ReadStats, UnreadableFile, is_metrics, read_lines, trace_files
 
 
 @dataclass
@@ -78,79 +81,87 @@ def percentile(values: Sequence[float], p: float) -> float:
     return values[rank - 1]
 
 
-def _latency(groups: dict[str, list[int]]) -> list[LatencyRow]:
-    rows = []
-    for name, durations in groups.items():
-        durations.sort()
-        rows.append(
-            LatencyRow(
-                name,
-                len(durations),
-                percentile(durations, 50) / 1e3,
-                percentile(durations, 99) / 1e3,
-                durations[-1] / 1e3,
-            )
-        )
-    return sorted(rows, key=lambda r: -r.p99_us)
-
-
-def summarize(sources: Iterable[str | Path]) -> Summary:
-    stats = ReadStats()
-    by_type: Counter[str] = Counter()
-    by_container: Counter[str] = Counter()
-    publish: dict[str, list[int]] = defaultdict(list)
-    handlers: dict[str, list[int]] = defaultdict(list)
-    traces: set[str] = set()
-    runs: set[str] = set()
-    errors = other = trades = 0
-    changes: list[tuple[int, dict[str, Any]]] = []
-    digest = MetricsDigest()
-    for span in read_spans(sources, stats, digest.add):
-        traces.add(span.trace_id)
-        run = span.resource.get(conv.RUN_ID)
-        if isinstance(run, str):
-            runs.add(run)
-        if span.status_code == 2:
-            errors += 1
-        attrs = span.attributes
-        handler = attrs.get(conv.HANDLER_NAME)
-        event_type = attrs.get(conv.EVENT_TYPE)
-        if isinstance(handler, str):
-            handlers[handler].append(span.duration_ns)
-        elif span.name == conv.TRADE_SPAN_NAME and conv.TRADE_OUTCOME in attrs:
-            trades += 1
-        elif isinstance(event_type, str):
-            by_type[event_type] += 1
-            by_container[str(attrs.get(conv.CONTAINER_ID, "?"))] += 1
-            publish[event_type].append(span.duration_ns)
-        else:
-            other += 1
-            if span.name == conv.LEVEL_CHANGE_SPAN_NAME:
-                changes.append((span.start, {
-                    "time_unix_nano": span.start,
-                    "before": attrs.get(conv.LEVEL_BEFORE),
-                    "after": attrs.get(conv.LEVEL_AFTER),
-                    "reason": attrs.get(conv.LEVEL_REASON),
-                }))
+def summarize(sources: str | Path | Iterable[str | Path], *, index: bool = True,
+              progress: Progress | None = None) -> Summary:
+    """What ``sources`` hold, read through the run index (the files when ``index`` is
+    False): SQL over the spans, and the metric lines of metrics files read apart."""
+    loaded = LoadedSpans(sources, index=index, progress=progress)
+    stats = loaded.stats
+    kind = f"""CASE WHEN handler_name IS NOT NULL THEN 'handler'
+        WHEN name = '{conv.TRADE_SPAN_NAME}' AND trade_outcome IS NOT NULL THEN 'trade'
+        WHEN event_type IS NOT NULL THEN 'event' ELSE 'other' END"""
+    (traces, errors), = loaded.sql(
+        "SELECT count(DISTINCT trace_id), count(*) FILTER (WHERE status_code = 2) FROM _spans")
+    kinds = dict(loaded.sql(f"SELECT {kind} AS kind, count(*) FROM _spans GROUP BY ALL"))
+    by_type = loaded.sql(f"SELECT event_type, count(*) AS n FROM _spans WHERE {kind} = 'event' "
+                         "GROUP BY ALL ORDER BY n DESC, event_type")
+    by_container = loaded.sql(
+        f"SELECT coalesce(container_id, '?'), count(*) AS n FROM _spans WHERE {kind} = 'event' "
+        "GROUP BY ALL ORDER BY n DESC, 1")
+    changes = loaded.sql(f"""
+SELECT start_ns, {attr(conv.LEVEL_BEFORE)}, {attr(conv.LEVEL_AFTER)}, {attr(conv.LEVEL_REASON)}
+FROM _spans WHERE name = '{conv.LEVEL_CHANGE_SPAN_NAME}' AND {kind} = 'other' ORDER BY start_ns
+""")
+    digest, metric_files = _metric_lines(sources, stats)
     return Summary(
-        files=stats.files_read,
+        files=stats.files_read + metric_files,
         spans=stats.spans,
-        traces=len(traces),
-        runs=sorted(runs),
-        events_by_type=dict(by_type.most_common()),
-        events_by_container=dict(by_container.most_common()),
-        publish_latency=_latency(publish),
-        handler_latency=_latency(handlers),
-        errors=errors,
-        other_spans=other,
+        traces=int(traces),
+        runs=loaded.runs(),
+        events_by_type={str(k): int(n) for k, n in by_type},
+        events_by_container={str(k): int(n) for k, n in by_container},
+        publish_latency=_latency(loaded, "event_type", f"{kind} = 'event'"),
+        handler_latency=_latency(loaded, "handler_name", f"{kind} = 'handler'"),
+        errors=int(errors),
+        other_spans=int(kinds.get("other", 0)),
         skipped_lines=stats.bad_lines,
         skipped_spans=stats.bad_spans,
         problems=stats.messages,
         skipped_files=stats.skipped_files,
-        trade_spans=trades,
+        trade_spans=int(kinds.get("trade", 0)),
         metrics=_metrics(digest) if digest else None,
-        level_changes=[change for _, change in sorted(changes, key=lambda c: c[0])],
+        level_changes=[{"time_unix_nano": start, "before": before, "after": after,
+                        "reason": reason} for start, before, after, reason in changes],
     )
+
+
+def _latency(loaded: LoadedSpans, key: str, where: str) -> list[LatencyRow]:
+    """Per ``key``: count, nearest-rank p50 and p99, and max of the duration, in us."""
+    def rank(p: int) -> str:  # p * n first, as percentile() does
+        return f"d[greatest(1, CAST(ceil({p} * len(d) / 100) AS BIGINT))]"
+
+    rows = loaded.sql(f"""
+SELECT {key}, len(d), {rank(50)}, {rank(99)}, d[-1]
+FROM (SELECT {key}, list_sort(list(duration_ns)) AS d FROM _spans WHERE {where} GROUP BY ALL)
+""")
+    return sorted((LatencyRow(str(name), int(n), p50 / 1e3, p99 / 1e3, top / 1e3)
+                   for name, n, p50, p99, top in rows), key=lambda r: (-r.p99_us, r.name))
+
+
+def _metric_lines(sources: str | Path | Iterable[str | Path],
+                  stats: ReadStats) -> tuple[MetricsDigest, int]:
+    """The metric lines, and how many metrics files were read: the metrics files beside
+    the traces, and trace files' own metric lines (a Collector's file exporter can mix
+    them in) when reading counted any."""
+    digest = MetricsDigest()
+    read = 0
+    files = [p for p in trace_files(sources, ReadStats(), metrics=True)
+             if is_metrics(p) or stats.metric_lines]
+    for path in files:
+        try:
+            for _, text in read_lines(path, ReadStats()):
+                if '"resourceMetrics"' not in text[:64]:
+                    continue
+                try:
+                    request = json.loads(text)
+                except ValueError:
+                    continue  # counted as a bad line where the spans were read
+                if isinstance(request, dict):
+                    digest.add(request)
+        except UnreadableFile:
+            continue  # said where the spans were read
+        read += is_metrics(path)
+    return digest, read
 
 
 def _metrics(digest: MetricsDigest) -> MetricsSummary:

@@ -2,6 +2,7 @@
 
 tradetrace run --level normal -- python examples/backtest.py --bars 5000
 tradetrace summary tradetrace-traces/
+tradetrace index tradetrace-traces/        (the run index; every command below makes it too)
 tradetrace query bottlenecks tradetrace-traces/   (and chain, trade, trades, patterns, compare)
 tradetrace report tradetrace-traces/ -o report.html
 """
@@ -41,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary.add_argument("paths", nargs="+", help="trace files, folders or globs")
     summary.add_argument("--json", action="store_true", help="machine-readable output")
 
+    index = commands.add_parser(
+        "index", help="build or bring up to date the run index of trace files (Parquet "
+        "beside them, read by every command)")
+    index.add_argument("paths", nargs="+", help="trace files, folders or globs")
+
     from . import query_command
 
     query_command.add_parser(commands)
@@ -56,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return query_command.run(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "index":
+        return _index(args)
     return _summary(args)
 
 
@@ -113,6 +121,24 @@ def _report(args: argparse.Namespace) -> int:
     path = write_report(query, args.output, title=args.title)
     print(f"tradetrace: report written to {path}", file=sys.stderr)
     return 0
+
+
+def _index(args: argparse.Namespace) -> int:
+    import time
+
+    from ..analyse.query.loaded import LoadedSpans
+    from .query_command import loading, report_skips
+
+    start = time.perf_counter()
+    with loading() as progress:
+        loaded = LoadedSpans(args.paths, progress=progress)
+    report_skips(loaded)
+    seconds = time.perf_counter() - start
+    stats = loaded.stats
+    print(f"tradetrace: {loaded.indexed} of {stats.files_read} trace file(s) indexed "
+          f"({loaded.indexed_spans:,} spans) in {seconds:.1f} s; {stats.spans:,} spans in "
+          f"{len(loaded.runs())} run(s) indexed in all", file=sys.stderr)
+    return 0 if stats.files_read else 1
 
 
 def _summary(args: argparse.Namespace) -> int:

@@ -82,17 +82,20 @@ SPAN_COLUMNS = (
     ("symbol", conv.SYMBOL),
     ("strategy_id", conv.STRATEGY_ID),
     ("order_id", conv.ORDER_ID),
+    ("sim_time", conv.SIM_TIME),
+    ("trade_outcome", conv.TRADE_OUTCOME),
 )
 
 CREATE_TABLE = """
-CREATE TABLE _spans (
+CREATE TABLE {table} (
     file VARCHAR, trace_id VARCHAR, span_id VARCHAR, parent_id VARCHAR, name VARCHAR,
     kind INTEGER, start_ns BIGINT, end_ns BIGINT, duration_ns BIGINT,
     status_code INTEGER, status_message VARCHAR,
     run_id VARCHAR, worker_id VARCHAR, service_name VARCHAR,
     event_type VARCHAR, container_id VARCHAR, source_id VARCHAR, event_id VARCHAR,
     causation_id VARCHAR, trade_id VARCHAR, handler_name VARCHAR, symbol VARCHAR,
-    strategy_id VARCHAR, order_id VARCHAR, causation_derived BOOLEAN,
+    strategy_id VARCHAR, order_id VARCHAR, sim_time VARCHAR, trade_outcome VARCHAR,
+    trade_pnl DOUBLE, causation_derived BOOLEAN,
     attr_keys VARCHAR[], attr_values VARCHAR[],
     links STRUCT(trace_id VARCHAR, span_id VARCHAR, relation VARCHAR)[],
     source_set INTEGER, row_state VARCHAR
@@ -102,7 +105,7 @@ CREATE TABLE _spans (
 # The public view: `attributes` as a MAP, built only when a query selects it. Keys are
 # de-duplicated (the first value wins) because MAP refuses duplicate keys.
 CREATE_VIEW = """
-CREATE VIEW spans AS SELECT * EXCLUDE (attr_keys, attr_values, row_state),
+CREATE OR REPLACE VIEW spans AS SELECT * EXCLUDE (attr_keys, attr_values),
     CASE WHEN len(list_distinct(attr_keys)) = len(attr_keys) THEN map(attr_keys, attr_values)
          ELSE map(list_distinct(attr_keys), list_transform(list_distinct(attr_keys),
                   lambda k: attr_values[list_position(attr_keys, k)]))
@@ -111,7 +114,7 @@ FROM _spans
 """
 
 
-def _insert_sql(source_set: int) -> str:
+def _insert_sql(source_set: int, table: str = "_spans") -> str:
     keys = "list_transform(sp.attributes, lambda a: a.key)"
     values = f"list_transform(sp.attributes, lambda a: {_TEXT})"
     res_keys = "list_transform(r.resource.attributes, lambda a: a.key)"
@@ -124,7 +127,7 @@ def _insert_sql(source_set: int) -> str:
         f"'{conv.LINK_RELATION}')[1].value.stringValue"
     )
     return f"""
-INSERT INTO _spans BY NAME
+INSERT INTO {table} BY NAME
 WITH lines AS (
     SELECT filename, resourceSpans, resourceMetrics
     FROM read_json(?, format='newline_delimited', columns={_COLUMNS!r},
@@ -162,6 +165,7 @@ SELECT
     {attr(conv.WORKER_ID, 'rk', 'rv')} AS worker_id,
     {attr('service.name', 'rk', 'rv')} AS service_name,
     {columns},
+    TRY_CAST({attr(conv.TRADE_PNL, 'k', 'v')} AS DOUBLE) AS trade_pnl,
     TRY_CAST({attr(conv.CAUSATION_DERIVED, 'k', 'v')} AS BOOLEAN) AS causation_derived,
     k AS attr_keys, v AS attr_values,
     coalesce(list_transform(sp.links, lambda l: {{'trace_id': lower(l.traceId),
@@ -180,25 +184,31 @@ FROM flat
 
 
 class Loader:
-    """Loads files into ``_spans`` of one connection, counting into ``stats``."""
+    """Loads files into ``table`` (``_spans``, or the index's staging table) of one
+    connection, counting into ``stats``."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, stats: ReadStats) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, stats: ReadStats,
+                 table: str = "_spans") -> None:
         self.con = con
         self.stats = stats
-        con.execute(CREATE_TABLE)
-        con.execute(CREATE_VIEW)
+        self.table = table
+        #: files skipped for want of memory, not for what they hold (tried again later)
+        self.too_large: list[str] = []
+        con.execute(CREATE_TABLE.format(table=table))
+
+    def batch_size(self) -> int:
+        # DuckDB reads the files of one statement in parallel, one file per thread: a
+        # statement per file would leave cores idle.
+        (threads,) = self.con.execute("SELECT current_setting('threads')").fetchone() or (2,)
+        return max(2, int(threads))
 
     def load(self, files: list[Path], source_set: int = 0, progress: Progress | None = None,
              done: int = 0, total: int | None = None) -> int:
         total = len(files) if total is None else total
-        sql = _insert_sql(source_set)
-        # DuckDB reads the files of one statement in parallel, one file per thread: a
-        # statement per file would leave cores idle.
-        (threads,) = self.con.execute("SELECT current_setting('threads')").fetchone() or (2,)
-        size = max(2, int(threads))
+        size = self.batch_size()
         for first in range(0, len(files), size):
             batch = files[first:first + size]
-            self._load_batch(batch, sql)
+            self.insert(batch, source_set)
             done += len(batch)
             if progress is not None:
                 try:
@@ -206,8 +216,21 @@ class Loader:
                 except Exception as exc:  # a broken progress bar must not stop loading
                     self.stats.note(f"progress callback failed ({exc!r}); ignored")
                     progress = None
-        self._count_and_clear()
+        self.count_and_clear()
         return done
+
+    def insert(self, batch: list[Path], source_set: int = 0) -> None:
+        """Rows of ``batch`` into the table, skipped lines and spans still in it (marked
+        by ``row_state``) until :meth:`count_and_clear`."""
+        self._load_batch(batch, _insert_sql(source_set, self.table))
+
+    def file_counts(self) -> dict[str, dict[str, int]]:
+        """Rows in the table by file and ``row_state`` (span, bad_line, bad_span, metric)."""
+        counts: dict[str, dict[str, int]] = {}
+        for file, state, count in self.con.execute(
+                f"SELECT file, row_state, count(*) FROM {self.table} GROUP BY ALL").fetchall():
+            counts.setdefault(file, {})[state] = int(count)
+        return counts
 
     def _load_batch(self, batch: list[Path], sql: str) -> None:
         try:
@@ -221,10 +244,19 @@ class Loader:
     def _load_file(self, path: Path, sql: str) -> None:
         try:
             self.con.execute(sql, [[str(path)], str(path)])
+        except duckdb.OutOfMemoryException:
+            self._too_large(path)
+            return
         except duckdb.Error:
             self._load_lines(path, sql)
             return
         self.stats.files_read += 1
+
+    def _too_large(self, path: Path) -> None:
+        (limit,) = self.con.execute("SELECT current_setting('memory_limit')").fetchone() or ("",)
+        self.too_large.append(str(path))
+        self.stats.skip_file(path, f"too large to read within the memory limit ({limit}); "
+                             "give a larger one (--memory-limit)")
 
     def _load_lines(self, path: Path, sql: str) -> None:
         """What the reader can read of ``path`` (up to a gzip break, without lines it
@@ -236,6 +268,9 @@ class Loader:
                     out.write(text.rstrip("\r\n"))
                     out.write("\n")
             self.con.execute(sql, [[tmp], str(path)])
+        except duckdb.OutOfMemoryException:
+            self._too_large(path)
+            return
         except (UnreadableFile, OSError, duckdb.Error) as exc:
             self.stats.skip_file(path, f"unreadable ({first_line(exc)})")
             return
@@ -243,9 +278,9 @@ class Loader:
             os.unlink(tmp)
         self.stats.files_read += 1
 
-    def _count_and_clear(self) -> None:
+    def count_and_clear(self) -> None:
         rows = self.con.execute(
-            "SELECT file, row_state, count(*) FROM _spans WHERE row_state <> 'span' "
+            f"SELECT file, row_state, count(*) FROM {self.table} WHERE row_state <> 'span' "
             "GROUP BY ALL ORDER BY file"
         ).fetchall()
         for file, state, count in rows:
@@ -255,7 +290,7 @@ class Loader:
                 self.stats.bad_spans_in(file, count)
             elif state == "metric":
                 self.stats.metric_lines += count
-        self.con.execute("DELETE FROM _spans WHERE row_state <> 'span'")
-        (spans,) = self.con.execute("SELECT count(*) FROM _spans").fetchone() or (0,)
+        self.con.execute(f"DELETE FROM {self.table} WHERE row_state <> 'span'")
+        (spans,) = self.con.execute(f"SELECT count(*) FROM {self.table}").fetchone() or (0,)
         self.stats.spans = int(spans)
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from .causality import CausalQueries
 from .results import PatternReport
+from .runs import RunQueries
 from .timing import TimingQueries
-from .trade_queries import TradeQueries
 
 
-class TraceQuery(TimingQueries, CausalQueries, TradeQueries):
+class TraceQuery(TimingQueries, CausalQueries, RunQueries):
     """Trace files, folders and globs loaded into DuckDB, with trading questions on top.
 
     ``sources``: a path, folder, glob, or a list of them (our ``<run>-NNNN.jsonl`` files
@@ -26,7 +26,8 @@ class TraceQuery(TimingQueries, CausalQueries, TradeQueries):
 
     The questions are asked by its bases: event chains (``causality.py``), trades
     (``trade_queries.py``), bottlenecks, tick-to-trade and comparisons
-    (``timing.py``); loading and raw SQL are ``loaded.py``'s. Patterns are here.
+    (``timing.py``), runs ranked and two runs' trades paired (``runs.py``); loading
+    and raw SQL are ``loaded.py``'s. Patterns are here.
     """
 
     #: the built-in patterns (others: the ``tradetrace.query_patterns`` entry points)

@@ -18,17 +18,54 @@ from typing import Any
 import duckdb
 
 from ..reader import ReadStats, trace_files
-from ._load import Loader, Progress
+from ._load import CREATE_VIEW, Loader, Progress
 from .remote import RemoteError, fetch_jaeger, is_remote
+from .run_index import IndexUnavailable, Part, RunIndex
 
 Sources = str | Path | Iterable[str | Path]
+#: Raw rows (files read without the index): the loader's table.
+RAW = "_raw_spans"
+#: DuckDB's memory for a query (it spills to disk beyond it): 10M spans stay under 2 GB.
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
+def _by_root(paths: list[str | Path], stats: ReadStats) -> dict[Path, list[Path]]:
+    """Trace files of ``paths`` by the folder whose index holds them: a folder named as a
+    source indexes everything under it; a file or glob, its own folder."""
+    by_root: dict[Path, list[Path]] = {}
+    seen: set[Path] = set()
+    for source in paths:
+        folder = Path(source) if Path(source).is_dir() else None
+        for path in trace_files([source], stats):
+            resolved = path.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            root = folder.resolve() if folder is not None else resolved.parent
+            by_root.setdefault(root, []).append(resolved)
+    return by_root
+
+
+def _sql_text(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _sql_quote(text: str) -> str:
+    return text.replace("'", "''")
 
 
 class LoadedSpans:
-    """Spans of trace files in DuckDB (``con``), and what was read (``stats``)."""
+    """Spans of trace files in DuckDB (``con``), and what was read (``stats``).
+
+    Local files are read through their run index (``run_index.py``: Parquet beside them,
+    made or brought up to date first), so a query reads only the columns it needs and
+    holds little in memory; with ``index=False``, or where the index cannot be written
+    (a read-only folder), and for fetched remote traces, the files are loaded into
+    memory as before. Either way the rows are the same: ``_spans`` is a view over them.
+    """
 
     def __init__(self, sources: Sources, *, progress: Progress | None = None,
-                 memory_limit: str | None = None) -> None:
+                 memory_limit: str | None = DEFAULT_MEMORY_LIMIT, index: bool = True) -> None:
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("SET enable_progress_bar = false")  # ours is the CLI's, on stderr
@@ -38,8 +75,13 @@ class LoadedSpans:
                                  "'2GB' or '512MiB'")
             self.con.execute(f"SET memory_limit = '{memory_limit.strip()}'")
         self.stats = ReadStats()
+        self.use_index = index
+        self.indexed = 0  #: trace files (re)indexed while loading
+        self.indexed_spans = 0  #: their spans
         self._fetched: list[str] = []  #: remote sources read
-        self._loader = Loader(self.con, self.stats)
+        self._loader = Loader(self.con, self.stats, table=RAW)
+        self._parts: list[tuple[int, Path, list[Part]]] = []  #: (source set, root, parts)
+        self._indexed_spans = 0
         self._cache: set[str] = set()
         self._sets: list[str] = []
         self._add(sources, 0, progress)
@@ -48,15 +90,56 @@ class LoadedSpans:
         listed = [sources] if isinstance(sources, (str, Path)) else list(sources)
         urls = [s for s in listed if isinstance(s, str) and "://" in s]
         paths = [s for s in listed if not (isinstance(s, str) and "://" in s)]
-        files = trace_files(paths, self.stats) if paths else []
+        by_root = _by_root(paths, self.stats)
+        files = [f for group in by_root.values() for f in group]
         with tempfile.TemporaryDirectory(prefix="tradetrace-query-") as fetched:
-            files += self._fetch(urls, Path(fetched))  # loaded before the folder goes
-            self.stats.files_total += len(files)
-            self._loader.load(files, source_set, progress)
+            remote = self._fetch(urls, Path(fetched))  # loaded before the folder goes
+            self.stats.files_total += len(files) + len(remote)
+            raw = remote + self._from_index(by_root, source_set, progress)
+            if raw:
+                self._loader.load(raw, source_set, progress)  # sets spans to the raw rows
+                self.stats.spans += self._indexed_spans
+        self._views()
         self._cache.clear()
         self._drop_duplicates()
-        if not files:
+        if not files and not remote:
             self.stats.note("no trace files found: every query returns an empty result")
+
+    def _from_index(self, by_root: dict[Path, list[Path]], source_set: int,
+                    progress: Progress | None) -> list[Path]:
+        """Parts of the indexed files, kept for the views; the files not indexed (no
+        index wanted, or it cannot be written) are returned to be loaded raw."""
+        raw: list[Path] = []
+        if not self.use_index:
+            return [f for group in by_root.values() for f in group]
+        for root, files in by_root.items():
+            index = RunIndex(root)
+            before = self.stats.spans
+            try:
+                parts = index.refresh(files, self.con, self.stats, progress)
+            except IndexUnavailable as exc:
+                self.stats.note(f"run index not written ({exc}): the files are read directly")
+                raw.extend(files)
+                continue
+            self.indexed += index.indexed
+            self.indexed_spans += index.indexed_spans
+            self._indexed_spans += self.stats.spans - before
+            if parts:
+                self._parts.append((source_set, index.root, parts))
+        return raw
+
+    def _views(self) -> None:
+        """``_spans``: the raw table and every set of parts, as one relation."""
+        selects = [f"SELECT * EXCLUDE (row_state) FROM {RAW}"]
+        for source_set, root, parts in self._parts:
+            listed = ", ".join(f"'{_sql_text(p.path)}'" for p in parts)
+            selects.append(
+                f"SELECT * REPLACE ('{_sql_text(root)}/' || file AS file), "
+                f"{int(source_set)} AS source_set FROM read_parquet([{listed}], "
+                "hive_partitioning = true, hive_types = {'run_id': 'VARCHAR'})")
+        self.con.execute("CREATE OR REPLACE VIEW _spans AS "
+                         + "\nUNION ALL BY NAME\n".join(selects))
+        self.con.execute(CREATE_VIEW)
 
     def _fetch(self, urls: list[str], folder: Path) -> list[Path]:
         """Remote sources into trace files in ``folder`` (remote.py); failures are
@@ -78,16 +161,45 @@ class LoadedSpans:
 
     def _drop_duplicates(self) -> None:
         """The same span read twice (a file and its .gz copy, our files and the
-        Collector's) counts once; how many were dropped is said."""
+        Collector's) counts once; how many were dropped is said.
+
+        Indexed parts are only compared where they can share a span: the same run, and
+        start times where two parts' ranges overlap (rotated files of one run barely do),
+        so the check reads a sliver of the spans, not all of them."""
+        where = self._duplicate_windows()
+        if where is None:
+            return
         twice = self.sql("SELECT count(*) - count(DISTINCT (trace_id, span_id)) "
-                         "FROM _spans")[0][0]
+                         f"FROM _spans WHERE {where}")[0][0]
         if twice:
             self.con.execute("""
-CREATE OR REPLACE TABLE _spans AS SELECT * FROM _spans
+CREATE OR REPLACE TABLE _spans_once AS SELECT * FROM _spans
 QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY file) = 1""")
+            self.con.execute("CREATE OR REPLACE VIEW _spans AS SELECT * FROM _spans_once")
             self.stats.spans -= twice
             self.stats.note(f"{twice} spans were read more than once (same trace and span "
                             "id in several files); each is counted once")
+
+    def _duplicate_windows(self) -> str | None:
+        """SQL for the spans that may be duplicates; None when none can be."""
+        (raw,) = self.con.execute(f"SELECT count(*) FROM {RAW}").fetchone() or (0,)
+        if raw:
+            return "TRUE"
+        by_run: dict[str | None, list[Part]] = {}
+        for _, _, parts in self._parts:
+            for part in parts:
+                by_run.setdefault(part.run_id, []).append(part)
+        windows: list[str] = []
+        for run, parts in by_run.items():
+            parts.sort(key=lambda p: p.first_start)
+            reach = None  # the latest start seen so far, and the part it belongs to
+            for part in parts:
+                if reach is not None and part.first_start <= reach:
+                    high = min(reach, part.last_start)
+                    same = "run_id IS NULL" if run is None else f"run_id = '{_sql_quote(run)}'"
+                    windows.append(f"({same} AND start_ns BETWEEN {part.first_start} AND {high})")
+                reach = part.last_start if reach is None else max(reach, part.last_start)
+        return " OR ".join(windows) if windows else None
 
     # -- raw access -------------------------------------------------------------------
 

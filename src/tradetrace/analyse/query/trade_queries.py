@@ -81,9 +81,10 @@ class TradeQueries(LoadedSpans):
         def integer(name: str) -> str:
             return f"TRY_CAST({attr(name)} AS BIGINT)"
 
+        # Two statements: as one, DuckDB planned the trade spans twice (the events'
+        # anti-join read them again) and took seconds per million spans.
         self.con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _trades AS
-WITH spans AS (
     SELECT trade_id, true AS has_trade_span,
            {attr(conv.TRADE_OUTCOME)} AS outcome, symbol, strategy_id, container_id,
            {attr(conv.TRADE_SIDE)} AS side, {num(conv.TRADE_QUANTITY)} AS quantity,
@@ -102,8 +103,9 @@ WITH spans AS (
            {attr(conv.TRADE_KEPT_BY)} AS kept_by, run_id, start_ns, end_ns
     FROM _spans WHERE name = '{conv.TRADE_SPAN_NAME}' AND trade_id IS NOT NULL
     QUALIFY row_number() OVER (PARTITION BY trade_id ORDER BY end_ns DESC) = 1
-),
-from_events AS (
+""")
+        self.con.execute(f"""
+INSERT INTO _trades BY NAME
     SELECT trade_id, false AS has_trade_span, NULL::VARCHAR AS outcome,
            any_value(symbol) AS symbol, any_value(strategy_id) AS strategy_id,
            arg_min(container_id, start_ns) AS container_id,
@@ -126,10 +128,8 @@ from_events AS (
            min(start_ns) AS start_ns, max(end_ns) AS end_ns
     FROM _spans
     WHERE trade_id IS NOT NULL AND {EVENT_SPANS}
-      AND trade_id NOT IN (SELECT trade_id FROM spans)
+      AND trade_id NOT IN (SELECT trade_id FROM _trades)
     GROUP BY trade_id
-)
-SELECT * FROM spans UNION ALL BY NAME SELECT * FROM from_events
 """)
         self._cache.add("_trades")
 

@@ -1,0 +1,82 @@
+"""Many runs as one source (analyse/query/runs.py): runs ranked by a metric against the
+backtests' own results, and two runs' trades paired with their first divergence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import tradetrace
+from tradetrace.query import TraceQuery
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict]]:
+    """Three demo runs in one folder: seeds 5 and 6, and seed 5 again (the same trades)."""
+    import demo_engine
+
+    folder = tmp_path_factory.mktemp("sweep")
+    results: dict[str, dict] = {}
+    for name, seed in (("a", 5), ("b", 6), ("a_again", 5)):
+        tradetrace.configure("normal", profile="demo", output=folder / name, backend="file",
+                             run_id=f"run_{name}")
+        results[f"run_{name}"] = demo_engine.run_backtest(bars=500, seed=seed)
+        tradetrace.shutdown()
+    return folder, results
+
+
+def test_runs_ranked_by_pnl_match_each_backtests_own_results(sweep):
+    folder, results = sweep
+    ranking = TraceQuery(folder).rank_runs("realized_pnl")
+    by_run = {r.run_id: r for r in ranking.rows}
+    assert set(by_run) == set(results)
+    for run, result in results.items():
+        row = by_run[run]
+        assert row.realized_pnl == pytest.approx(sum(result["realized_pnl"].values()), abs=0.05)
+        assert row.trades == sum(result["trades"].values())
+        assert row.wins == sum(result["winning_trades"].values())
+        assert row.bars == 500
+        assert row.first_time is not None and row.first_time < row.last_time
+    pnls = [r.realized_pnl for r in ranking.rows]
+    assert pnls == sorted(pnls, reverse=True)
+    durations = [r.duration_s for r in TraceQuery(folder).rank_runs("duration_s").rows]
+    assert durations == sorted(durations)  # shortest first: lower is better
+
+
+def test_an_unknown_metric_lists_the_known_ones(sweep):
+    with pytest.raises(ValueError, match="known: realized_pnl, win_rate"):
+        TraceQuery(sweep[0]).rank_runs("sharpe")
+
+
+def test_the_same_run_twice_has_no_divergence(sweep):
+    folder, results = sweep
+    diff = TraceQuery(folder).trade_diff("run_a", "run_a_again")
+    assert diff.rows == [] and diff.first is None
+    assert diff.same == sum(results["run_a"]["trades"].values()) + sum(
+        results["run_a"]["open_positions"].values())
+
+
+def test_two_different_runs_diverge_at_their_first_differing_trade(sweep):
+    folder, _ = sweep
+    q = TraceQuery(folder)
+    diff = q.trade_diff("run_a", "run_b")
+    assert diff.first is not None and diff.first is diff.rows[0]
+    first = diff.first
+    assert first.differs in ("missing", "entry", "side", "exit", "pnl")
+    entries = [t for t in (first.entry_a, first.entry_b) if t]
+    # nothing before the first divergence differs: every earlier pair agreed
+    a = {t.trade_id: t for t in q.trades(events=False).rows if t.run_id == "run_a"}
+    b = {t.trade_id: t for t in q.trades(events=False).rows if t.run_id == "run_b"}
+
+    def before(trades: dict) -> list[str]:
+        return sorted(t.entry_time for t in trades.values()
+                      if t.entry_time and t.entry_time < min(entries))
+
+    assert before(a) == before(b)
+    assert diff.same + len(diff.rows) >= max(len(a), len(b))
+
+
+def test_a_run_without_trades_is_said(sweep):
+    diff = TraceQuery(sweep[0]).trade_diff("run_a", "run_nope")
+    assert diff.rows == [] and "run_nope" in diff.message
