@@ -143,8 +143,10 @@ def _index(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace) -> int:
     from ..analyse.summary import render, summarize
+    from .query_command import loading
 
-    result = summarize(args.paths)
+    with loading() as progress:
+        result = summarize(args.paths, progress=progress)
     for message in result.problems:  # said as `tradetrace query` says them
         print(f"tradetrace: {message}", file=sys.stderr)
     if args.json:
