@@ -191,3 +191,20 @@ def test_a_refresh_holds_the_folders_lock_for_its_whole_update(demo_runs, tmp_pa
             fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with open(folder / INDEX_FOLDER / ".lock", "a+b") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released after it
+
+
+def test_duckdb_spills_into_a_temporary_folder_not_the_users(demo_runs, tmp_path,
+                                                              monkeypatch):
+    """DuckDB's default spill folder is ./.tmp: inside a user's checkout, `git add -A`
+    picked it up. Ours is a temporary folder, removed with the query."""
+    monkeypatch.chdir(tmp_path)
+    query = TraceQuery(demo_runs[0], memory_limit="64MB")
+    ((spill,),) = query.sql("SELECT current_setting('temp_directory')")
+    assert Path(spill).is_dir() and tmp_path not in Path(spill).parents
+    query.sql("SELECT trace_id, span_id, attr_values FROM _spans ORDER BY attr_values")
+    assert not (tmp_path / ".tmp").exists()
+    del query
+    import gc
+
+    gc.collect()
+    assert not Path(spill).exists()

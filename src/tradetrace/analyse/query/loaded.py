@@ -10,7 +10,9 @@ questions are asked by its subclasses (``causality.py``, ``trade_queries.py``,
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,11 @@ class LoadedSpans:
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("SET enable_progress_bar = false")  # ours is the CLI's, on stderr
+        # DuckDB spills past its memory limit into ./.tmp by default: the user's folder
+        # (a git checkout, say). A temporary folder of ours instead, gone with the query.
+        self._spill = tempfile.mkdtemp(prefix="tradetrace-duckdb-")
+        weakref.finalize(self, shutil.rmtree, self._spill, True)
+        self.con.execute(f"SET temp_directory = '{_sql_text(Path(self._spill))}'")
         if memory_limit:
             if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", memory_limit.strip()):
                 raise ValueError(f"memory_limit {memory_limit!r}: expected a size like "
