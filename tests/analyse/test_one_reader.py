@@ -118,7 +118,8 @@ def test_a_line_over_the_limit_is_one_bad_line(tmp_path: Path, name: str,
     assert sorted(s.name for s in read_spans([tmp_path], stats)) == ["after", "kept"]
     assert (stats.bad_lines, stats.files_read) == (1, 1)
     assert stats.messages[0].startswith(f"{tmp_path / name}:2: not an OTLP JSON line "
-                                        "(longer than 4,096 bytes)")
+                                        "(longer than 4,096 bytes, the line cap; "
+                                        "--max-line-mb raises it)")
 
 
 def test_the_query_reads_a_cut_gzip_by_the_reader_s_line_rules(

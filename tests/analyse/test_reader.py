@@ -11,7 +11,8 @@ import pytest
 
 from tradetrace import conventions as conv
 from tradetrace.analyse.reader import ReadStats, read_spans, trace_files
-from tradetrace.analyse.summary import LatencyRow, percentile, render, summarize
+from tradetrace.analyse.summary import LatencyRow, percentile, summarize
+from tradetrace.cli.summary_view import text as render
 
 T1, T2, T3 = "a" * 32, "b" * 32, "c" * 32
 

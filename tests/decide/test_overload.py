@@ -12,7 +12,8 @@ import pytest
 import tradetrace
 from tradetrace import conventions as conv
 from tradetrace.analyse.reader import read_spans
-from tradetrace.analyse.summary import render, summarize
+from tradetrace.analyse.summary import summarize
+from tradetrace.cli.summary_view import text as render
 from tradetrace.config import load_config
 from tradetrace.decide.levels import TraceLevel
 from tradetrace.decide.overload import OverloadGuard, OverloadSettings

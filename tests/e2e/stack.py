@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import socket
 import subprocess
 import threading
@@ -33,10 +34,37 @@ def program(name: str) -> Path:
     return found[-1]
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range, never handed out twice.
+
+    A port from ``bind(0)`` comes from the ephemeral range, where any outgoing connection
+    (our own readiness polls included) may take it before the program under test binds it:
+    CI once saw Jaeger fail with "address already in use" that way. Below the range, only a
+    program that binds the number on purpose can take it."""
+    low = _ephemeral_low()
+    chooser = random.Random()
+    for _ in range(500):
+        port = chooser.randrange(min(15000, low - 1000), low)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise AssertionError(f"no free loopback port below {low}")
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:

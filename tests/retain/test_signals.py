@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import tradetrace
-from tradetrace.analyse.summary import render, summarize
+from tradetrace.analyse.summary import summarize
+from tradetrace.cli.summary_view import text as render
 from tradetrace.query import TraceQuery
 
 THIN = {"data": {"bars": 600, "seed": 5}, "execution": {"max_volume_fraction": 0.003}}

@@ -64,7 +64,7 @@ class MetricsDigest:
                 for scope in batch.get("scopeMetrics") or []:
                     for metric in scope.get("metrics") or []:
                         self._metric(run, metric)
-        except (AttributeError, TypeError, ValueError):
+        except (AttributeError, TypeError, ValueError, RecursionError):
             self.bad += 1
 
     def _metric(self, run: str, metric: dict[str, Any]) -> None:

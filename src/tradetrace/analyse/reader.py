@@ -7,15 +7,21 @@ report) goes through this module, so each rule lives here once:
   and their ``.gz`` forms) and globs. Metrics files (``*-metrics.jsonl``) are left out
   unless asked for; compressions other than gzip are skipped with a message.
 - **lines** (:func:`read_lines`): blank lines are ignored; a line longer than
-  :data:`MAX_LINE_BYTES` or not UTF-8 is a bad line. A ``.gz`` stream that ends early (a
-  file still being written, a copy cut short) is read up to the break.
+  :data:`MAX_LINE_BYTES` is a bad line, read past without being held. A byte that is not
+  UTF-8 costs that character, not the line: it becomes U+FFFD and is counted
+  (``characters_replaced``), as the writer does with text it cannot encode. A ``.gz``
+  stream that ends early (a file still being written, a copy cut short) is read up to
+  the break.
 - **requests**: a line that is not an OTLP JSON request is a bad line; a span without
   trace id, span id or times is a bad span; ``resourceMetrics`` lines are metric lines,
   never bad. :func:`read_spans` applies this in Python; the query loader's SQL applies
   the same rule in DuckDB (``query/_load.py``), and tests pin the two to the same counts
   (tests/analyse/test_one_reader.py). Fields of the wrong JSON type still differ: Python drops a
   span whose kind, int value or id has one, DuckDB keeps it (the field NULL or cast); a
-  resource or scope that is not an object is a bad span in Python only.
+  resource or scope that is not an object, or a resource attribute whose value does not
+  decode, is a bad span in Python only (the resource's spans are read without it). A line
+  nested deeper than Python's parser goes (about 1,000 levels) is a bad line in Python;
+  DuckDB reads it.
 - **stats** (:class:`ReadStats`): what was read and what was skipped, with reasons. The
   smallest unit is skipped: a span, else a line, else a file; never more.
 """
@@ -40,7 +46,8 @@ UNSUPPORTED_COMPRESSION = (".zst", ".zstd", ".bz2", ".xz", ".lz4", ".snappy")
 #: Longest line read (one OTLP request); a longer one is a bad line, so one broken writer
 #: cannot take all memory. Ours are under 1 MiB, a Collector batch of thousands of spans a
 #: few MiB. DuckDB sizes its read buffers from this, per thread (2 GiB made a 75 MB file
-#: need 3.9 GiB), but reads a longer line whole when it can parse it.
+#: need 3.9 GiB). Read at each call: set it to change the cap (the CLI's
+#: ``--max-line-mb``).
 MAX_LINE_BYTES = 64 * 1024 * 1024
 #: export.metrics.METRICS_SUFFIX, spelled out: importing it loads the metrics SDK.
 _METRICS_SUFFIXES = ("-metrics.jsonl", "-metrics.jsonl.gz")
@@ -58,14 +65,25 @@ class ReadStats:
     files_read: int = 0
     spans: int = 0
     bad_lines: int = 0  #: not JSON, truncated, too long, or not an OTLP request; skipped
-    bad_spans: int = 0  #: span objects without trace id, span id or times; skipped
+    bad_spans: int = 0  #: span objects without trace id, span id or times, or with a
+    #: field that does not decode (a resource attribute: left out, its spans kept)
+    characters_replaced: int = 0  #: byte sequences not UTF-8, read as U+FFFD (lines kept)
     metric_lines: int = 0  #: resourceMetrics lines; skipped as spans, never counted as bad
     skipped_files: list[str] = field(default_factory=list)
     skipped_sources: list[str] = field(default_factory=list)  #: URLs, missing paths
-    #: bad lines counted with their line number, by file (the run index keeps them per file)
-    bad_lines_by_file: dict[str, int] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     _reported: set[str] = field(default_factory=set, repr=False, compare=False)
+    #: what the Python reader counted, by file (the run index keeps counts per file)
+    _by_file: dict[str, dict[str, int]] = field(default_factory=dict, repr=False,
+                                                compare=False)
+
+    def counted_in(self, path: Path | str) -> dict[str, int]:
+        """``bad_lines`` and ``characters_replaced`` the line reader counted in ``path``."""
+        return self._by_file.get(str(path), {})
+
+    def _count(self, path: Path | str, name: str, count: int) -> None:
+        counts = self._by_file.setdefault(str(path), {})
+        counts[name] = counts.get(name, 0) + count
 
     def note(self, message: str) -> None:
         if len(self.messages) < _MAX_MESSAGES:
@@ -76,11 +94,20 @@ class ReadStats:
     def bad_line(self, path: Path, number: int, reason: str) -> None:
         """One bad line whose number is known; the first of each file is said."""
         self.bad_lines += 1
-        self.bad_lines_by_file[str(path)] = self.bad_lines_by_file.get(str(path), 0) + 1
+        self._count(path, "bad_lines", 1)
         if str(path) not in self._reported:
             self._reported.add(str(path))
             self.note(f"{path}:{number}: not an OTLP JSON line ({reason}); skipped "
                       "(further bad lines in this file are only counted)")
+
+    def replaced(self, path: Path, number: int, count: int) -> None:
+        """``count`` characters of one line read as U+FFFD; the first of each file is said."""
+        self.characters_replaced += count
+        self._count(path, "characters_replaced", count)
+        if f"utf-8:{path}" not in self._reported:
+            self._reported.add(f"utf-8:{path}")
+            self.note(f"{path}:{number}: {count} byte sequence(s) not UTF-8, read as U+FFFD; "
+                      "the line's spans are kept (further ones in this file are only counted)")
 
     def bad_lines_in(self, path: Path | str, count: int) -> None:
         """``count`` bad lines of one file, counted where line numbers are not known
@@ -91,9 +118,10 @@ class ReadStats:
         self.note(f"{where}: {count} line(s) not valid OTLP JSON (truncated, corrupt, or not "
                   "a trace request), the first here; skipped")
 
-    def bad_spans_in(self, path: Path | str, count: int) -> None:
+    def bad_spans_in(self, path: Path | str, count: int, first: str = "") -> None:
         self.bad_spans += count
-        self.note(f"{path}: {count} span(s) without trace id, span id or times; skipped")
+        self.note(f"{path}: {count} span(s) without trace id, span id or times, or with a "
+                  "field that does not decode; skipped" + (f" (first: {first})" if first else ""))
 
     def skip_file(self, path: Path | str, reason: str) -> None:
         if str(path) not in self.skipped_files:
@@ -101,8 +129,7 @@ class ReadStats:
             self.note(f"{path}: {reason}; skipped")
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items()
-                if not k.startswith("_") and k != "bad_lines_by_file"}
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
 # -- files --------------------------------------------------------------------------------
@@ -170,29 +197,31 @@ class UnreadableFile(Exception):
 def read_lines(path: Path, stats: ReadStats) -> Iterator[tuple[int, str]]:
     """(line number, text) of every readable, non-blank line of ``path``.
 
-    Too long and non-UTF-8 lines are counted as bad in ``stats``; a ``.gz`` stream that
-    breaks is read up to the break and said. Raises :class:`UnreadableFile` (before
-    yielding anything) when nothing of the file can be read.
+    Lines longer than :data:`MAX_LINE_BYTES` are counted as bad in ``stats``, and bytes
+    that are not UTF-8 as replaced; a ``.gz`` stream that breaks is read up to the break
+    and said. Raises :class:`UnreadableFile` (before yielding anything) when nothing of
+    the file can be read.
     """
+    cap = MAX_LINE_BYTES
     try:
-        raw: io.RawIOBase = _GzipPrefix(path) if path.name.endswith(".gz") else io.FileIO(path)
+        raw = open_raw(path)
     except OSError as exc:
         raise UnreadableFile(first_line(exc)) from None
-    with raw, io.BufferedReader(raw, _CHUNK) as stream:
+    with raw:
         number = 0
         try:
-            while line := stream.readline(MAX_LINE_BYTES + 1):
+            for line in _split_lines(raw, cap):
                 number += 1
-                if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-                    while line and not line.endswith(b"\n"):  # the rest of it, unkept
-                        line = stream.readline(MAX_LINE_BYTES + 1)
-                    stats.bad_line(path, number, f"longer than {MAX_LINE_BYTES:,} bytes")
+                if line is None:
+                    stats.bad_line(path, number, f"longer than {cap:,} bytes, the line cap; "
+                                   "--max-line-mb raises it")
                 elif line.strip():
                     try:
                         text = line.decode("utf-8")
-                    except UnicodeDecodeError as exc:
-                        stats.bad_line(path, number, f"not UTF-8: {exc}")
-                        continue
+                    except UnicodeDecodeError:
+                        text = line.decode("utf-8", "replace")
+                        stats.replaced(path, number,
+                                       text.count("\ufffd") - line.count(_REPLACEMENT))
                     yield number, text
         except OSError as exc:  # a read error mid-file: keep what came before it
             if number == 0:
@@ -204,6 +233,50 @@ def read_lines(path: Path, stats: ReadStats) -> Iterator[tuple[int, str]]:
                 raise UnreadableFile(raw.error)
             stats.note(f"{path}: compressed stream is cut short ({raw.error}); the lines "
                        "before the break were read, a cut last line counts as bad")
+
+
+_REPLACEMENT = "\ufffd".encode()
+
+
+def open_raw(path: Path) -> io.RawIOBase:
+    """The bytes of ``path``, decompressed when it is a ``.gz``."""
+    return _GzipPrefix(path) if path.name.endswith(".gz") else io.FileIO(path)
+
+
+def _split_lines(raw: io.RawIOBase, cap: int) -> Iterator[bytes | bytearray | None]:
+    """The lines of ``raw`` (newline kept), None for one longer than ``cap`` bytes.
+
+    By hand rather than ``readline(cap)``: that joins its pieces into a second copy, and
+    reading past a long line with it held another. Here a line is held only while it is
+    within the cap, so memory stays about ``cap`` plus one chunk whatever the lines.
+    """
+    held = bytearray()
+    skipping = False
+    while chunk := raw.read(_CHUNK):
+        start = 0
+        while (end := chunk.find(b"\n", start)) != -1:
+            if skipping:
+                skipping = False
+                yield None
+            elif len(held) + end - start > cap:
+                held = bytearray()
+                yield None
+            elif held:
+                held += memoryview(chunk)[start:end + 1]
+                line, held = held, bytearray()
+                yield line
+            else:
+                yield chunk[start:end + 1]
+            start = end + 1
+        if not skipping and start < len(chunk):
+            if len(held) + len(chunk) - start > cap:
+                skipping, held = True, bytearray()  # said at its end; its bytes let go
+            else:
+                held += memoryview(chunk)[start:]
+    if skipping:
+        yield None
+    elif held:
+        yield held
 
 
 class _GzipPrefix(io.RawIOBase):
@@ -284,7 +357,7 @@ def read_spans(
     files = trace_files(sources, stats, metrics=on_metrics is not None)
     stats.files_total += len(files)
     for path in files:
-        bad_spans = 0
+        bad_spans, first_bad = 0, ""
         try:
             for number, text in read_lines(path, stats):
                 try:
@@ -296,12 +369,14 @@ def read_spans(
                             on_metrics(request)
                         continue
                     spans = list(decode_request(request))
-                except (ValueError, BadSpan) as exc:
-                    stats.bad_line(path, number, str(exc))
+                except (ValueError, BadSpan, RecursionError) as exc:
+                    # RecursionError: nested deeper than json.loads goes (a hostile line)
+                    stats.bad_line(path, number, first_line(exc))
                     continue
                 for span in spans:
                     if isinstance(span, BadSpan):
                         bad_spans += 1
+                        first_bad = first_bad or first_line(span)
                     else:
                         stats.spans += 1
                         yield span
@@ -310,7 +385,7 @@ def read_spans(
             continue
         stats.files_read += 1
         if bad_spans:
-            stats.bad_spans_in(path, bad_spans)
+            stats.bad_spans_in(path, bad_spans, first_bad)
 
 
 def first_bad_line(path: Path) -> int | None:
@@ -319,7 +394,7 @@ def first_bad_line(path: Path) -> int | None:
         for number, text in read_lines(path, ReadStats()):
             try:
                 request = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return number
             if not (isinstance(request, dict)
                     and ("resourceSpans" in request or "resourceMetrics" in request)):

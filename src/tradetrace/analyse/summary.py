@@ -1,4 +1,5 @@
-"""``tradetrace summary``: what a set of trace files holds, at a glance.
+"""``tradetrace summary``: what a set of trace files holds, at a glance (shown on the
+terminal by ``cli/summary_view.py``).
 
 >>> from tradetrace.analyse.summary import percentile
 >>> percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99)
@@ -12,7 +13,6 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -209,86 +209,3 @@ def _signals(digest: MetricsDigest) -> dict[str, Any]:
         return {}
     return {"total": total, "changed": changed, "unanswered": sum(unanswered.values()),
             "unanswered_by_direction": dict(unanswered.most_common())}
-
-
-def render(summary: Summary) -> str:
-    """A plain-text report for the terminal."""
-    out = [
-        f"{summary.spans} spans in {summary.traces} traces from {summary.files} file(s); "
-        f"runs: {', '.join(summary.runs) or '-'}",
-    ]
-    if summary.skipped_lines or summary.skipped_spans or summary.skipped_files:
-        out.append(
-            f"skipped: {summary.skipped_lines} bad line(s), {summary.skipped_spans} bad span(s)"
-            + (f", {len(summary.skipped_files)} file(s)" if summary.skipped_files else "")
-        )
-    if summary.level_changes:  # spans are missing from then on: say so first
-        out.append("the level changed under load (tracing.overload):")
-        for change in summary.level_changes:
-            when = datetime.fromtimestamp(change["time_unix_nano"] / 1e9, timezone.utc)
-            out.append(f"  {when:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" UTC  {change['before']} -> "
-                       f"{change['after']}: {change['reason']}")
-    out += ["", _table(["event type", "spans"], summary.events_by_type.items())]
-    out += ["", _table(["container", "spans"], summary.events_by_container.items())]
-    out += ["", "publish latency (the publish call, all handlers included)"]
-    out.append(_latency_table("event type", summary.publish_latency))
-    if summary.handler_latency:
-        out += ["", "handler latency (DEBUG handler spans)"]
-        out.append(_latency_table("handler", summary.handler_latency))
-    else:
-        out += ["", "handler latency: no handler spans (they are recorded at level debug)"]
-    out.append("")
-    out.append(f"errors: {summary.errors}; trade spans: {summary.trade_spans}; "
-               f"lifecycle/run/other spans: {summary.other_spans}")
-    if summary.metrics is not None:
-        out += ["", *_render_metrics(summary.metrics)]
-    return "\n".join(out)
-
-
-def _render_metrics(m: MetricsSummary) -> list[str]:
-    out = ["metrics (everything recorded, kept or not)"]
-    recorded = sum(m.events_recorded.values())
-    out.append(f"events recorded: {recorded}; trades open: {m.trades_open}; spans: "
-               + (", ".join(f"{k} {v}" for k, v in m.spans.items()) or "-"))
-    if m.trades_completed:
-        out += ["", _table(["trade outcome", "trades"], m.trades_completed.items())]
-    pnl, fill = m.realized_pnl, m.fill_latency_ms
-    if pnl["count"]:
-        def money(v: float | None) -> str:
-            return "-" if v is None else f"{v:+,.2f}"
-        out.append(f"realised P&L: {pnl['count']} trades, net {money(pnl['sum'])}, "
-                   f"worst {money(pnl['worst'])}, best {money(pnl['best'])}")
-    if fill["count"]:
-        def ms(v: float | None) -> str:
-            return "-" if v is None else f"{v:.3f}"
-        out.append(f"order -> fill latency: {fill['count']} fills, p50 <= {ms(fill['p50'])} ms, "
-                   f"p99 <= {ms(fill['p99'])} ms, max {ms(fill['max'])} ms")
-    signals = m.signals
-    if signals:
-        by_direction = ", ".join(f"{k} {v}" for k, v in signals["unanswered_by_direction"].items())
-        out.append(f"signals: {signals['total']}; direction changes: {signals['changed']}, "
-                   f"of which without an order: {signals['unanswered']}"
-                   + (f" ({by_direction})" if by_direction else ""))
-    if m.anomalies:
-        out.append("trade anomalies: " + ", ".join(f"{k} {v}" for k, v in m.anomalies.items()))
-    return out
-
-
-def _latency_table(label: str, rows: list[LatencyRow]) -> str:
-    return _table(
-        [label, "count", "p50 us", "p99 us", "max us"],
-        [(r.name, r.count, f"{r.p50_us:.1f}", f"{r.p99_us:.1f}", f"{r.max_us:.1f}") for r in rows],
-    )
-
-
-def _table(header: list[str], rows: Iterable[Sequence[Any]]) -> str:
-    body = [[str(c) for c in row] for row in rows]
-    if not body:
-        return f"{header[0]}: none"
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        return "  ".join([first] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])])
-
-    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in body])

@@ -15,21 +15,72 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .. import environment_variables as ev
+from ..analyse import reader
 from ..config import load_config
 from ..errors import ConfigError
 from ..session import TracingSession
+from . import args as check
 
 #: A sitecustomize that starts tracing, for when tradetrace is not pip-installed (no .pth)
 BOOTSTRAP = Path(__file__).parents[1] / "launch" / "bootstrap"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tradetrace", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+EXIT_STATUS = """\
+exit status:
+  0  the answer was printed; an empty answer too ("no trades match ..."), and output
+     cut short by its reader (| head)
+  1  nothing to answer from: no trace files found, every file skipped, not one span
+     readable in them; or the id asked for (query trade, query chain, compare --in)
+     is not in them
+  2  usage error: an unknown command, option, pattern or column, a value not allowed
+     (--outcome, --side, --level ...), a date that does not parse
+  run: the traced program's own exit status (127 when it cannot be started)"""
 
-    run = commands.add_parser("run", help="run a program with tracing, no change to it")
+_EXAMPLES = {
+    "run": "tradetrace run --level normal --output traces/ -- python examples/backtest.py "
+           "--bars 5000",
+    "summary": "tradetrace summary traces/ --json",
+    "index": "tradetrace index traces/    # then: tradetrace query trades traces/",
+    "report": "tradetrace report traces/ -o report.html --title 'seed 7'",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns its exit status (see EXIT_STATUS)."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # the reader stopped early (| head): not an error
+        _silence_stdout()
+        return 0
+    except SystemExit as exit_:  # argparse: --help (0) and usage errors (2)
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tradetrace", description=__doc__.splitlines()[0], epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # options of every command that reads trace files
+    reading = argparse.ArgumentParser(add_help=False)
+    reading.add_argument("--max-line-mb", type=check.positive, metavar="MB",
+                         help="longest line read, in MiB (default "
+                              f"{reader.MAX_LINE_BYTES >> 20}); a longer one is skipped and "
+                              "counted, and memory stays about this size")
+    reading.add_argument("--memory-limit", type=check.memory, metavar="SIZE",
+                         help="DuckDB's memory for reading and querying, spilling to a "
+                              "temporary folder beyond it (default 1GB)")
+
+    def command(name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help, epilog="example:\n  "
+                                   + _EXAMPLES[name],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   **kwargs)
+
+    run = command("run", "run a program with tracing, no change to it")
     run.add_argument("--level", help="none, minimal, normal or debug")
     run.add_argument("--config", help="YAML file with a top-level 'tracing' mapping")
     run.add_argument("--output", help="folder for trace files (file storage); default "
@@ -38,19 +89,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("program", nargs=argparse.REMAINDER,
                      help="[--] python SCRIPT ARGS...: the program, its options its own")
 
-    summary = commands.add_parser("summary", help="summarise trace files or folders")
+    summary = command("summary", "summarise trace files or folders", parents=[reading])
     summary.add_argument("paths", nargs="+", help="trace files, folders or globs")
     summary.add_argument("--json", action="store_true", help="machine-readable output")
 
-    index = commands.add_parser(
-        "index", help="build or bring up to date the run index of trace files (Parquet "
-        "beside them, read by every command)")
+    index = command("index", "build or bring up to date the run index of trace files "
+                    "(Parquet beside them, read by every command)", parents=[reading])
     index.add_argument("paths", nargs="+", help="trace files, folders or globs")
 
     from . import query_command
 
-    query_command.add_parser(commands)
-    report = commands.add_parser("report", help="write a self-contained HTML report")
+    query_command.add_parser(commands, reading)
+    report = command("report", "write a self-contained HTML report", parents=[reading])
     report.add_argument("sources", nargs="+", help="trace files, folders or globs")
     report.add_argument("-o", "--output", default="report.html", help="default report.html")
     report.add_argument("--title")
@@ -58,13 +108,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(args, parser)
-    if args.command == "query":
-        return query_command.run(args)
-    if args.command == "report":
-        return _report(args)
-    if args.command == "index":
-        return _index(args)
-    return _summary(args)
+    from ..analyse.query import loaded
+
+    cap, memory = reader.MAX_LINE_BYTES, loaded.DEFAULT_MEMORY_LIMIT
+    if args.max_line_mb is not None:
+        reader.MAX_LINE_BYTES = int(args.max_line_mb * (1 << 20))
+    if args.memory_limit is not None:
+        loaded.DEFAULT_MEMORY_LIMIT = args.memory_limit
+    try:
+        if args.command == "query":
+            return query_command.run(args)
+        if args.command == "report":
+            return _report(args)
+        if args.command == "index":
+            return _index(args)
+        return _summary(args)
+    finally:  # for this command only (main() may be called again in one process)
+        reader.MAX_LINE_BYTES, loaded.DEFAULT_MEMORY_LIMIT = cap, memory
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit finds no broken pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -142,19 +212,27 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from ..analyse.summary import render, summarize
+    from ..analyse.summary import summarize
+    from . import summary_view, tables
     from .query_command import loading
 
     with loading() as progress:
         result = summarize(args.paths, progress=progress)
     for message in result.problems:  # said as `tradetrace query` says them
         print(f"tradetrace: {message}", file=sys.stderr)
+    nothing = result.spans == 0 and result.metrics is None
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
-    else:
-        print(render(result))
+    elif not nothing:
+        summary_view.render(result, tables.console(sys.stdout))
+    where = ", ".join(args.paths)
     if result.files == 0:
-        print("tradetrace: no trace files found in " + ", ".join(args.paths), file=sys.stderr)
+        print("tradetrace: no trace files could be read in " + where, file=sys.stderr)
+        return 1
+    if nothing:
+        print(f"tradetrace: no spans in {where}: {result.files} file(s) read, "
+              f"{result.skipped_lines:,} bad line(s) and {result.skipped_spans:,} bad span(s) "
+              "skipped", file=sys.stderr)
         return 1
     return 0
 

@@ -238,7 +238,8 @@ def decode_request(request: Any) -> Iterator[Span | BadSpan]:
             continue
         if not isinstance(batch.get("resource", {}), dict):
             yield BadSpan("resource is not an object")  # counted; its spans are still read
-        resource = decode_attributes(_object(batch.get("resource")).get("attributes"))
+        resource, bad = _decode_resource(_object(batch.get("resource")).get("attributes"))
+        yield from bad  # counted; its spans are read without those attributes
         scopes = batch.get("scopeSpans") or batch.get("instrumentationLibrarySpans") or []
         for scope in scopes if isinstance(scopes, list) else ():
             if not isinstance(scope, dict):
@@ -254,8 +255,24 @@ def decode_request(request: Any) -> Iterator[Span | BadSpan]:
             for raw in spans:
                 try:
                     yield _decode_span(raw, resource, scope_name)
-                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                except (KeyError, TypeError, ValueError, AttributeError,
+                        RecursionError) as exc:  # RecursionError: a value nested too deep
                     yield BadSpan(f"{type(exc).__name__}: {exc}")
+
+
+def _decode_resource(items: Any) -> tuple[dict[str, Any], list[BadSpan]]:
+    """Resource attributes, leaving out (as BadSpans) those whose value does not decode:
+    one wrong-typed attribute must not cost every span of the resource."""
+    out: dict[str, Any] = {}
+    bad: list[BadSpan] = []
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict) and isinstance(item.get("key"), str):
+            try:
+                out[item["key"]] = decode_value(item.get("value") or {})
+            except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+                bad.append(BadSpan(f"resource attribute {item['key']!r} left out, its spans "
+                                   f"kept ({type(exc).__name__}: {exc})"))
+    return out, bad
 
 
 def _object(value: Any) -> dict[str, Any]:

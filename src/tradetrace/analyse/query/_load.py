@@ -11,12 +11,16 @@ are counted as bad lines (as are JSON lines that are not OTLP requests), metric 
 (``resourceMetrics``) are counted apart and never as bad, and both are deleted once
 counted. A file DuckDB cannot read (a gzip stream that ends early) is read through the
 reader's ``read_lines``, whose readable lines go to a temporary file loaded in its place.
-``MAX_LINE_BYTES`` sizes DuckDB's buffers but DuckDB 2.0 does not refuse longer lines, so
-only there does a line over it count as bad; no writer we know comes near it.
+So is a file the reader would read otherwise: a plain file holding a line over
+``MAX_LINE_BYTES`` (DuckDB 2.0 reads such a line whole, up to its buffer), found by a scan
+of files larger than the cap, and a file whose bad lines hold bytes that are not UTF-8
+(the reader reads them as U+FFFD, DuckDB drops the line). Only in a ``.gz`` file is a
+line over the cap still read by DuckDB; no writer we know comes near it.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import tempfile
 from collections.abc import Callable
@@ -26,7 +30,7 @@ import duckdb
 
 from ... import conventions as conv
 from .. import reader
-from ..reader import ReadStats, UnreadableFile, first_line, read_lines
+from ..reader import ReadStats, UnreadableFile, first_line, open_raw, read_lines
 
 Progress = Callable[[int, int], None]
 
@@ -194,6 +198,8 @@ class Loader:
         self.table = table
         #: files skipped for want of memory, not for what they hold (tried again later)
         self.too_large: list[str] = []
+        self._by_lines: set[str] = set()  #: files loaded through the reader's lines
+        self._utf8_checked: set[str] = set()
         con.execute(CREATE_TABLE.format(table=table))
 
     def batch_size(self) -> int:
@@ -223,6 +229,7 @@ class Loader:
         """Rows of ``batch`` into the table, skipped lines and spans still in it (marked
         by ``row_state``) until :meth:`count_and_clear`."""
         self._load_batch(batch, _insert_sql(source_set, self.table))
+        self._reread_not_utf8()
 
     def file_counts(self) -> dict[str, dict[str, int]]:
         """Rows in the table by file and ``row_state`` (span, bad_line, bad_span, metric)."""
@@ -233,6 +240,12 @@ class Loader:
         return counts
 
     def _load_batch(self, batch: list[Path], sql: str) -> None:
+        long = [p for p in batch if _has_line_over_cap(p)]
+        for path in long:  # DuckDB would read the long line whole, into memory
+            self._load_lines(path, sql)
+        batch = [p for p in batch if p not in long]
+        if not batch:
+            return
         try:
             self.con.execute(sql, [[str(p) for p in batch], None])
         except duckdb.Error:
@@ -258,9 +271,10 @@ class Loader:
         self.stats.skip_file(path, f"too large to read within the memory limit ({limit}); "
                              "give a larger one (--memory-limit)")
 
-    def _load_lines(self, path: Path, sql: str) -> None:
+    def _load_lines(self, path: Path, sql: str) -> bool:
         """What the reader can read of ``path`` (up to a gzip break, without lines it
         counts as bad), through a temporary file; the spans keep ``path`` as their file."""
+        self._by_lines.add(str(path))
         fd, tmp = tempfile.mkstemp(suffix=".jsonl", prefix="tradetrace-query-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -270,13 +284,30 @@ class Loader:
             self.con.execute(sql, [[tmp], str(path)])
         except duckdb.OutOfMemoryException:
             self._too_large(path)
-            return
+            return False
         except (UnreadableFile, OSError, duckdb.Error) as exc:
             self.stats.skip_file(path, f"unreadable ({first_line(exc)})")
-            return
+            return False
         finally:
             os.unlink(tmp)
         self.stats.files_read += 1
+        return True
+
+    def _reread_not_utf8(self) -> None:
+        """Files whose bad lines hold bytes that are not UTF-8, loaded again through the
+        reader, which keeps such a line (U+FFFD for the bytes) where DuckDB drops it."""
+        for file, source_set in self.con.execute(
+                f"SELECT DISTINCT file, source_set FROM {self.table} "
+                "WHERE row_state = 'bad_line'").fetchall():
+            if file in self._by_lines or file in self._utf8_checked:
+                continue
+            self._utf8_checked.add(file)
+            if not _has_bytes_not_utf8(Path(file)):
+                continue
+            self.con.execute(f"DELETE FROM {self.table} WHERE file = ? AND source_set = ?",
+                             [file, source_set])
+            self.stats.files_read -= 1  # counted again by _load_lines when it reads it
+            self._load_lines(Path(file), _insert_sql(source_set, self.table))
 
     def count_and_clear(self) -> None:
         rows = self.con.execute(
@@ -294,3 +325,40 @@ class Loader:
         (spans,) = self.con.execute(f"SELECT count(*) FROM {self.table}").fetchone() or (0,)
         self.stats.spans = int(spans)
 
+
+def _has_line_over_cap(path: Path) -> bool:
+    """Whether a plain file holds a line longer than the cap: only a file larger than the
+    cap can, so only those are scanned (for newlines, a chunk at a time)."""
+    cap = reader.MAX_LINE_BYTES
+    try:
+        if path.name.endswith(".gz") or path.stat().st_size <= cap:
+            return False
+        with open(path, "rb") as f:
+            run = 0  # bytes since the last newline
+            while chunk := f.read(min(cap, 1 << 20)):  # a gap inside one chunk is < cap
+                first = chunk.find(b"\n")
+                if first == -1:
+                    run += len(chunk)
+                else:
+                    if run + first > cap:
+                        return True
+                    run = len(chunk) - chunk.rfind(b"\n") - 1
+                if run > cap:
+                    return True
+    except OSError:
+        return False  # said when DuckDB or the reader tries it
+    return False
+
+
+def _has_bytes_not_utf8(path: Path) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open_raw(path) as raw:
+            while chunk := raw.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return True
+    except OSError:
+        return False
+    return False

@@ -67,7 +67,7 @@ class LoadedSpans:
     """
 
     def __init__(self, sources: Sources, *, progress: Progress | None = None,
-                 memory_limit: str | None = DEFAULT_MEMORY_LIMIT, index: bool = True) -> None:
+                 memory_limit: str | None = None, index: bool = True) -> None:
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("SET enable_progress_bar = false")  # ours is the CLI's, on stderr
@@ -76,6 +76,7 @@ class LoadedSpans:
         self._spill = tempfile.mkdtemp(prefix="tradetrace-duckdb-")
         weakref.finalize(self, shutil.rmtree, self._spill, True)
         self.con.execute(f"SET temp_directory = '{_sql_text(Path(self._spill))}'")
+        memory_limit = memory_limit or DEFAULT_MEMORY_LIMIT  # read now: the CLI sets it
         if memory_limit:
             if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", memory_limit.strip()):
                 raise ValueError(f"memory_limit {memory_limit!r}: expected a size like "

@@ -39,6 +39,7 @@ from typing import Any
 
 import duckdb
 
+from .. import reader
 from ..reader import INDEX_FOLDER, ReadStats
 from ._load import Loader
 
@@ -88,11 +89,14 @@ class FileEntry:
     bad_lines: int = 0
     bad_spans: int = 0
     metric_lines: int = 0
+    characters_replaced: int = 0  #: byte sequences not UTF-8, read as U+FFFD
+    line_cap: int = 0  #: the longest line read when it was indexed (a new cap re-reads it)
     unreadable: str | None = None  #: why nothing of it could be read
     notes: list[str] = field(default_factory=list)  #: what reading it said
 
     def current(self, stat: os.stat_result) -> bool:
-        return self.size == stat.st_size and self.mtime_ns == stat.st_mtime_ns
+        return (self.size == stat.st_size and self.mtime_ns == stat.st_mtime_ns
+                and self.line_cap == reader.MAX_LINE_BYTES)
 
     def replay(self, path: Path, stats: ReadStats) -> None:
         """Say what reading the file said, as if it had been read now."""
@@ -104,6 +108,7 @@ class FileEntry:
         stats.metric_lines += self.metric_lines
         stats.bad_lines += self.bad_lines
         stats.bad_spans += self.bad_spans
+        stats.characters_replaced += self.characters_replaced
         for note in self.notes:
             stats.note(note.replace("{path}", str(path)))
 
@@ -255,9 +260,11 @@ class RunIndex:
     def _write_parts(self, con: duckdb.DuckDBPyConnection, path: Path, relative: str,
                      stat: os.stat_result, counts: dict[str, int],
                      batch_stats: ReadStats) -> FileEntry:
+        counted = batch_stats.counted_in(path)
         entry = FileEntry(stat.st_size, stat.st_mtime_ns, spans=counts.get("span", 0),
-                          bad_lines=counts.get("bad_line", 0)
-                          + batch_stats.bad_lines_by_file.get(str(path), 0),
+                          bad_lines=counts.get("bad_line", 0) + counted.get("bad_lines", 0),
+                          characters_replaced=counted.get("characters_replaced", 0),
+                          line_cap=reader.MAX_LINE_BYTES,
                           bad_spans=counts.get("bad_span", 0),
                           metric_lines=counts.get("metric", 0))
         if str(path) in batch_stats.skipped_files:

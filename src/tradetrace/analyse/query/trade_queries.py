@@ -35,11 +35,13 @@ class TradeQueries(LoadedSpans):
     def trades(self, symbol: str | None = None, strategy: str | None = None,
                outcome: str | Iterable[str] | None = None, pnl_min: float | None = None,
                pnl_max: float | None = None, start: str | datetime | None = None,
-               end: str | datetime | None = None, *, events: bool = True) -> Trades:
+               end: str | datetime | None = None, *, side: str | None = None,
+               events: bool = True) -> Trades:
         """Trades, filtered. ``start``/``end`` bound the entry time (the exit time for a
         trade without an entry), in the traced system's simulated time, inclusive; a
         trade without either time is left out when one is given. P&L bounds are
-        inclusive and leave out trades without a P&L."""
+        inclusive and leave out trades without a P&L. ``side``: ``LONG`` or ``SHORT``
+        (any case)."""
         where: list[str] = ["TRUE"]
         params: list[Any] = []
         if symbol is not None:
@@ -48,6 +50,9 @@ class TradeQueries(LoadedSpans):
         if strategy is not None:
             where.append("t.strategy_id = ?")
             params.append(strategy)
+        if side is not None:
+            where.append("upper(t.side) = ?")
+            params.append(side.upper())
         if outcome is not None:
             outcomes = [outcome] if isinstance(outcome, str) else list(outcome)
             where.append("list_contains(?, t.outcome)")
@@ -64,7 +69,7 @@ class TradeQueries(LoadedSpans):
                 where.append(f"coalesce(t.entry_time, t.exit_time) {op} ?")
                 params.append(text)
         rows = self._trades(" AND ".join(where), params, events)
-        filters = {"symbol": symbol, "strategy": strategy, "outcome": outcome,
+        filters = {"symbol": symbol, "strategy": strategy, "outcome": outcome, "side": side,
                    "pnl_min": pnl_min, "pnl_max": pnl_max,
                    "start": str(start) if start is not None else None,
                    "end": str(end) if end is not None else None}
