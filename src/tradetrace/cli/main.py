@@ -3,7 +3,7 @@
 tradetrace run --level normal -- python examples/backtest.py --bars 5000
 tradetrace summary tradetrace-traces/
 tradetrace index tradetrace-traces/        (the run index; every command below makes it too)
-tradetrace query bottlenecks tradetrace-traces/   (and chain, trade, trades, patterns, compare)
+tradetrace query bottlenecks tradetrace-traces/  (and chain, trade, trades, patterns, compare, runs)
 tradetrace report tradetrace-traces/ -o report.html
 """
 

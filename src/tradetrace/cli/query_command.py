@@ -5,6 +5,7 @@ tradetrace query trades traces/ --outcome loss --pnl-max -100
 tradetrace query chain evt_1a2b3c4d5e6f traces/
 tradetrace query patterns signal_without_order traces/ --json
 tradetrace query compare traces/monday traces/tuesday
+tradetrace query runs sweeps/ --by win_rate
 
 Tables go to stdout (``--json`` for machine-readable output); a progress bar while
 loading, and what was skipped, go to stderr. The answers are rendered in
@@ -39,6 +40,8 @@ _EXAMPLES = {
     "compare": "tradetrace query compare traces/monday traces/tuesday\n"
                "  tradetrace query compare run_A run_B --in traces/",
     "tick-to-trade": "tradetrace query tick-to-trade traces/ --json",
+    "runs": "tradetrace query runs sweeps/ --by win_rate --limit 10\n"
+            "  tradetrace query compare run_A run_B --in sweeps/   (the two you pick)",
 }
 
 
@@ -119,6 +122,13 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     compare.add_argument("--in", dest="within", action="append", metavar="SOURCE",
                          help="a and b are run ids inside this source (repeatable)")
 
+    runs = question("runs", "every run in the sources, best first by a metric (a parameter "
+                            "sweep's folder is one source)")
+    runs.add_argument("sources", nargs="+", help="trace files, folders or globs")
+    runs.add_argument("--by", default="realized_pnl", type=check.run_metric,
+                      metavar="METRIC", help="rank by: " + ", ".join(check.RUN_METRICS)
+                      + " (default realized_pnl; duration_s and errors: lowest first)")
+
     tick = question("tick-to-trade", "BAR published -> FILL done latency distribution",
                     rows=False)
     tick.add_argument("sources", nargs="+", help="trace files, folders or globs")
@@ -144,17 +154,19 @@ def check_pattern_flags(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import query_output
+    from . import query_output, runs_output
 
     if args.question == "patterns":
         check_pattern_flags(args)
     out = tables.console(sys.stdout)
     try:
         if args.question == "compare":
-            return query_output.compare(args, out)
+            return runs_output.compare(args, out)
         query = load(args.sources)
         if query is None:
             return query_output.nothing(args)
+        if args.question == "runs":
+            return runs_output.runs(args, query, out)
         return query_output.answer(args, query, out)
     except ValueError as exc:  # a value only the engine can judge: a usage error too
         print(f"tradetrace: {flags_for(str(exc))}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """The answers of ``tradetrace query``, as tables (``tables.py``) or JSON.
 
 ``--json`` prints a JSON array of rows for the questions that are lists (``trades``,
-``patterns``, ``bottlenecks``; ``[]`` when none match) and one object for the others
+``patterns``, ``bottlenecks``, ``runs``; ``[]`` when none match) and one object for the others
 (``null`` when there is nothing to show); ``--limit`` shortens both alike. An empty
 answer to a valid question is exit status 0 and says so; an id that is not there, 1.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
@@ -20,7 +19,7 @@ from . import tables
 from .args import PATTERN_FLAGS, flags_for
 from .tables import ID, NUM, Column, print_table, print_text
 
-LISTS = ("trades", "patterns", "bottlenecks")
+LISTS = ("trades", "patterns", "bottlenecks", "runs")
 
 
 def nothing(args: argparse.Namespace) -> int:
@@ -311,68 +310,3 @@ def _tick_to_trade(args: argparse.Namespace, result: Any, out: Any) -> int:
                       f"{r['count']:,}"] for r in result.rows])
     _say(result.message)
     return 0
-
-
-# -- compare ------------------------------------------------------------------------------
-
-def compare(args: argparse.Namespace, out: Any) -> int:
-    from .query_command import load, loading, report_skips
-
-    if args.within:
-        query = load(args.within)
-        if query is None:
-            return nothing(args)
-        result = query.compare(args.a, args.b)
-    else:
-        result = _compare_sources(args.a, args.b, loading, report_skips)
-    rows = _first(compare_rows(result), args.limit)
-    if args.json:
-        data = result.to_dict()
-        data["rows"] = [asdict(r) for r in rows]
-        _dump(data)
-    else:
-        _table(args, out, f"{result.a} -> {result.b}: latency by stage, largest p99 change "
-               "first" + _more(len(rows), len(compare_rows(result))), [
-                   Column("container", ID), Column("handler"), Column("event type"),
-                   Column("count a", NUM, drop=3), Column("count b", NUM, drop=4),
-                   Column("p50 a us", NUM, drop=7), Column("p50 b us", NUM, drop=8),
-                   Column("p50 change %", NUM, drop=6), Column("p99 a us", NUM, drop=2),
-                   Column("p99 b us", NUM, drop=1), Column("p99 change %", NUM)],
-               [["(all)" if r.kind == "event_type" else tables.text(r.container_id),
-                 tables.text(r.handler_name), tables.text(r.event_type), f"{r.count_a:,}",
-                 f"{r.count_b:,}", tables.micros(r.p50_us_a), tables.micros(r.p50_us_b),
-                 tables.percent(r.p50_change), tables.micros(r.p99_us_a),
-                 tables.micros(r.p99_us_b), tables.percent(r.p99_change)] for r in rows])
-        print_table(out, "trades", [Column("run", ID), Column("trades", NUM),
-                                    Column("closed", NUM), Column("wins", NUM),
-                                    Column("P&L", NUM)],
-                    [[name, f"{t.trades:,}", f"{t.closed:,}", f"{t.wins:,}",
-                      tables.number(t.realized_pnl)]
-                     for name, t in ((result.a, result.trades_a), (result.b, result.trades_b))])
-    _say(result.message)
-    return 1 if result.message else 0  # a side with no spans: a run id or files not there
-
-
-def compare_rows(result: Any) -> list[Any]:
-    """Stage rows, and an event type's own row only where it pools several stages: with
-    one stage per event type (at NORMAL, say) it would repeat that stage's numbers."""
-    stages = Counter(r.event_type for r in result.rows
-                     if r.kind == "stage" and r.handler_name is None)
-    rows = [r for r in result.rows if r.kind == "stage" or stages[r.event_type] > 1]
-    return sorted(rows, key=lambda r: -abs(r.p99_change or 0))
-
-
-def _compare_sources(a: str, b: str, loading: Any, report_skips: Any) -> Any:
-    from ..analyse.query import TraceQuery
-
-    loaded: list[Any] = []
-
-    class Kept(TraceQuery):  # the class form builds its query itself: kept for its stats
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            loaded.append(self)
-
-    with loading() as progress:
-        result = Kept.compare(a, b, progress=progress)
-    report_skips(loaded[0])
-    return result

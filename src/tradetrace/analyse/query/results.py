@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
+#: Metrics runs can be ranked by (``runs.py``), and whether higher is better (first).
+RANK_METRICS = {"realized_pnl": True, "win_rate": True, "trades": True, "events": True,
+                "spans": True, "duration_s": False, "errors": False}
+
 
 class _Result:
     def to_dict(self) -> dict[str, Any]:
@@ -217,6 +221,9 @@ class Comparison(_Table):
     trades_a: RunTrades
     trades_b: RunTrades
     message: str = ""
+    #: The two runs' trades paired trade by trade (a ``runs.TradeDiff``); its message
+    #: says why not when a side holds no run or several.
+    trade_diff: Any = None
 
 
 @dataclass

@@ -13,12 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .results import _Table
+from .results import RANK_METRICS, _Table
 from .trade_queries import TradeQueries
 
-#: Metrics a ranking can be by, and whether higher is better (ranked first).
-RANK_METRICS = {"realized_pnl": True, "win_rate": True, "trades": True, "events": True,
-                "spans": True, "duration_s": False, "errors": False}
 #: P&L closer than this (in the trade's currency) is the same.
 PNL_TOLERANCE = 1e-6
 

@@ -15,8 +15,8 @@ from ._load import Progress
 from .causality import CausalQueries
 from .loaded import Sources
 from .results import Bottlenecks, CompareRow, Comparison, RunTrades, Stage, TickToTrade
+from .runs import RunQueries, TradeDiff
 from .sql import MAX_DEPTH
-from .trade_queries import TradeQueries
 
 _STAGE_KEYS = {"container": "container_id", "handler": "handler_name",
                "event_type": "event_type"}
@@ -40,7 +40,7 @@ class _hybrid:
         return functools.partial(self.on_instance, obj)
 
 
-class TimingQueries(CausalQueries, TradeQueries):
+class TimingQueries(CausalQueries, RunQueries):
     """Self times (``_self``), bottlenecks, tick-to-trade and comparisons."""
 
     def _self_times(self) -> str:
@@ -189,8 +189,10 @@ WHERE {side} IS NOT NULL GROUP BY ALL
         event type, counts and p50/p99 latency in each and the change (b / a - 1), and
         each run's trades and P&L."""
         side = "CASE run_id WHEN ? THEN 'a' WHEN ? THEN 'b' END"
-        return self._compare(run_a, run_b, side, f"run {run_a!r}", f"run {run_b!r}",
-                             [run_a, run_b])
+        result = self._compare(run_a, run_b, side, f"run {run_a!r}", f"run {run_b!r}",
+                               [run_a, run_b])
+        result.trade_diff = self.trade_diff(run_a, run_b)
+        return result
 
     def _compare_sources(cls: Any, sources_a: Sources, sources_b: Sources, *,
                          progress: Progress | None = None) -> Comparison:
@@ -200,6 +202,17 @@ WHERE {side} IS NOT NULL GROUP BY ALL
         side = "CASE source_set WHEN 0 THEN 'a' WHEN 1 THEN 'b' END"
         result = query._compare("sources a", "sources b", side, "sources a", "sources b", [])
         result.a, result.b = _describe(sources_a), _describe(sources_b)
+        runs = {side: ids for side, ids in query.sql(
+            f"SELECT {side} AS side, list(DISTINCT run_id) FILTER (WHERE run_id IS NOT NULL)"
+            " FROM _spans GROUP BY ALL")}
+        run_a, run_b = runs.get("a") or [], runs.get("b") or []
+        if len(run_a) == 1 and len(run_b) == 1 and run_a != run_b:
+            result.trade_diff = query.trade_diff(run_a[0], run_b[0])
+        else:
+            result.trade_diff = TradeDiff(
+                a=result.a, b=result.b, rows=[], same=0, first=None,
+                message=f"trade by trade needs one run on each side and two different "
+                        f"runs (a: {len(run_a)}, b: {len(run_b)}); compare run ids with --in")
         return result
 
     compare = _hybrid(_compare_runs, _compare_sources)
