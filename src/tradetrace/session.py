@@ -34,7 +34,7 @@ from .decide.control import LevelControl
 from .decide.levels import TraceLevel
 from .decide.overload import OverloadGuard
 from .decide.table import DecisionTable
-from .export.accounting import Accounting, account, account_shipped
+from .export.accounting import Accounting, account, account_shipped, lost_outside_retention
 from .export.backends import backend
 from .export.encoder_process import EncoderLink, ShipWorker
 from .export.pipeline import make_metrics, make_resource, make_sink
@@ -168,7 +168,8 @@ class TracingSession:
     def _make_metrics(self) -> Any:
         metrics, self.metrics_path = make_metrics(
             self.config, self._metrics_backend(), self.resource, self.file_stem,
-            lambda: self.table.routes, lambda: self.tail)
+            lambda: self.table.routes, lambda: self.tail,
+            lambda: lost_outside_retention(self.accounting()))
         return metrics
 
     @property

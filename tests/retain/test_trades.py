@@ -169,3 +169,26 @@ def test_minimal_memory_is_bounded_by_open_trades_not_by_events(demo, monkeypatc
         # whatever the run's length (the worker's timing decides when a peak is seen, so
         # the bound is absolute rather than relative to the short run)
         assert peak["bytes"] <= most
+
+
+def test_spans_lost_to_full_buffers_are_in_the_metrics_and_the_summary_says_so(demo, tmp_path):
+    """The export worker held off (it takes buffers only under its ledger lock) and the
+    publisher not waiting: full buffers drop. Those spans never reach retention, so
+    tradetrace.spans cannot count them; tradetrace.spans.lost does, and summary says it."""
+    from tradetrace.analyse.summary import summarize
+    from tradetrace.cli import summary_view
+
+    config = tmp_path / "tracing.yaml"
+    config.write_text("tracing:\n  overrides:\n    '*': {max_events: 4}\n")
+    session = tradetrace.configure("normal", profile="demo", output=tmp_path / "out",
+                                   backend="file", config_file=config)
+    session.buffers.max_wait = 0
+    with session._worker.ledger:
+        demo.run_backtest(bars=50, seed=1)
+    full = session.accounting().dropped.get("buffer_full", 0)
+    tradetrace.shutdown()
+    assert full > 0
+    summary = summarize([tmp_path / "out"])
+    assert summary.metrics is not None and summary.metrics.lost == {"buffer_full": full}
+    assert f"LOST: {full:,} spans never reached the trace files (buffer_full {full:,})" \
+        in summary_view.text(summary)

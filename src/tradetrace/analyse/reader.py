@@ -29,15 +29,14 @@ report) goes through this module, so each rule lives here once:
 from __future__ import annotations
 
 import glob
-import io
 import json
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..model.otlp_json import BadSpan, Span, decode_request
+from .raw_lines import GzipPrefix, open_raw, split_lines
 
 #: Files a folder is searched for (the Collector's rotated sets are ``*.json``).
 TRACE_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
@@ -54,7 +53,6 @@ _METRICS_SUFFIXES = ("-metrics.jsonl", "-metrics.jsonl.gz")
 _MAX_MESSAGES = 50
 #: The run index's folder beside the trace files (``query/run_index.py``); never read as traces.
 INDEX_FOLDER = ".tradetrace-index"
-_CHUNK = 1 << 20
 
 
 @dataclass
@@ -210,7 +208,7 @@ def read_lines(path: Path, stats: ReadStats) -> Iterator[tuple[int, str]]:
     with raw:
         number = 0
         try:
-            for line in _split_lines(raw, cap):
+            for line in split_lines(raw, cap):
                 number += 1
                 if line is None:
                     stats.bad_line(path, number, f"longer than {cap:,} bytes, the line cap; "
@@ -228,7 +226,7 @@ def read_lines(path: Path, stats: ReadStats) -> Iterator[tuple[int, str]]:
                 raise UnreadableFile(first_line(exc)) from None
             stats.note(f"{path}: read failed after line {number} ({first_line(exc)}); "
                        "the rest of the file is skipped")
-        if isinstance(raw, _GzipPrefix) and raw.error is not None:
+        if isinstance(raw, GzipPrefix) and raw.error is not None:
             if not raw.produced:  # not gzip at all, or cut before its first byte
                 raise UnreadableFile(raw.error)
             stats.note(f"{path}: compressed stream is cut short ({raw.error}); the lines "
@@ -236,107 +234,6 @@ def read_lines(path: Path, stats: ReadStats) -> Iterator[tuple[int, str]]:
 
 
 _REPLACEMENT = "\ufffd".encode()
-
-
-def open_raw(path: Path) -> io.RawIOBase:
-    """The bytes of ``path``, decompressed when it is a ``.gz``."""
-    return _GzipPrefix(path) if path.name.endswith(".gz") else io.FileIO(path)
-
-
-def _split_lines(raw: io.RawIOBase, cap: int) -> Iterator[bytes | bytearray | None]:
-    """The lines of ``raw`` (newline kept), None for one longer than ``cap`` bytes.
-
-    By hand rather than ``readline(cap)``: that joins its pieces into a second copy, and
-    reading past a long line with it held another. Here a line is held only while it is
-    within the cap, so memory stays about ``cap`` plus one chunk whatever the lines.
-    """
-    held = bytearray()
-    skipping = False
-    while chunk := raw.read(_CHUNK):
-        start = 0
-        while (end := chunk.find(b"\n", start)) != -1:
-            if skipping:
-                skipping = False
-                yield None
-            elif len(held) + end - start > cap:
-                held = bytearray()
-                yield None
-            elif held:
-                held += memoryview(chunk)[start:end + 1]
-                line, held = held, bytearray()
-                yield line
-            else:
-                yield chunk[start:end + 1]
-            start = end + 1
-        if not skipping and start < len(chunk):
-            if len(held) + len(chunk) - start > cap:
-                skipping, held = True, bytearray()  # said at its end; its bytes let go
-            else:
-                held += memoryview(chunk)[start:]
-    if skipping:
-        yield None
-    elif held:
-        yield held
-
-
-class _GzipPrefix(io.RawIOBase):
-    """The decompressed bytes of a ``.gz`` file up to where its stream breaks.
-
-    zlib by hand rather than ``gzip.open``: its read() loses the bytes it decompressed
-    before an error; here every byte before the break is read, and ``error`` says why it
-    stopped. Multi-member files (concatenated gzips) are read whole.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
-        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._out = b""
-        self._at = 0
-        self._done = False
-        self._started = False  #: any compressed byte seen (an empty file is empty, not cut)
-        self.produced = 0
-        self.error: str | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while self._at >= len(self._out):
-            if self._done:
-                return 0
-            self._out, self._at = self._next(), 0
-        n = min(len(buffer), len(self._out) - self._at)
-        buffer[:n] = self._out[self._at:self._at + n]
-        self._at += n
-        self.produced += n
-        return n
-
-    def _next(self) -> bytes:
-        z = self._inflate
-        if z.eof:  # a member ended: the next one starts with what it left over
-            data = z.unused_data or self._file.read(_CHUNK)
-            if not data:
-                self._done = True
-                return b""
-            z = self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        else:
-            data = z.unconsumed_tail or self._file.read(_CHUNK)
-            if not data:
-                self._done = True
-                if self._started:
-                    self.error = "the stream ends before its end marker"
-                return z.flush()
-        self._started = True
-        try:
-            return z.decompress(data, 4 * _CHUNK)  # bounded: a gzip bomb is read in steps
-        except zlib.error as exc:
-            self._done = True
-            self.error = f"corrupt data: {exc}"
-            return b""
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
 
 
 # -- spans (the plain-Python reader) ------------------------------------------------------

@@ -39,13 +39,15 @@ class MetricsSummary:
     events_recorded: dict[str, int]  #: by event type
     trades_completed: dict[str, int]  #: by outcome
     trades_open: int
-    spans: dict[str, int]  #: exported, dropped, evicted
+    spans: dict[str, int]  #: exported, dropped, evicted (retention's fates)
     anomalies: dict[str, int]
     fill_latency_ms: dict[str, float | None]  #: count, p50, p99 (bucket estimates), max
     realized_pnl: dict[str, float | None]  #: count, sum (net), worst, best
     #: signals: total, changed (direction), unanswered (changed, no order followed), and
     #: unanswered by direction (why didn't it trade, at any level)
     signals: dict[str, Any] = field(default_factory=dict)
+    #: spans lost outside retention's choices, by reason (a full buffer, a failed write)
+    lost: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -186,6 +188,8 @@ def _metrics(digest: MetricsDigest) -> MetricsSummary:
             "max": fill.max if fill else None,
         },
         signals=_signals(digest),
+        lost={k: v for k, v in int_map(digest.total(
+            "tradetrace.spans.lost", by="tradetrace.drop.reason")).items() if v},
         realized_pnl={
             "count": every.count if every else 0,
             "sum": float(sum(net.values())) if net else None,

@@ -79,6 +79,11 @@ def _metrics(out: Any, m: MetricsSummary) -> None:
     recorded = sum(m.events_recorded.values())
     print_text(out, f"events recorded: {recorded:,}; trades open: {m.trades_open:,}; spans: "
                     + (", ".join(f"{k} {v:,}" for k, v in m.spans.items()) or "-"))
+    if m.lost:  # never quietly: these spans are missing from everything above
+        print_text(out, f"LOST: {sum(m.lost.values()):,} spans never reached the trace "
+                        "files (" + ", ".join(f"{k} {v:,}" for k, v in m.lost.items())
+                   + "); events recorded counts only the events that reached retention",
+                   style="bold red")
     if m.trades_completed:
         _counts(out, "trade outcome", "trades", m.trades_completed.items())
     pnl, fill = m.realized_pnl, m.fill_latency_ms

@@ -27,11 +27,19 @@ from typing import Any
 
 from ..retain.buffer import BUFFER_FULL, ContainerBuffers
 from ..retain.tail import TailRetention
-from ..retain.tail_stats import COUNTED_ONLY, DROPPED_BY_POLICY
+from ..retain.tail_stats import (
+    COUNTED_ONLY,
+    DROPPED_BY_POLICY,
+    DROPPED_PER_TRADE_CAP,
+    EVICTED_BY_CAP,
+)
 from .worker import ExportWorker
 
 #: Drop reasons that are a choice the user configured, not a loss.
 BY_POLICY = frozenset({DROPPED_BY_POLICY, COUNTED_ONLY})
+#: Drop reasons retention decides, which the metrics show as span fates already.
+BY_RETENTION = frozenset({DROPPED_BY_POLICY, COUNTED_ONLY, DROPPED_PER_TRADE_CAP,
+                          EVICTED_BY_CAP})
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,12 @@ class Accounting:
             if self.derived_lost:
                 text += f", {self.derived_lost} lost"
         return text
+
+
+def lost_outside_retention(accounting: Accounting) -> dict[str, int]:
+    """Spans lost before retention saw them or after it passed them on (a full buffer, a
+    failed write, ...), by reason: the ``tradetrace.spans.lost`` metric."""
+    return {r: n for r, n in accounting.dropped.items() if r not in BY_RETENTION}
 
 
 def account(buffers: ContainerBuffers, worker: ExportWorker | None,

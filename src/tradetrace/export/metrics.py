@@ -22,6 +22,7 @@ durations at DEBUG) are recorded one by one, on the export worker.
 | ``trading.realized_pnl`` | up-down counter | {currency} | container, strategy |
 | ``trading.signals`` | counter | {signal} | container, strategy, direction, changed, ordered |
 | ``tradetrace.spans`` | counter | {span} | ``tradetrace.span.fate``: exported, dropped, evicted |
+| ``tradetrace.spans.lost`` | counter | {span} | ``tradetrace.drop.reason``: buffer_full, ... |
 | ``tradetrace.retention.held_spans`` | gauge | {span} | |
 | ``tradetrace.retention.held_bytes`` | gauge | By | |
 | ``tradetrace.trade.anomalies`` | counter | {event} | ``tradetrace.anomaly`` |
@@ -64,6 +65,7 @@ from .histograms import HistogramExporter, HistogramSeries
 logger = logging.getLogger(__name__)
 
 FATE = "tradetrace.span.fate"
+DROP_REASON = "tradetrace.drop.reason"
 #: Latency buckets from 10 us (a backtest's synchronous fill) to 10 s (a live broker).
 PNL_BUCKETS = [1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
                10000.0, 25000.0, 100000.0]
@@ -83,6 +85,7 @@ class TradingMetrics(RetentionObserver):
         resource: Resource,
         routes: Callable[[], Iterable[Any]],
         retention: Callable[[], TailRetention | None],
+        lost: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self._handler = HistogramSeries(
             "trading.handler.duration", "s", "Handler call duration (DEBUG)",
@@ -112,6 +115,7 @@ class TradingMetrics(RetentionObserver):
         meter = self.provider.get_meter("tradetrace", __version__)
         self._routes = routes
         self._retention = retention
+        self._lost = lost
         meter.create_observable_counter(
             "trading.events", [self._events], unit="{event}",
             description="Events recorded, by type and container (kept or not)")
@@ -133,6 +137,10 @@ class TradingMetrics(RetentionObserver):
         meter.create_observable_counter(
             "tradetrace.spans", [self._spans], unit="{span}",
             description="Spans by what retention did with them")
+        meter.create_observable_counter(
+            "tradetrace.spans.lost", [self._spans_lost], unit="{span}",
+            description="Spans lost outside retention's choices (a full buffer, a failed "
+                        "write, ...), by reason: with tradetrace.spans, every recorded span")
         meter.create_observable_gauge(
             "tradetrace.retention.held_spans", [self._held_spans], unit="{span}",
             description="Spans held with open trades and in sliding windows")
@@ -215,6 +223,11 @@ class TradingMetrics(RetentionObserver):
             yield Observation(stats.spans_passed, {FATE: "exported"})
             yield Observation(stats.spans_dropped, {FATE: "dropped"})
             yield Observation(stats.spans_evicted, {FATE: "evicted"})
+
+    def _spans_lost(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self._lost is not None:
+            for reason, count in self._lost().items():
+                yield Observation(count, {DROP_REASON: reason})
 
     def _held_spans(self, options: CallbackOptions) -> Iterable[Observation]:
         tail = self._retention()

@@ -38,12 +38,7 @@ from ..model.record import (
     Record,
 )
 from ..model.route import Route
-from .plain_values import dumps, packed_error
-
-
-def _qualname(handler: Any) -> str:
-    name = getattr(handler, "__qualname__", None)
-    return name if isinstance(name, str) else type(handler).__qualname__
+from .plain_values import dumps, handler_name, packed_error
 
 
 def route_definition(route: Route) -> tuple[Any, ...]:
@@ -88,7 +83,7 @@ class Packer:
         else:
             route = self._route(route, new_routes)
             if kind is HANDLER:
-                subject = _qualname(subject)
+                subject = handler_name(subject)
             elif kind is EVENT and subject.__class__ is not tuple:
                 subject = self._kept(subject)
         parent = record[4]
@@ -121,7 +116,7 @@ class Packer:
         elif route is not None:
             route = self._route(route, new_routes)
             if kind is HANDLER:
-                kept = _qualname(subject)
+                kept = handler_name(subject)
             elif subject.__class__ is tuple:
                 kept = subject
             else:  # an event still being dispatched: its fields now

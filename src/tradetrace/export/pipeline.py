@@ -50,7 +50,8 @@ def make_sink(config: TracingConfig, resource: Resource, scope: InstrumentationS
 
 def make_metrics(config: TracingConfig, backend_name: str, resource: Resource, file_stem: str,
                  routes: Callable[[], Iterable[Any]],
-                 tail: Callable[[], Any]) -> tuple[Any, Path | None]:
+                 tail: Callable[[], Any],
+                 lost: Callable[[], dict[str, int]] | None = None) -> tuple[Any, Path | None]:
     """The streaming metrics and their file, if any, stored by the backend named
     ``backend_name``; (None, None) when off or broken (metrics are an extra: tracing goes
     on without them)."""
@@ -64,7 +65,7 @@ def make_metrics(config: TracingConfig, backend_name: str, resource: Resource, f
         if exporter is None:
             return None, None
         return TradingMetrics(exporter, config.metrics.interval_seconds, resource, routes,
-                              tail), path
+                              tail, lost), path
     except Exception:
         logger.exception("tradetrace: metrics could not be set up; tracing without them")
         return None, None

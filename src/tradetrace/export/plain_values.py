@@ -37,6 +37,14 @@ class PackedError(Exception):
         return PackedError, (self.qualified, self.name, self.message, self.stacktrace)
 
 
+def handler_name(handler: Any) -> str:
+    """A handler's qualified name (a name already, for records packed for the encoder)."""
+    if handler.__class__ is str:
+        return handler
+    name = getattr(handler, "__qualname__", None)
+    return name if isinstance(name, str) else type(handler).__qualname__
+
+
 def packed_error(error: BaseException) -> PackedError:
     if isinstance(error, PackedError):
         return error

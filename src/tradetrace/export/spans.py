@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 import threading
-import traceback
 from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any
@@ -64,7 +63,7 @@ from .attributes import (
 )
 from .correlation import Correlator
 from .event_attributes import LOW_CARDINALITY, PLAIN, EventAttributes, number_text, plain_value
-from .plain_values import PackedError
+from .plain_values import handler_name, packed_error
 from .shapes import compile_shape
 from .trace_shape import TraceShape
 from .trade_spans import TradeSpanEncoder
@@ -329,7 +328,7 @@ class SpanEncoder(TraceShape, EventAttributes):
 
     def _handler(self, record: Record) -> str:
         route = record[ROUTE]
-        name = _qualname(record[SUBJECT])
+        name = handler_name(record[SUBJECT])
         event_id = self.kept(record[PARENT][SUBJECT])[F_EVENT_ID]
         attrs = [
             (conv.HANDLER_NAME, name),
@@ -357,10 +356,13 @@ class SpanEncoder(TraceShape, EventAttributes):
         if error is None:
             return span_json(trace_id, span_id, self._parent_id(record), name_json,
                              record[START], record[END], attrs, links)
-        exception = event_json("exception", record[END], self.attr.many(_exception(error)))
+        error = packed_error(error)  # as packing made it, or made here the same way
+        exception = event_json("exception", record[END], self.attr.many([
+            ("exception.type", error.qualified), ("exception.message", error.message),
+            ("exception.stacktrace", error.stacktrace)]))
         return span_json(
             trace_id, span_id, self._parent_id(record), name_json, record[START], record[END],
-            attrs, links, [exception], STATUS_ERROR, f"{_error_name(error)}: {error}",
+            attrs, links, [exception], STATUS_ERROR, f"{error.name}: {error.message}",
         )
 
 
@@ -374,31 +376,3 @@ def _values_getter(keys: tuple[Any, ...]) -> Callable[[Mapping[Any, Any]], tuple
         key = keys[0]
         return lambda payload: (payload[key],)
     return lambda payload: ()
-
-
-
-
-def _qualname(handler: Any) -> str:
-    if handler.__class__ is str:  # named already (records packed for the encoder process)
-        return handler
-    name = getattr(handler, "__qualname__", None)
-    return name if isinstance(name, str) else type(handler).__qualname__
-
-
-def _error_name(error: BaseException) -> str:
-    return error.name if isinstance(error, PackedError) else type(error).__name__
-
-
-def _exception(error: BaseException) -> list[tuple[str, Any]]:
-    if isinstance(error, PackedError):  # formatted in the traced process
-        return [("exception.type", error.qualified), ("exception.message", error.message),
-                ("exception.stacktrace", error.stacktrace)]
-    cls = type(error)
-    module = cls.__module__
-    qualified = cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
-    stack = "".join(traceback.format_exception(cls, error, error.__traceback__))
-    return [
-        ("exception.type", qualified),
-        ("exception.message", str(error)),
-        ("exception.stacktrace", stack),
-    ]
