@@ -4,10 +4,11 @@ Issue 16's budgets: indexing at least 300k spans/s; after indexing, ``summary``,
 ``query bottlenecks``, ``query trades``, ``query chain`` and ``query compare`` each
 within 1 s at 1M spans and 3 s at 10M; peak memory under 2 GB at 10M.
 
-Input: the demo backtest traced at NORMAL to about 1M spans (``--base DIR`` reuses such
-a folder); a larger size is that run and copies of it as further runs (each copy with
-its own run id and trace ids: a parameter sweep of identical runs), hard links where a
-file is reused as is. Every command runs as the user runs it (``python -m
+Input: the demo backtest traced at NORMAL to half the smallest size (``--base DIR``
+reuses such a folder); each size is that run and copies of it as further runs (each copy
+with its own run id and trace ids: a parameter sweep of identical runs), hard links where
+a file is reused as is, so that even the smallest has two runs to compare. Every
+command runs as the user runs it (``python -m
 tradetrace.cli.main ...`` in a fresh process, output discarded); its wall time includes
 the interpreter's start and imports (shown apart) and its peak RSS is its own
 (``wait4``). Indexing is timed on a fresh index (``tradetrace index``), then each
@@ -110,7 +111,7 @@ def sweep(base: Path, folder: Path, runs: int) -> None:
 def measure(folder: Path, spans: int) -> dict[str, tuple[float, float, int]]:
     shutil.rmtree(folder / ".tradetrace-index", ignore_errors=True)
     runs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    first, second = run_id_of(runs[0]), run_id_of(runs[-1] if len(runs) > 1 else runs[0])
+    first, second = run_id_of(runs[0]), run_id_of(runs[-1])
     results = {"index": timed(cli("index", str(folder)))}
     event = _fill_event(folder)
     trade = _a_trade(folder)
@@ -147,7 +148,8 @@ def _one(folder: Path, sql: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--base", type=Path, help="a folder of one ~1M-span demo run")
+    parser.add_argument("--base", type=Path, help="a folder of one demo run of half the "
+                                                    "smallest size")
     parser.add_argument("--work", type=Path, help="where the sweeps are made (kept)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -155,7 +157,7 @@ def main() -> int:
         work = args.work or Path(tmp)
         base = args.base or work / "base"
         if not (base.exists() and trace_files(base)):
-            generate_base(base, min(args.sizes), args.seed)
+            generate_base(base, min(args.sizes) // 2, args.seed)
         startup, _, _ = timed([sys.executable, "-c", "import tradetrace.cli.main, "
                                "tradetrace.analyse.query, tradetrace.analyse.summary"])
         base_spans = int(_one(base, "SELECT count(*) FROM spans"))
@@ -163,7 +165,7 @@ def main() -> int:
               f"{startup:.2f} s (in every figure below)\n")
         rows = []
         for size in args.sizes:
-            runs = max(1, round(size / base_spans))
+            runs = max(2, round(size / base_spans))
             folder = work / f"sweep{runs}"
             sweep(base, folder, runs)
             spans = runs * base_spans
