@@ -11,8 +11,9 @@ backtest is offline and deterministic: a seeded random walk of daily OHLC bars i
 on a cross down, market orders, 0.1% commission.
 
 What the framework produced is counted by the strategy's own callbacks (``notify_order``
-by status, ``notify_trade`` opened and closed, its bars) and backtrader's
-``TradeAnalyzer``. Checked and printed for each traced level:
+by status, ``notify_trade`` opened and closed, its bars; plus the broker's notifications
+still queued when the data ended) and backtrader's ``TradeAnalyzer``. Checked and
+printed for each traced level:
 
 - results unchanged: the final portfolio value and the closed trades (ref, open and
   close bar, P&L) equal the bare run's;
@@ -102,6 +103,8 @@ def backtest(bars: int, seed: int = 7) -> dict[str, Any]:
     analysis = strategy.analyzers.trades.get_analysis()
     events: Counter[str] = Counter({"BAR": len(strategy)})
     events.update({STATUS_TYPES[name]: n for name, n in strategy.orders.items()})
+    # notifications the broker made that no bar was left to deliver (an order on the last bar)
+    events.update(STATUS_TYPES[order.getstatusname()] for order in cerebro.broker.notifs)
     events["POSITION_OPEN"] = strategy.opened
     events["POSITION_CLOSE"] = len(strategy.closed)
     return {
