@@ -89,7 +89,7 @@ def test_results_unchanged(bt: Any) -> None:
 
 
 def test_events_read_from_backtraders_objects(bt: Any) -> None:
-    spans, _ = _run(bt)
+    spans, record = _run(bt)
     fill = _attributes(spans.named("FILL")[0])
     assert fill[conv.EVENT_TYPE] == "FILL"
     assert fill[conv.CONTAINER_ID] == "SmaCross"  # the strategy, by its class
@@ -102,9 +102,10 @@ def test_events_read_from_backtraders_objects(bt: Any) -> None:
     # float dates shown as the feed's datetimes: the first bar is 2015-01-02
     first_bar = min(spans.named("BAR"), key=lambda s: s.start_time)
     assert _attributes(first_bar)[conv.SIM_TIME] == "2015-01-02T00:00:00"
-    close = _attributes(spans.named("POSITION_CLOSE")[0])
-    assert close[conv.TRADE_PNL if conv.TRADE_PNL in close else "trading.position.realized_pnl"
-                 ] is not None
+    first_close = min(spans.named("POSITION_CLOSE"), key=lambda s: s.start_time)
+    close = _attributes(first_close)
+    assert round(close["trading.position.realized_pnl"], 6) == record.closed[0][2]  # pnlcomm
+    assert close[conv.ORDER_ID] == "2"  # the closing order (order 1 opened it)
 
 
 def test_an_orders_life_is_one_chain(bt: Any) -> None:
