@@ -91,19 +91,20 @@ def _data(event: Any) -> Any:
     return event.data
 
 
-#: float date -> datetime: one conversion per bar (the bar, its orders, its trades)
-_TIMES: dict[float, Any] = {}
+#: (float date, the feed's time zone) -> datetime: one conversion per bar (the bar, its
+#: orders, its trades), not one per event
+_TIMES: dict[tuple[float, Any], Any] = {}
 
 
 def sim_time(event: Any) -> Any:
     """The simulated time now: the feed's current bar, as backtrader converts it."""
     line = _data(event).datetime
-    number = line[0]
-    when = _TIMES.get(number)
+    key = (line[0], getattr(line, "_tz", None))
+    when = _TIMES.get(key)
     if when is None:
         if len(_TIMES) >= 1024:
             _TIMES.clear()
-        when = _TIMES[number] = line.datetime(0)
+        when = _TIMES[key] = line.datetime(0)
     return when
 
 
