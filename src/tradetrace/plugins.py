@@ -126,4 +126,5 @@ EVENT_ADAPTERS = Registry("event adapter", "tradetrace.event_adapters", {
     "attributes": "tradetrace.model.events:AttributeAdapter",
     "objects": "tradetrace.model.events:ObjectAdapter",
     "keys": "tradetrace.model.events:KeyAdapter",
+    "backtrader": "tradetrace.model.backtrader:BacktraderAdapter",
 })

@@ -79,6 +79,6 @@ def test_bad_profiles_are_config_errors(profile, message):
 
 def test_unknown_profile_name_lists_the_known_ones():
     """An unknown profile name says which names exist."""
-    with pytest.raises(ConfigError,
-                       match=r"allowed: admf, demo, nautilus, or the path of a YAML profile"):
+    with pytest.raises(ConfigError, match=r"allowed: admf, demo, nautilus, backtrader, "
+                       r"or the path of a YAML profile"):
         tradetrace.configure("normal", profile="admf2", backend="none")

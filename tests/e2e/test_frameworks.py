@@ -4,6 +4,7 @@ the traces against the framework's own record (results, spans per type, chains, 
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -13,13 +14,16 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".cache" / "frameworks" / "venv" / "bin" / "python"
+#: this checkout's tradetrace first (the venv may hold another checkout's, installed -e)
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p)}
 
 
 def _python_with(package: str) -> Path:
     if not PYTHON.exists():
         pytest.skip(f"no {PYTHON}: run `bash .ci/install-frameworks` (README's test command)")
     probe = subprocess.run([str(PYTHON), "-c", f"import {package}, tradetrace"],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120, env=ENV)
     if probe.returncode != 0:
         pytest.skip(f"{PYTHON} cannot import {package}: {probe.stderr.strip()[-300:]}")
     return PYTHON
@@ -29,11 +33,25 @@ def test_nautilus_trader_backtest_traced_at_every_level() -> None:
     python = _python_with("nautilus_trader")
     done = subprocess.run([str(python), str(ROOT / "examples" / "nautilus_backtest.py"),
                            "--bars", "1500", "--python", str(python)],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, env=ENV)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert lines[-1] == "all checks passed", done.stdout
     assert not [line for line in lines if "FAIL" in line]
     for check in ("results unchanged", "spans per event type equal", "order chains complete",
                   "trades: ", "minimal records the order lifecycle"):
+        assert any(check in line for line in lines), check
+
+
+def test_backtrader_backtest_traced_at_every_level() -> None:
+    python = _python_with("backtrader")
+    done = subprocess.run([str(python), str(ROOT / "examples" / "backtrader_backtest.py"),
+                           "--bars", "1500", "--python", str(python)],
+                          capture_output=True, text=True, timeout=900, env=ENV)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "all checks passed", done.stdout
+    assert not [line for line in lines if "FAIL" in line]
+    for check in ("results unchanged", "spans per event type equal", "order chains complete",
+                  "trades: ", "minimal records the trade events"):
         assert any(check in line for line in lines), check

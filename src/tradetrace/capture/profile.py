@@ -12,7 +12,8 @@ A profile names, as ``module:Class.method``, the methods that play each role:
 - ``transport``: methods that send an event across a queue or to another process (its
   trace context is injected into the event's metadata first; capture/propagation.py).
 
-Built in: ``admf`` (ADMF-PC, imported as ``src.*``) and ``demo`` (``examples/demo_engine``).
+Built in: ``admf`` (ADMF-PC, imported as ``src.*``), ``demo`` (``examples/demo_engine``),
+and the frameworks' profiles in capture/frameworks/ (``nautilus``, ``backtrader``).
 A user profile is YAML with the same keys, plus ``event_fields`` when the event object
 names its fields differently, and ``event_adapter`` when its events are not read by
 attribute (an adapter by name: model/events.py, ``plugins.EVENT_ADAPTERS``)::
@@ -33,10 +34,8 @@ import importlib.machinery
 import importlib.util
 import inspect
 import keyword
-import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,76 +43,13 @@ import yaml
 
 from ..config_sections import parse_trade_rules
 from ..errors import ConfigError
-from ..model.events import EVENT_FIELDS, EventAdapter
+from ..model.events import EVENT_FIELDS
 from ..plugins import EVENT_ADAPTERS
+from .frameworks import backtrader, nautilus
 from .listener import ListenSpec
+from .profile_types import _TARGET_FORM, ROLES, Profile, Target
 
-ROLES = ("publish", "subscribe", "unsubscribe", "lifecycle", "run", "transport")
-_TARGET = re.compile(
-    r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<cls>[A-Za-z_]\w*)\.(?P<method>[A-Za-z_]\w*)$"
-)
-_TARGET_FORM = "'package.module:Class.method'"
-
-@dataclass(frozen=True)
-class Target:
-    """One patch point: ``module:Class.method``."""
-
-    module: str
-    cls: str
-    method: str
-
-    @classmethod
-    def parse(cls, text: Any, path: str) -> Target:
-        match = _TARGET.match(text) if isinstance(text, str) else None
-        if not match:
-            raise ConfigError(path, text, _TARGET_FORM)
-        return cls(match["module"], match["cls"], match["method"])
-
-    def __str__(self) -> str:
-        return f"{self.module}:{self.cls}.{self.method}"
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    publish: tuple[Target, ...]
-    subscribe: tuple[Target, ...] = ()
-    unsubscribe: tuple[Target, ...] = ()
-    lifecycle: tuple[Target, ...] = ()
-    run: tuple[Target, ...] = ()
-    transport: tuple[Target, ...] = ()
-    #: listener mode: after each ``on`` method returns, subscribe to the bus it names
-    listen: tuple[tuple[Target, ListenSpec], ...] = ()
-    #: the framework's own trade rules (retain/trade_rules.py TradeRules), used unless
-    #: ``tracing.trades`` is given
-    trades: Any = None
-    #: armed when no profile is chosen (a profile whose events need their own adapter is
-    #: armed only when chosen: one adapter reads a session's events)
-    by_default: bool = True
-    event_fields: Mapping[str, str] = field(default_factory=lambda: dict(EVENT_FIELDS))
-    container_id_attribute: str = "container_id"
-    event_adapter: str = "attributes"  #: how its events are read (model/events.py)
-    adapter_options: Mapping[str, Any] = field(default_factory=dict)  #: the adapter's own
-
-    def targets(self) -> Iterable[tuple[str, Target]]:
-        for role in ROLES:
-            for target in getattr(self, role):
-                yield role, target
-        for target, _ in self.listen:
-            yield "listen", target
-
-    @property
-    def modules(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(t.module for _, t in self.targets()))
-
-    def field(self, name: str) -> str:
-        return self.event_fields.get(name, name)
-
-    def adapter(self) -> EventAdapter:
-        """The event adapter this profile names, reading its ``event_fields``."""
-        adapter: EventAdapter = EVENT_ADAPTERS.get(self.event_adapter, "event_adapter")(
-            self.event_fields, **self.adapter_options)
-        return adapter
+__all__ = ["BUILTIN", "ROLES", "Profile", "Target", "parse_profile", "resolve_profiles"]
 
 
 def _methods(module: str, cls: str, names: str) -> tuple[Target, ...]:
@@ -145,41 +81,8 @@ BUILTIN: dict[str, Profile] = {
         lifecycle=_methods("demo_engine.containers", "Container", _LIFECYCLE),
         run=_methods("demo_engine.coordinator", "Coordinator", "run_topology"),
     ),
-    # NautilusTrader: a compiled bus (listened to, not patched), object events (read by
-    # the objects adapter), orders and positions tied by id, trades from its positions.
-    # Armed only when chosen: its events need their own adapter (docs/frameworks.md).
-    "nautilus": Profile(
-        name="nautilus",
-        publish=(),
-        listen=((Target("nautilus_trader.system.kernel", "NautilusKernel", "__init__"),
-                 ListenSpec(bus="msgbus", subscribe="subscribe", handler="handler",
-                            arguments={"topic": "*"}, unsubscribe="unsubscribe")),),
-        event_fields={**EVENT_FIELDS, "event_id": "id", "container_id": "strategy_id",
-                      "source_id": "instrument_id", "timestamp": "ts_event"},
-        event_adapter="objects",
-        adapter_options={
-            "type": "class",
-            "payload": {
-                "symbol": ["instrument_id", "bar_type.instrument_id"],
-                "side": ["order_side", "entry", "side"], "quantity": ["last_qty", "quantity"],
-                "price": ["last_px", "price", "close"], "order_id": "client_order_id",
-                "fill_id": "trade_id", "strategy_id": "strategy_id",
-                "position_id": "position_id", "opening_order_id": "opening_order_id",
-                "closing_order_id": "closing_order_id", "entry_price": "avg_px_open",
-                "realized_pnl": "realized_pnl", "open": "open", "high": "high", "low": "low",
-                "volume": "volume", "reason": "reason",
-            },
-            "correlate": {"order": ["order_id", "closing_order_id", "opening_order_id"],
-                          "position": ["position_id"]},
-        },
-        trades=parse_trade_rules({
-            "orders": ["OrderInitialized"], "fills": ["OrderFilled"],
-            "opens": ["PositionOpened"], "closes": ["PositionClosed"],
-            "updates": ["PositionChanged"], "signals": [],
-            "position": ["symbol"], "exit_price": "price",
-        }, "profile nautilus.trades"),
-        by_default=False,
-    ),
+    "nautilus": nautilus.PROFILE,
+    "backtrader": backtrader.PROFILE,
 }
 
 
@@ -189,9 +92,9 @@ def resolve_profiles(
     """The profiles to apply and whether they were chosen explicitly.
 
     Unset, every built-in profile read by the default adapter is armed (``admf``,
-    ``demo``): each patches its modules when (and if) they are imported; ``nautilus`` is
-    armed only when chosen. Explicit profiles are checked now: their modules must be
-    importable.
+    ``demo``): each patches its modules when (and if) they are imported; ``nautilus`` and
+    ``backtrader`` are armed only when chosen. Explicit profiles are checked now: their
+    modules must be importable.
     """
     if spec is None:
         return tuple(p for p in BUILTIN.values() if p.by_default), False

@@ -1,6 +1,6 @@
 """What each role of a profile is patched with (``publish``, ``subscribe``,
-``unsubscribe``, ``transport``, ``lifecycle``, ``run``), and trace context injection for
-events that cross a queue or a process."""
+``unsubscribe``, ``transport``, ``lifecycle``, ``run``, a listener's ``on``, a framework's
+``hook``), and trace context injection for events that cross a queue or a process."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ def replacement(session: Any, records: RecordSink, role: str, original: Any,
     if role == "listen":
         spec = next(spec for on, spec in profile.listen if on == target)
         return function_wrapper(original, listen_wrapper(session.listeners, spec))
+    if role == "hook":  # a framework's own capture point (capture/frameworks/)
+        hook = next(hook for on, hook in profile.hooks if on == target)
+        return function_wrapper(original, hook(session))
     if role == "lifecycle":
         wrapper = lifecycle_wrapper(records, profile.container_id_attribute)
         return function_wrapper(original, wrapper)

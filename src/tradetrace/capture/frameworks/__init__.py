@@ -1,0 +1,1 @@
+"""Built-in profiles of trading frameworks, a module each (one row in profile.BUILTIN)."""
