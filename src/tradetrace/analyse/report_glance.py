@@ -62,22 +62,25 @@ def glance(query: TraceQuery, kept: list[Trade], metrics: MetricsSummary | None)
 
 
 def glance_html(g: Glance) -> str:
-    def card(label: str, value: str, kind: str = "") -> str:
+    def card(name: str, label: str, value: str, kind: str = "") -> str:
         cls = f' class="{kind}"' if kind else ""
-        return f"<div{cls}><b>{e(value)}</b><span>{e(label)}</span></div>"
+        return f'<div id="glance-{name}"{cls}><b>{e(value)}</b><span>{e(label)}</span></div>'
+
+    def amount(value: float | None, sign: str = "") -> str:
+        return "n/a" if value is None else f"{value:{sign},.2f}"
 
     rate = "n/a" if g.win_rate is None else f"{g.win_rate:.0%}"
     cards = [
-        card("trades closed", f"{g.trades:,}"),
-        card(f"win rate: {g.wins:,} won, {g.losses:,} lost", rate,
+        card("trades", "trades closed", f"{g.trades:,}"),
+        card("win-rate", f"win rate: {g.wins:,} won, {g.losses:,} lost", rate,
              "" if g.win_rate is None else ("win" if g.win_rate >= 0.5 else "loss")),
-        card("realized P&L", "n/a" if g.pnl is None else f"{g.pnl:+,.2f}",
+        card("pnl", "realized P&L", amount(g.pnl, "+"),
              "" if not g.pnl else ("win" if g.pnl > 0 else "loss")),
-        card("max drawdown", "n/a" if g.max_drawdown is None else f"{g.max_drawdown:,.2f}",
-             "loss" if g.max_drawdown else ""),
-        card("bars", f"{g.bars:,}"),
-        card("spans", f"{g.spans:,}"),
-        card("spans dropped", "n/a (no metrics)" if g.dropped is None else f"{g.dropped:,}",
+        card("drawdown", "max drawdown", amount(g.max_drawdown), "loss" if g.max_drawdown else ""),
+        card("bars", "bars", f"{g.bars:,}"),
+        card("spans", "spans", f"{g.spans:,}"),
+        card("dropped", "spans dropped",
+             "n/a (no metrics)" if g.dropped is None else f"{g.dropped:,}",
              "loss" if g.dropped else ""),
     ]
     return f'<div class="glance" id="glance">{"".join(cards)}</div>'

@@ -24,7 +24,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f5f5f5}
 .glance div{border:1px solid #ddd;border-radius:6px;padding:.5rem .8rem;flex:1 1 0;min-width:6rem}
 .glance b{display:block;font-size:1.5rem;font-variant-numeric:tabular-nums}
 .glance span{color:#666;font-size:.8rem}
-.glance .loss b{color:#d62728}.glance .win b{color:#2ca02c}
+.none{color:#2ca02c}.glance .loss b{color:#d62728}.glance .win b{color:#2ca02c}
 .share{display:inline-block;height:.7rem;background:#1f77b4;vertical-align:middle;margin-right:.3rem}
 """
 
