@@ -189,7 +189,7 @@ def pnl(kept: list[Trade]) -> tuple[Any, str]:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         row_heights=[0.55, 0.45])
     fig.add_trace(go.Scatter(x=times, y=cumulative, name="cumulative P&L", mode="lines",
-                             line={"color": "#333"},
+                             line={"color": "#333", "shape": "hv"},  # a step at each exit
                              hovertemplate="cumulative %{y:+,.2f}<extra></extra>"), 1, 1)
     fig.add_trace(go.Bar(x=times, y=pnls, name="P&L per trade", width=max(slot, 1.0),
                          marker={"color": [pnl_color(p) for p in pnls], "line": {"width": 0}},
