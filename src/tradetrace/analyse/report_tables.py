@@ -69,7 +69,8 @@ def why_no_trade_html(query: TraceQuery, metrics: MetricsSummary | None) -> str:
     found = query.detect_patterns("signal_without_order", limit=PATTERN_ROWS,
                                   changed_only=True)
     counted = (metrics.signals or {}).get("unanswered") if metrics else None
-    message = ("" if counted is None else
+    # the metrics count every signal, kept or not: said when the traces hold fewer
+    message = ("" if counted is None or counted == found.count else
                f"the metrics count {counted:,} changed signal(s) with no order, kept or not")
     part = _heading("Why no trade: direction changed, no order", found.count,
                     len(found.rows), message)
