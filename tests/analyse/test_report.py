@@ -191,7 +191,8 @@ def test_report_draws_every_plot_in_chromium_without_network(demo_report, tmp_pa
     assert _text(dom, "glance-win-rate") == f"{wins / len(closed):.0%}"
     assert _text(dom, "glance-pnl") == f"{sum(t.realized_pnl or 0 for t in closed):+,.2f}"
     assert _text(dom, "glance-spans") == f"{query.stats.spans:,}"
-    assert _text(dom, "glance-dropped") == "0"  # the metrics file beside the traces says
+    # the metrics file beside the traces says
+    assert _text(dom, "glance-dropped") == "0" and _text(dom, "glance-bars") == "400"
     assert dom.index('id="glance"') < dom.index('id="stages"') < dom.index('id="plot-trades"')
     # a reason column is there only with something in it
     rejected = dom[dom.index("<h3>Rejected orders"):dom.index("<h3>Why no trade")]

@@ -15,7 +15,7 @@ import pytest
 from tradetrace import conventions as conv
 from tradetrace.analyse.report import write_report
 from tradetrace.analyse.report_figures import LOSS, WIN
-from tradetrace.analyse.report_glance import max_drawdown
+from tradetrace.analyse.report_glance import Glance, glance_html, max_drawdown
 from tradetrace.query import TraceQuery
 
 T0 = 1_700_000_000_000_000_000
@@ -146,6 +146,14 @@ def test_first_screen_says_how_the_run_went_and_where_time_went(page):
     stages = page[page.index('id="stages"'):first_plot]
     for stage in ("BAR / bar", "SIGNAL / signal", "ORDER / order", "FILL / fill"):
         assert f"<td>{stage}</td>" in stages
+
+
+def test_first_screen_says_when_the_trades_are_fewer_than_the_run_made():
+    kept = Glance(trades=4, wins=2, losses=2, pnl=35.0, max_drawdown=25.0, bars=1, spans=13,
+                  dropped=0, closed_in_run=10)
+    assert "trades closed and kept, of 10</span>" in glance_html(kept)
+    every = Glance(**{**vars(kept), "closed_in_run": 4})
+    assert "<span>trades closed</span>" in glance_html(every)
 
 
 def test_max_drawdown_is_the_deepest_fall_from_a_peak():

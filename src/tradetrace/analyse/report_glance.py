@@ -29,6 +29,8 @@ class Glance:
     bars: int
     spans: int
     dropped: int | None  #: None: no metric lines to say
+    #: trades closed by the run as the metrics count them, kept or not (None: no metrics)
+    closed_in_run: int | None = None
 
     @property
     def win_rate(self) -> float | None:
@@ -58,7 +60,9 @@ def glance(query: TraceQuery, kept: list[Trade], metrics: MetricsSummary | None)
         pnl=sum(pnls) if pnls else None,
         max_drawdown=max_drawdown(pnls) if pnls else None,
         bars=int(bars), spans=query.stats.spans,
-        dropped=metrics.spans.get("dropped", 0) if metrics and metrics.spans else None)
+        dropped=metrics.spans.get("dropped", 0) if metrics and metrics.spans else None,
+        closed_in_run=sum(n for k, n in metrics.trades_completed.items()
+                          if k in ("win", "loss", "flat")) if metrics else None)
 
 
 def glance_html(g: Glance) -> str:
@@ -71,7 +75,9 @@ def glance_html(g: Glance) -> str:
 
     rate = "n/a" if g.win_rate is None else f"{g.win_rate:.0%}"
     cards = [
-        card("trades", "trades closed", f"{g.trades:,}"),
+        # the numbers are the kept trades': said when retention kept fewer than were made
+        card("trades", "trades closed" if g.closed_in_run in (None, g.trades) else
+             f"trades closed and kept, of {g.closed_in_run:,}", f"{g.trades:,}"),
         card("win-rate", f"win rate: {g.wins:,} won, {g.losses:,} lost", rate,
              "" if g.win_rate is None else ("win" if g.win_rate >= 0.5 else "loss")),
         card("pnl", "realized P&L", amount(g.pnl, "+"),
