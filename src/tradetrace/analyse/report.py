@@ -82,8 +82,9 @@ def _section(heading: str, div_id: str, figure: Any, empty: str, note: str) -> s
     if figure is None:
         body = no_data(empty, div_id)
     else:
-        figure.update_layout(template="plotly_white",
-                             margin={"l": 60, "r": 20, "t": 40, "b": 50})
+        figure.update_layout(template="plotly_white",  # a figure's own left margin kept
+                             margin={"l": figure.layout.margin.l or 60, "r": 20, "t": 40,
+                                     "b": 50})
         body = figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
                               config=_CONFIG, default_height="440px")
         if empty:  # a figure with a caveat (e.g. trades left out)

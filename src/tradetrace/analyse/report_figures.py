@@ -37,6 +37,28 @@ def parse_time(text: str | None) -> datetime | None:
         return None
 
 
+def _row(trade: Trade) -> str:
+    return f"{trade.symbol or '?'} · {trade.strategy_id or '?'} · {_direction(trade)}"
+
+
+def left_margin(kept: list[Trade]) -> int:
+    """The left margin of both trade plots, wide enough for the timeline's row labels
+    (about 7 px a character at plotly's 12 px font): equal margins line the two time
+    axes up."""
+    return max(60, 7 * max((len(_row(t)) for t in kept), default=0) + 20)
+
+
+def time_range(kept: list[Trade]) -> list[str] | None:
+    """The x range of both trade plots: every entry and exit, padded by 1% each side, so
+    a trade's bar and its P&L line up one above the other."""
+    times = [x for t in kept for x in (parse_time(t.entry_time), parse_time(t.exit_time))
+             if x is not None]
+    if not times:
+        return None
+    pad = (max(times) - min(times)) / 100
+    return [(min(times) - pad).isoformat(), (max(times) + pad).isoformat()]
+
+
 def latency(query: TraceQuery) -> tuple[Any, str]:
     k = BUCKETS_PER_DECADE
     rows = query.sql(f"""
@@ -140,8 +162,7 @@ def timeline(kept: list[Trade]) -> tuple[Any, str]:
             orientation="h", name=f"{names[color]}: {len(items):,}",
             base=[s.isoformat() for _, s, _ in items],
             x=[max((x - s).total_seconds() * 1000, least_ms) for _, s, x in items],
-            y=[e(f"{t.symbol or '?'} · {t.strategy_id or '?'} · {_direction(t)}")
-               for t, _, _ in items],
+            y=[e(_row(t)) for t, _, _ in items],
             marker={"color": color, "line": {"width": 0}},
             customdata=[[e(t.symbol), e(t.strategy_id), _pnl_text(t.realized_pnl),
                          e(t.trade_id), e(t.entry_time), e(t.exit_time or "open"),
@@ -151,8 +172,9 @@ def timeline(kept: list[Trade]) -> tuple[Any, str]:
                            "<br>%{customdata[4]} → %{customdata[5]}<extra></extra>")))
     rows = len({label for trace in fig.data for label in trace.y})
     fig.update_layout(barmode="overlay", legend={"orientation": "h", "y": -0.25},
-                      height=max(300, 150 + 60 * rows), bargap=0.25)
-    fig.update_xaxes(type="date", title_text="simulated time")
+                      height=max(300, 150 + 60 * rows), bargap=0.25,
+                      margin={"l": left_margin(kept)})
+    fig.update_xaxes(type="date", title_text="simulated time", range=time_range(kept))
     fig.update_yaxes(automargin=True, categoryorder="category descending")
     return fig, "; ".join(notes)
 
@@ -201,8 +223,8 @@ def pnl(kept: list[Trade]) -> tuple[Any, str]:
     for row, title in ((1, "cumulative P&L"), (2, "P&L per trade")):
         fig.update_yaxes(title_text=title, rangemode="tozero", zeroline=True,
                          zerolinecolor="#888", zerolinewidth=1, row=row, col=1)
-    fig.update_layout(height=560, showlegend=False)
-    fig.update_xaxes(type="date")
+    fig.update_layout(height=560, showlegend=False, margin={"l": left_margin(kept)})
+    fig.update_xaxes(type="date", range=time_range(kept))
     fig.update_xaxes(title_text="exit time (simulated)", row=2, col=1)
     return fig, ""
 

@@ -78,8 +78,8 @@ def glance_html(g: Glance) -> str:
         # the numbers are the kept trades': said when retention kept fewer than were made
         card("trades", "trades closed" if g.closed_in_run in (None, g.trades) else
              f"trades closed and kept, of {g.closed_in_run:,}", f"{g.trades:,}"),
-        card("win-rate", f"win rate: {g.wins:,} won, {g.losses:,} lost", rate,
-             "" if g.win_rate is None else ("win" if g.win_rate >= 0.5 else "loss")),
+        # not coloured: a trend follower wins a third of its trades and makes money
+        card("win-rate", f"win rate: {g.wins:,} won, {g.losses:,} lost", rate),
         card("pnl", "realized P&L", amount(g.pnl, "+"),
              "" if not g.pnl else ("win" if g.pnl > 0 else "loss")),
         card("drawdown", "max drawdown", amount(g.max_drawdown), "loss" if g.max_drawdown else ""),
