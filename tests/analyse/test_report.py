@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 import tradetrace
 from tradetrace import conventions as conv
 from tradetrace.analyse.report import PLOT_IDS, write_report
+from tradetrace.analyse.report_figures import LOSS, WIN, pnl_color
 from tradetrace.query import TraceQuery
 
 UNSAFE = "<script>alert(1)</script>"
@@ -59,14 +61,41 @@ def _render(page: Path, work: Path) -> tuple[str, list[str]]:
     return done.stdout, requests
 
 
+def _screenshot(page: Path, work: Path) -> Path:
+    """The page as a reader sees its first screens, saved beside the test's files."""
+    shot = work / "report.png"
+    done = subprocess.run(
+        [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={work / 'profile-shot'}", "--host-resolver-rules=MAP * ~NOTFOUND",
+         "--window-size=1400,2400", "--virtual-time-budget=10000", f"--screenshot={shot}",
+         page.resolve().as_uri()],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return shot
+
+
+def _rgb(color: str) -> str:
+    """``#d62728`` as the DOM writes it: ``rgb(214, 39, 40)``."""
+    return "rgb({}, {}, {})".format(*(int(color[i:i + 2], 16) for i in (1, 3, 5)))
+
+
+def _text(dom: str, element_id: str) -> str:
+    found = re.search(f'id="{element_id}"[^>]*><b>([^<]*)</b>', dom)
+    assert found, element_id
+    return found.group(1)
+
+
 class _PlotCounter(HTMLParser):
     """Per plot div: rendered ``svg.main-svg`` elements and drawn bars (``g.point`` of a
-    ``g.trace.bars`` whose path is not plotly's empty ``M0,0Z``)."""
+    ``g.trace.bars`` whose path is not plotly's empty ``M0,0Z``), each bar's fill colour
+    and its width in pixels (of a vertical bar's ``Mx0,y0Vy1Hx1V..Z`` path)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.svgs = dict.fromkeys(PLOT_IDS, 0)
         self.bars = dict.fromkeys(PLOT_IDS, 0)
+        self.fills: dict[str, Counter[str]] = {i: Counter() for i in PLOT_IDS}
+        self.widths: dict[str, list[float]] = {i: [] for i in PLOT_IDS}
         self._plot: str | None = None
         self._depth = 0
         self._in_point = False
@@ -88,8 +117,14 @@ class _PlotCounter(HTMLParser):
             self._in_point = True
         elif tag == "path" and self._in_point:
             self._in_point = False
-            if (a.get("d") or "M0,0Z") != "M0,0Z":
+            path = a.get("d") or "M0,0Z"
+            if path != "M0,0Z":
                 self.bars[self._plot] += 1
+                fill = re.search(r"fill: (rgb\([^)]*\))", a.get("style") or "")
+                self.fills[self._plot][fill.group(1) if fill else "?"] += 1
+                box = re.fullmatch(r"M([-\d.]+),[-\d.]+V[-\d.]+H([-\d.]+)V[-\d.]+Z", path)
+                if box:
+                    self.widths[self._plot].append(abs(float(box[2]) - float(box[1])))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "div" and self._plot:
@@ -141,6 +176,34 @@ def test_report_draws_every_plot_in_chromium_without_network(demo_report, tmp_pa
     stages = query.find_bottlenecks().rows
     assert counter.bars["plot-bottlenecks"] == 2 * min(len(stages), 12)
     assert counter.bars["plot-tick-to-trade"] >= 1
+
+    # the timeline's colours count the trades by the sign of their P&L
+    signs = Counter(pnl_color(t.realized_pnl) for t in kept)
+    assert signs[LOSS] and signs[WIN]
+    assert counter.fills["plot-trades"] == {_rgb(c): n for c, n in signs.items()}
+    # every trade's P&L is a bar at least a pixel wide (they were 0.02 px)
+    closed = [t for t in kept if t.realized_pnl is not None and t.exit_time]
+    assert counter.bars["plot-pnl"] == len(closed)
+    assert min(counter.widths["plot-pnl"]) >= 1.0
+    # the first screen's numbers, as the browser shows them
+    wins = sum(t.realized_pnl > 0 for t in closed if t.realized_pnl is not None)
+    assert _text(dom, "glance-trades") == f"{len(closed):,}"
+    assert _text(dom, "glance-win-rate") == f"{wins / len(closed):.0%}"
+    assert _text(dom, "glance-pnl") == f"{sum(t.realized_pnl or 0 for t in closed):+,.2f}"
+    assert _text(dom, "glance-spans") == f"{query.stats.spans:,}"
+    # the metrics file beside the traces says
+    assert _text(dom, "glance-dropped") == "0" and _text(dom, "glance-bars") == "400"
+    assert dom.index('id="glance"') < dom.index('id="stages"') < dom.index('id="plot-trades"')
+    # a reason column is there only with something in it
+    rejected = dom[dom.index("<h3>Rejected orders"):dom.index("<h3>Why no trade")]
+    if "<th>reason</th>" in rejected:
+        column = re.findall(r"<th>([^<]*)</th>", rejected).index("reason")
+        cells = [re.findall(r"<td[^>]*>(.*?)</td>", row)[column]
+                 for row in re.findall(r"<tr><td.*?</tr>", rejected)]
+        assert any(cells), rejected
+
+    shot = _screenshot(page, tmp_path)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_network_check_sees_a_page_that_loads_from_a_cdn(tmp_path):

@@ -140,6 +140,14 @@ FROM (SELECT {key}, list_sort(list(duration_ns)) AS d FROM _spans WHERE {where} 
                    for name, n, p50, p99, top in rows), key=lambda r: (-r.p99_us, r.name))
 
 
+def metrics_beside(sources: str | Path | Iterable[str | Path],
+                   stats: ReadStats) -> MetricsSummary | None:
+    """What the metric lines of ``sources`` say (None when there are none); ``stats``
+    are those of reading their spans."""
+    digest, _ = _metric_lines(sources, stats)
+    return _metrics(digest) if digest else None
+
+
 def _metric_lines(sources: str | Path | Iterable[str | Path],
                   stats: ReadStats) -> tuple[MetricsDigest, int]:
     """The metric lines, and how many metrics files were read: the metrics files beside

@@ -92,12 +92,16 @@ class LoadedSpans:
         self._indexed_spans = 0
         self._cache: set[str] = set()
         self._sets: list[str] = []
+        #: the local sources read first (not URLs): where metrics files lie beside them
+        self.paths: list[str | Path] = []
         self._add(sources, 0, progress)
 
     def _add(self, sources: Sources, source_set: int, progress: Progress | None) -> None:
         listed = [sources] if isinstance(sources, (str, Path)) else list(sources)
         urls = [s for s in listed if isinstance(s, str) and "://" in s]
         paths = [s for s in listed if not (isinstance(s, str) and "://" in s)]
+        if source_set == 0:
+            self.paths = paths
         by_root = _by_root(paths, self.stats)
         files = [f for group in by_root.values() for f in group]
         with tempfile.TemporaryDirectory(prefix="tradetrace-query-") as fetched:
