@@ -124,7 +124,7 @@ QUERY_PATTERNS = Registry("query pattern", "tradetrace.query_patterns", {
 
 EVENT_ADAPTERS = Registry("event adapter", "tradetrace.event_adapters", {
     "attributes": "tradetrace.model.events:AttributeAdapter",
-    "objects": "tradetrace.model.events:ObjectAdapter",
-    "keys": "tradetrace.model.events:KeyAdapter",
+    "objects": "tradetrace.model.path_adapters:ObjectAdapter",
+    "keys": "tradetrace.model.path_adapters:KeyAdapter",
     "backtrader": "tradetrace.model.backtrader:BacktraderAdapter",
 })

@@ -173,7 +173,7 @@ class ExportWorker:
         return records
 
     def _read_payloads(self, records: list[Record]) -> None:
-        """Events the publish path kept whole (model/events.py ``PathAdapter``) get their
+        """Events the publish path kept whole (model/path_adapters.py ``PathAdapter``) get their
         payload now, a mapping like any snapshot, and their ids as text (a framework's id
         objects), before retention or packing reads them."""
         payload_of = self._payload_of
