@@ -60,7 +60,8 @@ def glance(query: TraceQuery, kept: list[Trade], metrics: MetricsSummary | None)
         pnl=sum(pnls) if pnls else None,
         max_drawdown=max_drawdown(pnls) if pnls else None,
         bars=int(bars), spans=query.stats.spans,
-        dropped=metrics.spans.get("dropped", 0) if metrics and metrics.spans else None,
+        # lost, not dropped by a policy's choice (MINIMAL drops most spans on purpose)
+        dropped=sum(metrics.lost.values()) if metrics else None,
         closed_in_run=sum(n for k, n in metrics.trades_completed.items()
                           if k in ("win", "loss", "flat")) if metrics else None)
 
@@ -85,7 +86,7 @@ def glance_html(g: Glance) -> str:
         card("drawdown", "max drawdown", amount(g.max_drawdown), "loss" if g.max_drawdown else ""),
         card("bars", "bars", f"{g.bars:,}"),
         card("spans", "spans", f"{g.spans:,}"),
-        card("dropped", "spans dropped",
+        card("dropped", "spans lost (a full buffer, a failed write)",
              "n/a (no metrics)" if g.dropped is None else f"{g.dropped:,}",
              "loss" if g.dropped else ""),
     ]
