@@ -50,15 +50,22 @@ class TimingQueries(CausalQueries, RunQueries):
         handler's self time (the sibling handler span that contains it), not twice."""
         if "_self" in self._cache:
             return "_self"
-        self.con.execute("""
-CREATE OR REPLACE TEMP TABLE _self AS
-WITH handlers AS (
+        # Spans are keyed by a 64-bit hash of (trace id, span id) in the joins and
+        # aggregates below, not by the 48 characters of the two ids: at 10M spans the
+        # hash tables fit DuckDB's memory limit (a collision would need about 4 billion
+        # spans to be likely). Without handler spans (below DEBUG) no span is placed
+        # under a sibling handler, and that join is left out.
+        handlers = self.sql("SELECT count(*) FROM (SELECT 1 FROM _spans "
+                            "WHERE handler_name IS NOT NULL LIMIT 1)")[0][0]
+        if handlers:
+            children = """
+handlers AS (
     SELECT trace_id, parent_id, span_id, start_ns, end_ns FROM _spans
     WHERE handler_name IS NOT NULL AND parent_id IS NOT NULL
 ),
 placed AS (
-    SELECT c.trace_id, c.span_id, c.duration_ns,
-           coalesce(min(h.span_id), c.parent_id) AS time_parent
+    SELECT hash(c.trace_id, coalesce(min(h.span_id), c.parent_id)) AS parent_key,
+           c.duration_ns
     FROM _spans c
     LEFT JOIN handlers h ON c.handler_name IS NULL AND h.trace_id = c.trace_id
          AND h.parent_id = c.parent_id AND h.span_id <> c.span_id
@@ -67,13 +74,20 @@ placed AS (
     GROUP BY c.trace_id, c.span_id, c.duration_ns, c.parent_id
 ),
 children AS (
-    SELECT trace_id, time_parent AS span_id, sum(duration_ns) AS child_ns
-    FROM placed GROUP BY ALL
-)
-SELECT s.trace_id, s.span_id, s.container_id, s.handler_name, s.event_type,
-       s.run_id, s.source_set, s.duration_ns,
-       greatest(s.duration_ns - coalesce(c.child_ns, 0), 0) AS self_ns
-FROM _spans s LEFT JOIN children c ON c.trace_id = s.trace_id AND c.span_id = s.span_id
+    SELECT parent_key, sum(duration_ns) AS child_ns FROM placed GROUP BY ALL
+)"""
+        else:
+            children = """
+children AS (
+    SELECT hash(trace_id, parent_id) AS parent_key, sum(duration_ns) AS child_ns
+    FROM _spans WHERE parent_id IS NOT NULL GROUP BY ALL
+)"""
+        self.con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _self AS
+WITH {children.strip()}
+SELECT s.container_id, s.handler_name, s.event_type, s.run_id, s.source_set,
+       s.duration_ns, greatest(s.duration_ns - coalesce(c.child_ns, 0), 0) AS self_ns
+FROM _spans s LEFT JOIN children c ON c.parent_key = hash(s.trace_id, s.span_id)
 WHERE s.event_type IS NOT NULL
 """)
         self._cache.add("_self")
