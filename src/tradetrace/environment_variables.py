@@ -39,7 +39,8 @@ TRADETRACE_ENCODER = "TRADETRACE_ENCODER"
 program, the default) or ``process`` (a helper process, off the program's GIL)."""
 
 TRADETRACE_FAIL_FAST = "TRADETRACE_FAIL_FAST"
-"""``true``: a bad setting at start-up exits with status 2 instead of running untraced."""
+"""``true``: a bad setting at start-up exits with status 2 instead of running untraced, and
+a run that delivered none of its spans exits with status 3 (``tracing.fail_fast``)."""
 
 TRADETRACE_REDACT = "TRADETRACE_REDACT"
 """``false``: write payload values whose keys look secret (``api_key``, ``password``...)
