@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tradetrace.analyse.query import TraceQuery
+from tradetrace.cli.main import main
 
 from .stack import backtest_over_otlp, collector, jaeger, jaeger_ui, wait_until
 
@@ -48,7 +49,15 @@ def search_url(base: str, tags: dict[str, str], operation: str = "") -> str:
     return f"{base}/search?{urllib.parse.urlencode(query)}"
 
 
-def test_a_losing_trade_is_one_search_away(tmp_path, monkeypatch, demo):
+def printed_links(capsys, trade_id: str, source: str, base: str) -> list[dict[str, str]]:
+    """What ``tradetrace query trade ID SOURCE --jaeger-url BASE --json`` prints."""
+    capsys.readouterr()
+    assert main(["query", "trade", trade_id, source, "--jaeger-url", base, "--json"]) == 0
+    links: list[dict[str, str]] = json.loads(capsys.readouterr().out)["jaeger"]
+    return links
+
+
+def test_a_losing_trade_is_one_search_away(tmp_path, monkeypatch, capsys, demo):
     ui, chromium = browser_or_skip()
     from playwright.sync_api import expect, sync_playwright
 
@@ -68,6 +77,7 @@ def test_a_losing_trade_is_one_search_away(tmp_path, monkeypatch, demo):
         holding = {row[0] for row in spans.sql(
             "SELECT DISTINCT trace_id FROM spans WHERE trade_id = ?", [trade.trade_id])}
         (run_id,) = {row[0] for row in spans.sql("SELECT DISTINCT run_id FROM spans")}
+        links = printed_links(capsys, trade.trade_id, source, base)
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium,
@@ -76,8 +86,10 @@ def test_a_losing_trade_is_one_search_away(tmp_path, monkeypatch, demo):
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.set_default_timeout(PAGE_TIMEOUT_MS)
 
-                # 1. the tag search: every trace holding one of the trade's spans
-                page.goto(search_url(base, {"trading.trade.id": trade.trade_id}))
+                # 1. the tag search `query trade` printed: every trace holding one of the
+                # trade's spans
+                assert links[0]["what"] == "search"
+                page.goto(links[0]["url"])
                 expect(page.get_by_text(f"{len(holding)} Traces", exact=True)).to_be_visible()
                 titles = page.locator(".ResultItemTitle--title").all_inner_texts()
                 page.screenshot(path=tmp_path / "1-search-by-trade-id.png", full_page=True)
