@@ -111,20 +111,23 @@ def test_a_losing_trade_is_one_search_away(tmp_path, monkeypatch, capsys, demo):
                                    ("trading.trade.entry_time", trade.entry_time),
                                    ("trading.trade.exit_time", trade.exit_time)]:
                     assert key in table and str(value) in table, (key, value)
-                links = detail.locator(".ReferencesList--Item a")
-                assert links.count() == len(trade.events)
+                references = detail.locator(".ReferencesList--Item a")
+                assert references.count() == len(trade.events)
                 page.screenshot(path=tmp_path / "2-trade-span-details.png", full_page=True)
 
                 # 3. a reference leads to the linked event, which says what it is itself
                 # (the UI drops link attributes): its name, its trade id, its market time
-                href = links.first.get_attribute("href")
+                href = references.first.get_attribute("href")
                 assert href is not None
                 page.goto(base + href)
-                names = page.locator(".span-name-wrapper .endpoint-name").all_inner_texts()
-                assert names and names[0] == "BAR", names
                 # the reference's uiFind opens the linked span's details by itself (a click
                 # would close them)
-                expect(page.locator(".span-row.is-matching-filter")).to_have_count(1)
+                matched = page.locator(".span-row.is-matching-filter")
+                expect(matched).to_have_count(1)
+                names = page.locator(".span-name-wrapper .endpoint-name").all_inner_texts()
+                assert names[0] == "BAR" and "SIGNAL" in names, names  # the bar's cascade
+                assert matched.locator(".endpoint-name").inner_text() in {
+                    e.event_type for e in trade.events}
                 linked = page.locator(".detail-row").first
                 expect(linked).to_contain_text(f"trading.trade.id={trade.trade_id}")
                 expect(linked).to_contain_text("trading.time.simulated=")
