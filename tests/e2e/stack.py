@@ -116,10 +116,15 @@ CONFIGS = ROOT / "collector-config"
 JAEGER_LOCAL = CONFIGS / "jaeger" / "jaeger-local.yaml"
 
 
+def jaeger_ui_dir() -> Path:
+    """Where the Jaeger UI's static files are looked for: ``JAEGER_UI_DIR``, else
+    ``shared/jaeger-ui/ui`` beside the clone (no package registry serves them)."""
+    return Path(os.environ.get("JAEGER_UI_DIR") or ROOT.parent / "shared" / "jaeger-ui" / "ui")
+
+
 def jaeger_ui() -> Path | None:
-    """The Jaeger UI's static files (``JAEGER_UI_DIR``, else ``shared/jaeger-ui/ui`` beside
-    the clone); None when absent: no package registry serves them."""
-    found = Path(os.environ.get("JAEGER_UI_DIR") or ROOT.parent / "shared" / "jaeger-ui" / "ui")
+    """That folder, or None when it holds no UI."""
+    found = jaeger_ui_dir()
     return found if (found / "index.html").is_file() else None
 
 

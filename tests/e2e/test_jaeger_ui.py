@@ -18,7 +18,14 @@ import pytest
 from tradetrace.analyse.query import TraceQuery
 from tradetrace.cli.main import main
 
-from .stack import backtest_over_otlp, collector, jaeger, jaeger_ui, wait_until
+from .stack import (
+    backtest_over_otlp,
+    collector,
+    jaeger,
+    jaeger_ui,
+    jaeger_ui_dir,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -32,8 +39,8 @@ def browser_or_skip() -> tuple[Path, str]:
     (also under CI: the UI is not in any registry, see tests/e2e/stack.py jaeger_ui)."""
     ui = jaeger_ui()
     if ui is None:
-        pytest.skip("the Jaeger UI's files are absent: set JAEGER_UI_DIR or put them in "
-                    "../shared/jaeger-ui/ui")
+        pytest.skip(f"the Jaeger UI's files are absent: no index.html in {jaeger_ui_dir()} "
+                    "(set JAEGER_UI_DIR)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
                         "(it is in the test extra)")
     chromium = shutil.which("chromium") or CHROMIUM
