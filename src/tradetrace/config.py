@@ -48,6 +48,8 @@ from .config_sections import (
     as_mapping,
     check_glob,
     check_keys,
+    number_word,
+    parse_fail_fast,
     parse_level,
     parse_metrics,
     parse_overload,
@@ -92,7 +94,7 @@ DEFAULT_OUTPUT = "tradetrace-traces"
 _TRACING_KEYS = (
     "level", "overrides", "storage", "profile", "service_name", "run_id",
     "flush_timeout_seconds", "retention", "trades", "metrics", "overload", "event_types",
-    "redact", "publish_wait_ms", "handle_sigterm", "encoder",
+    "redact", "publish_wait_ms", "handle_sigterm", "encoder", "fail_fast",
 )
 #: where spans are built: a thread of the traced process (the default), or a helper process
 ENCODERS = ("thread", "process")
@@ -133,6 +135,8 @@ class TracingConfig:
     #: how long a publisher whose buffer is full may wait for the export worker to take
     #: it (retain/buffer.py), in seconds; 0: drop at once
     publish_wait_seconds: float = 0.001
+    #: a run that delivered none of its spans ends the process with a non-zero status
+    fail_fast: bool = False
     #: flush and state the accounting on SIGTERM (launch/signals.py)
     handle_sigterm: bool = True
     #: ``thread``: spans are built and written by a thread of the traced program;
@@ -262,7 +266,7 @@ def load_config(
     tracing = read_tracing_section(Path(path)) if path else {}
     where = str(path) if path else "defaults"
     check_keys(tracing, "tracing", _TRACING_KEYS)
-    ev.flag(env, ev.TRADETRACE_FAIL_FAST)  # read at start-up failures; checked here too
+    fail_fast = parse_fail_fast(ev.flag(env, ev.TRADETRACE_FAIL_FAST), tracing)
     parent = env.get(ev.TRADETRACE_PARENT_PID, "")
     if parent and not parent.isdigit():
         raise ConfigError(ev.TRADETRACE_PARENT_PID, parent,
@@ -325,7 +329,7 @@ def load_config(
     rid, rid_path = pick(run_id, ev.TRADETRACE_RUN_ID, "run_id")
     raw_flush, flush_path = pick(None, ev.TRADETRACE_FLUSH_TIMEOUT, "flush_timeout_seconds")
     if flush_path == ev.TRADETRACE_FLUSH_TIMEOUT:
-        raw_flush = _number_word(raw_flush, flush_path, "a positive number of seconds")
+        raw_flush = number_word(raw_flush, flush_path, "a positive number of seconds")
     if flush_path == "flush_timeout_seconds":  # set nowhere
         raw_flush, flush_path = 5.0, "tracing.flush_timeout_seconds"
     flush = finite_number(raw_flush, flush_path, "a positive number of seconds",
@@ -381,15 +385,8 @@ def load_config(
         publish_wait_seconds=float(wait) / 1000,
         handle_sigterm=sigterm,
         encoder=encoder,
+        fail_fast=fail_fast,
     )
-
-
-def _number_word(raw: str, path: str, allowed: str) -> float:
-    """A number given as a variable's text (checked further as any number)."""
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(path, raw, allowed) from None
 
 
 def new_run_id() -> str:

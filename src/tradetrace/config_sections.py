@@ -251,3 +251,21 @@ def rule_event_types(rules: TradeRules) -> frozenset[str]:
     """The event types trade rules give a role (a user's own types count as declared)."""
     return (rules.orders | rules.fills | rules.opens | rules.closes | rules.updates
             | rules.signals)
+
+
+def number_word(raw: str, path: str, allowed: str) -> float:
+    """A number given as a variable's text (checked further as any number)."""
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(path, raw, allowed) from None
+
+
+def parse_fail_fast(variable: bool | None, tracing: Mapping[str, Any]) -> bool:
+    """``TRADETRACE_FAIL_FAST`` (already read as a flag), else ``tracing.fail_fast``."""
+    if variable is not None:
+        return variable
+    value = tracing.get("fail_fast", False)
+    if not isinstance(value, bool):
+        raise ConfigError("tracing.fail_fast", value, "true or false")
+    return value

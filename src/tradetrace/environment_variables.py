@@ -39,7 +39,8 @@ TRADETRACE_ENCODER = "TRADETRACE_ENCODER"
 program, the default) or ``process`` (a helper process, off the program's GIL)."""
 
 TRADETRACE_FAIL_FAST = "TRADETRACE_FAIL_FAST"
-"""``true``: a bad setting at start-up exits with status 2 instead of running untraced."""
+"""``true``: a bad setting at start-up exits with status 2 instead of running untraced, and
+a run that delivered none of its spans exits with status 3 (``tracing.fail_fast``)."""
 
 TRADETRACE_REDACT = "TRADETRACE_REDACT"
 """``false``: write payload values whose keys look secret (``api_key``, ``password``...)
@@ -53,7 +54,15 @@ TRADETRACE_PARENT_PID = "TRADETRACE_PARENT_PID"
 """Set by a traced process for its children: a child whose parent it names is a worker
 of the same run (spans carry ``trading.worker.id``)."""
 
-KNOWN = frozenset({
+TRADETRACE_JAEGER_URL = "TRADETRACE_JAEGER_URL"
+"""The Jaeger UI's address (``http://localhost:16686``): ``tradetrace query trade`` then
+prints where the trade is in it (``--jaeger-url`` wins). Read by that command only: this
+variable alone never turns tracing on."""
+
+#: Variables that configure a command, not tracing: alone, they start no tracing.
+NOT_TRACING = frozenset({TRADETRACE_JAEGER_URL})
+
+KNOWN = frozenset({TRADETRACE_JAEGER_URL,
     TRADETRACE_LEVEL, TRADETRACE_CONFIG, TRADETRACE_PROFILE, TRADETRACE_OUTPUT,
     TRADETRACE_STORAGE, TRADETRACE_RUN_ID, TRADETRACE_FAIL_FAST, TRADETRACE_PARENT_PID,
     TRADETRACE_OVERLOAD, TRADETRACE_REDACT, TRADETRACE_FLUSH_TIMEOUT, TRADETRACE_ENCODER,

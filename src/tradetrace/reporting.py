@@ -119,6 +119,31 @@ def report_exit(session: Any, reason: str) -> None:
         n for r, n in workers.dropped.items() if r != "retention_policy")
     if final.recorded or workers_text:  # a session that saw nothing has nothing to say
         say(session, line, logging.WARNING if bad else logging.INFO)
+    if nothing_delivered(final):
+        say(session, _nothing_delivered_line(session, final), logging.ERROR)
+
+
+#: The process's exit status when fail_fast is on and a run delivered none of its spans
+#: (2 is a bad setting at start-up, launch/autostart.py).
+NOTHING_DELIVERED_STATUS = 3
+
+
+def nothing_delivered(final: Any) -> bool:
+    """Spans were to be delivered and not one was: every span lost (a receiver down or
+    refusing, a full disk), none exported. Drops a retention policy chose are no failure."""
+    return (final.exported + final.derived_exported == 0
+            and final.lost + final.derived_lost > 0)
+
+
+def _nothing_delivered_line(session: Any, final: Any) -> str:
+    lost = final.lost + final.derived_lost
+    where = sink_description(session) or "the sink"
+    line = (f"tradetrace: NOTHING DELIVERED: none of the {lost} spans of run "
+            f"{session.config.run_id} reached {where}; check that the receiver is up "
+            "and reachable (docs/production.md)")
+    if session.config.fail_fast:
+        line += f"; fail_fast: the process exits with status {NOTHING_DELIVERED_STATUS}"
+    return line
 
 
 def say(session: Any, line: str, level: int = logging.INFO) -> None:

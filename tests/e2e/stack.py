@@ -87,10 +87,11 @@ def http_ok(url: str) -> bool:
 
 @contextmanager
 def running(command: list[str], log: Path, ready: Callable[[], bool],
-            what: str, timeout: float = 60) -> Iterator[subprocess.Popen]:
+            what: str, timeout: float = 60,
+            env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
     """Start a program, wait until it is ready, stop it (bounded) at the end."""
     with open(log, "w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
             try:
                 wait_until(lambda: process.poll() is not None or ready(), timeout, what)
@@ -110,51 +111,58 @@ def running(command: list[str], log: Path, ready: Callable[[], bool],
                 process.wait(5)
 
 
-JAEGER_CONFIG = """
-service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics: {{level: none}}
-    logs: {{level: warn}}
-extensions:
-  jaeger_query:
-    storage: {{traces: memstore}}
-    http: {{endpoint: "127.0.0.1:{query}"}}
-    grpc: {{endpoint: "127.0.0.1:{query_grpc}"}}
-  jaeger_storage:
-    backends:
-      memstore: {{memory: {{max_traces: 100000}}}}
-receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: "127.0.0.1:{otlp_grpc}"}}
-      http: {{endpoint: "127.0.0.1:{otlp_http}"}}
-processors:
-  batch:
-exporters:
-  jaeger_storage_exporter: {{trace_storage: memstore}}
-"""
+CONFIGS = ROOT / "collector-config"
+#: The documented local Jaeger (docs/backends.md): the tests run the same file.
+JAEGER_LOCAL = CONFIGS / "jaeger" / "jaeger-local.yaml"
+
+
+def jaeger_ui_dir() -> Path:
+    """Where the Jaeger UI's static files are looked for: ``JAEGER_UI_DIR``, else
+    ``shared/jaeger-ui/ui`` beside the clone (no package registry serves them)."""
+    return Path(os.environ.get("JAEGER_UI_DIR") or ROOT.parent / "shared" / "jaeger-ui" / "ui")
+
+
+def jaeger_ui() -> Path | None:
+    """That folder, or None when it holds no UI."""
+    found = jaeger_ui_dir()
+    return found if (found / "index.html").is_file() else None
+
+
+def taken(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def check_free(ports: dict[str, int], what: str) -> None:
+    """A clear error naming the port and its role, before a program fails on it."""
+    busy = [f"{port} ({role})" for role, port in ports.items() if taken(port)]
+    if busy:
+        raise AssertionError(f"{what}: port already in use by another program: "
+                             + ", ".join(busy))
 
 
 @contextmanager
-def jaeger(folder: Path) -> Iterator[dict[str, int]]:
-    """Jaeger v2 with in-memory storage: OTLP/HTTP in, API v3 out; its ports."""
+def jaeger(folder: Path, ui: Path | None = None) -> Iterator[dict[str, int]]:
+    """Jaeger v2 from ``collector-config/jaeger/jaeger-local.yaml`` (in-memory storage,
+    its own telemetry off) on free loopback ports, with the UI from ``ui`` if given."""
     ports = {"query": free_port(), "query_grpc": free_port(), "otlp_http": free_port(),
              "otlp_grpc": free_port()}
-    config = folder / "jaeger.yaml"
-    config.write_text(JAEGER_CONFIG.format(**ports))
-    with running([str(program("jaeger")), "--config", str(config)], folder / "jaeger.log",
-                 lambda: http_ok(f"http://127.0.0.1:{ports['query']}/api/v3/services"),
-                 "jaeger"):
+    check_free(ports, "jaeger")
+    env = {**os.environ,
+           "OTELCOL_JAEGER_ENDPOINT": f"127.0.0.1:{ports['otlp_grpc']}",
+           "JAEGER_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports['otlp_http']}",
+           "JAEGER_QUERY_HTTP_ENDPOINT": f"127.0.0.1:{ports['query']}",
+           "JAEGER_QUERY_GRPC_ENDPOINT": f"127.0.0.1:{ports['query_grpc']}",
+           "JAEGER_LOG_LEVEL": "warn", "JAEGER_UI_ASSETS": str(ui or "")}
+    with running([str(program("jaeger")), "--config", str(JAEGER_LOCAL)],
+                 folder / "jaeger.log",
+                 lambda: http_ok(f"http://127.0.0.1:{ports['query']}/api/services"),
+                 "jaeger", env=env):
         yield ports
-
-
-CONFIGS = ROOT / "collector-config"
 
 
 @contextmanager
@@ -165,6 +173,7 @@ def collector(folder: Path, config: str, name: str = "",
     ``OTELCOL_*`` variables."""
     ports = {"otlp_grpc": free_port(), "otlp_http": free_port(), "health": free_port(),
              "metrics": free_port()}
+    check_free(ports, "collector")
     variables = {
         "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{ports['otlp_grpc']}",
         "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports['otlp_http']}",

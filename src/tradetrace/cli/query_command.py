@@ -78,6 +78,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     trade = question("trade", "one trade and its whole event lifecycle")
     trade.add_argument("trade_id", help="as `query trades` shows it (trd_...)")
     trade.add_argument("sources", nargs="+", help="trace files, folders or globs")
+    trade.add_argument("--jaeger-url", metavar="URL",
+                       help="the Jaeger UI (e.g. http://localhost:16686; default "
+                            "$TRADETRACE_JAEGER_URL): print where the trade is in it")
 
     trades = question("trades", "trades, filtered")
     trades.add_argument("sources", nargs="+", help="trace files, folders or globs")

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import tables
 from .args import PATTERN_FLAGS, flags_for
+from .jaeger_links import jaeger_url, trade_links
 from .tables import ID, NUM, Column, print_table, print_text
 
 LISTS = ("trades", "patterns", "bottlenecks", "runs")
@@ -34,7 +35,7 @@ def answer(args: argparse.Namespace, query: Any, out: Any) -> int:
     if question == "chain":
         return _chain(args, query.get_event_chain(args.event_id), out)
     if question == "trade":
-        return _trade(args, query.get_trade(args.trade_id), out)
+        return _trade(args, query, out)
     if question == "trades":
         return _trades(args, query, out)
     if question == "patterns":
@@ -156,13 +157,18 @@ def _known_values(args: argparse.Namespace, query: Any) -> None:
 
 # -- one trade, one chain -----------------------------------------------------------------
 
-def _trade(args: argparse.Namespace, result: Any, out: Any) -> int:
+def _trade(args: argparse.Namespace, query: Any, out: Any) -> int:
+    jaeger = jaeger_url(args.jaeger_url)  # a bad address is a usage error, before reading
+    result = query.get_trade(args.trade_id)
     trade = result.trade
     events = _first(trade.events, args.limit) if trade is not None else []
+    links = trade_links(jaeger, query, trade.trade_id) if jaeger and trade is not None else []
     if args.json:
         data = result.to_dict()
         if data["trade"] is not None:
             data["trade"]["events"] = data["trade"]["events"][:len(events)]
+            if jaeger:
+                data["jaeger"] = links
         _dump(data if trade is not None else None)
     elif trade is not None:
         facts = [[name, _fact(getattr(trade, name))] for name in (
@@ -182,6 +188,10 @@ def _trade(args: argparse.Namespace, result: Any, out: Any) -> int:
                  tables.text(e.container_id), tables.text(e.order_id), tables.text(e.side),
                  tables.number(e.quantity, 0), tables.number(e.price), tables.text(e.status),
                  tables.micros(e.duration_us)] for e in events])
+        if links:  # plain lines: a terminal must not wrap or cut an address
+            print(f"in Jaeger ({jaeger}):")
+            for link in links:
+                print(f"  {link['what']:<14} {link['url']}")
     if args.json and trade is not None and len(events) < len(trade.events):
         _say(f"{len(events):,} of {len(trade.events):,} events shown (--limit 0 shows all)")
     _say(result.message)

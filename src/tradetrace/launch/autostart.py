@@ -40,7 +40,8 @@ def start(env: Mapping[str, str] | None = None) -> None:
     _started = True
     env = os.environ if env is None else env
     try:
-        if (not any(name.startswith(PREFIX) for name in env) or otel_will_instrument(env)
+        if (not any(name.startswith(PREFIX) and name not in ev.NOT_TRACING for name in env)
+                or otel_will_instrument(env)
                 or is_launcher()):
             return
         ev.flag(env, ev.TRADETRACE_FAIL_FAST)  # a garbled switch is reported, not ignored

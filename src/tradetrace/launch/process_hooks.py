@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 import weakref
 from typing import Any
 
@@ -25,6 +26,30 @@ logger = logging.getLogger(__name__)
 
 #: the live sessions (tradetrace.session.TracingSession)
 sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+#: set by a fail_fast session that delivered nothing: the status the process ends with
+exit_status: int | None = None
+
+
+def end_with_status(status: int) -> None:
+    """Have the process end with ``status`` once the exit handlers have run."""
+    global exit_status
+    exit_status = status
+
+
+def _exit_with_status() -> None:
+    """The last exit handler (registered at import, before the exit flush and the
+    program's own handlers, which atexit runs first). Neither ``sys.exit`` nor an
+    exception in an exit handler changes the status, so only ``os._exit`` can."""
+    if exit_status is not None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # a closed stream: nothing left to lose
+                pass
+        os._exit(exit_status)
+
+
+atexit.register(_exit_with_status)
 
 
 def worker_id() -> str | None:
