@@ -92,7 +92,8 @@ def session_stats(session: Any) -> dict[str, Any]:
 
 def report_exit(session: Any, reason: str) -> None:
     """The exit line: the accounting, and the workers' if this process had any. A
-    warning when anything was lost or left unwritten, else an info line."""
+    warning when anything was lost or left unwritten, else an info line; an error when
+    nothing was delivered, and then with ``fail_fast`` the process ends with status 3."""
     final = session.accounting()
     where = sink_description(session)
     line = f"tradetrace: run {session.config.run_id}" + (
@@ -121,6 +122,10 @@ def report_exit(session: Any, reason: str) -> None:
         say(session, line, logging.WARNING if bad else logging.INFO)
     if nothing_delivered(final):
         say(session, _nothing_delivered_line(session, final), logging.ERROR)
+        if session.config.fail_fast:
+            from .launch.process_hooks import end_with_status
+
+            end_with_status(NOTHING_DELIVERED_STATUS)
 
 
 #: The process's exit status when fail_fast is on and a run delivered none of its spans

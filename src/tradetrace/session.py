@@ -46,14 +46,7 @@ from .launch import children, signals
 from .launch import process_hooks as hooks
 from .model.events import DEFAULT_ADAPTER
 from .model.otlp_json import RequestWriter
-from .reporting import (
-    NOTHING_DELIVERED_STATUS,
-    nothing_delivered,
-    report_exit,
-    say,
-    session_stats,
-    sink_description,
-)
+from .reporting import report_exit, say, session_stats, sink_description
 from .retain.buffer import ContainerBuffers
 from .retain.tail import TailRetention
 from .retain.trades import TradeRules
@@ -278,8 +271,6 @@ class TracingSession:
             signals.uninstall()
         if self._worker is not None:
             report_exit(self, reason)
-            if self.config.fail_fast and nothing_delivered(self._final):
-                hooks.end_with_status(NOTHING_DELIVERED_STATUS)
         return done
 
     def accounting(self) -> Accounting:
