@@ -36,6 +36,7 @@ INDEX_RATE_BUDGET = 300_000
 BUDGETS = {1_000_000: 1.0, 10_000_000: 3.0}  # seconds per command after indexing
 MEMORY_BUDGET_MB = 2048
 _TRACE_ID = re.compile(rb'"traceId":"[0-9a-f]{2}')
+_RUN_UNIQUE_ID = re.compile(rb'"(evt|trd)_')
 
 
 def _env() -> dict[str, str]:
@@ -104,7 +105,9 @@ def sweep(base: Path, folder: Path, runs: int) -> None:
             with path.open("rb") as src, out.open("wb") as dst:
                 for line in src:
                     line = line.replace(base_run.encode(), new_run.encode())
-                    dst.write(_TRACE_ID.sub(prefix, line))
+                    line = _TRACE_ID.sub(prefix, line)
+                    # event and trade ids are unique per run too (as a real sweep's are)
+                    dst.write(_RUN_UNIQUE_ID.sub(rb'"\1_%02x' % k, line))
         partial.rename(target)
 
 

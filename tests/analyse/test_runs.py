@@ -80,3 +80,19 @@ def test_two_different_runs_diverge_at_their_first_differing_trade(sweep):
 def test_a_run_without_trades_is_said(sweep):
     diff = TraceQuery(sweep[0]).trade_diff("run_a", "run_nope")
     assert diff.rows == [] and "run_nope" in diff.message
+
+
+def test_a_chain_in_a_sweep_walks_its_own_run_only(sweep):
+    """A causal chain never leaves its run: the edges are built for that run's spans
+    alone, and the chain is the one the run's folder alone gives."""
+    folder, _ = sweep
+    query = TraceQuery(folder)
+    ((event,),) = query.sql("SELECT event_id FROM spans WHERE event_type = 'FILL' "
+                            "AND run_id = 'run_b' ORDER BY start_ns LIMIT 1")
+    chain = query.get_event_chain(event)
+    walked = query.sql("SELECT DISTINCT s.run_id FROM _edges e JOIN _spans s "
+                       "ON s.trace_id = e.dst_trace AND s.span_id = e.dst_span")
+    assert walked == [("run_b",)]
+    alone = TraceQuery(folder / "b").get_event_chain(event)
+    assert [n.span_id for n in chain.rows] == [n.span_id for n in alone.rows]
+    assert any(n.event_type == "BAR" for n in chain.ancestors)

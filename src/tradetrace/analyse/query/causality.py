@@ -17,36 +17,47 @@ class CausalQueries(LoadedSpans):
 
     # -- causal graph -----------------------------------------------------------------
 
-    def _edges(self) -> str:
-        """Table ``_edges``: cause (src) -> effect (dst), built once on first use.
+    def _edges(self, runs: list[str | None] | None = None) -> str:
+        """Table ``_edges``: cause (src) -> effect (dst), built on first use for the
+        runs asked (all when None; a causal chain never leaves its run, so a chain in a
+        sweep of hundreds of runs reads one run's spans, not all of them).
 
         parent: a span and its parent; link: a span's link to another span (run
         correlation and trade links are not causation and are left out); causation: an
         explicit ``trading.causation.id`` matched by event id where no link was written
         (links are best effort, the attribute is always set).
         """
-        if "_edges" in self._cache:
+        key = "_edges" if runs is None else "_edges:" + repr(sorted(runs, key=str))
+        if key in self._cache or "_edges" in self._cache:  # every run's edges serve any
             return "_edges"
+        self._cache.discard(next((k for k in self._cache if k.startswith("_edges")), ""))
+        spans = "_spans"
+        if runs is not None:
+            named = ", ".join("'" + str(r).replace("'", "''") + "'" for r in runs if r is not None)
+            which = " OR ".join(([f"run_id IN ({named})"] if named else [])
+                                + (["run_id IS NULL"] if None in runs else []))
+            spans = f"(SELECT * FROM _spans WHERE {which})"
         self.con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _edges AS
 SELECT trace_id AS src_trace, parent_id AS src_span, trace_id AS dst_trace,
        span_id AS dst_span, 'parent' AS relation
-FROM _spans WHERE parent_id IS NOT NULL
+FROM {spans} WHERE parent_id IS NOT NULL
 UNION ALL
 SELECT l.trace_id, l.span_id, trace_id, span_id, 'link'
-FROM (SELECT trace_id, span_id, unnest(links) AS l FROM _spans WHERE len(links) > 0)
+FROM (SELECT trace_id, span_id, unnest(links) AS l FROM {spans} WHERE len(links) > 0)
 WHERE coalesce(l.relation, '') NOT IN ('{conv.RELATION_CORRELATION}',
                                        '{conv.RELATION_TRADE_EVENT}')
 UNION ALL
 SELECT c.trace_id, c.span_id, e.trace_id, e.span_id, 'causation'
-FROM _spans e JOIN _spans c ON c.event_id = e.causation_id AND c.handler_name IS NULL
+FROM {spans} e JOIN {spans} c
+     ON c.event_id = e.causation_id AND c.handler_name IS NULL
      AND c.event_type IS NOT NULL AND c.run_id IS NOT DISTINCT FROM e.run_id
 WHERE e.causation_id IS NOT NULL AND NOT coalesce(e.causation_derived, false)
   AND e.handler_name IS NULL
   AND NOT list_contains(list_transform(coalesce(e.links, []), lambda l: l.span_id), c.span_id)
   AND (e.parent_id IS NULL OR e.parent_id <> c.span_id)
 """)
-        self._cache.add("_edges")
+        self._cache.add(key)
         return "_edges"
 
     # -- event chain ------------------------------------------------------------------
@@ -60,17 +71,16 @@ WHERE e.causation_id IS NOT NULL AND NOT coalesce(e.causation_derived, false)
         link to it, repeated down. ``event_id`` is a ``trading.event.id``; a span id
         works too. An unknown id is an empty chain with a message.
         """
-        starts = self._rows(
-            "SELECT trace_id, span_id FROM _spans WHERE event_id = ? AND handler_name IS NULL",
-            [event_id])
+        starts = self._rows("SELECT trace_id, span_id, run_id FROM _spans WHERE event_id = ? "
+                            "AND handler_name IS NULL", [event_id])
         if not starts:
-            starts = self._rows("SELECT trace_id, span_id FROM _spans WHERE span_id = ?",
-                                [str(event_id).lower()])
+            starts = self._rows("SELECT trace_id, span_id, run_id FROM _spans "
+                                "WHERE span_id = ?", [str(event_id).lower()])
         if not starts:
             message = (f"no event with id {event_id!r} in {self.stats.spans} spans"
                        if self.stats.spans else self._empty_message())
             return EventChain(event_id, None, message=message)
-        edges = self._edges()
+        edges = self._edges(list({s["run_id"] for s in starts}))
         self.con.execute("CREATE OR REPLACE TEMP TABLE _start AS SELECT * FROM (VALUES "
                          + ",".join("(?, ?)" for _ in starts) + ") t(trace_id, span_id)",
                          [v for s in starts for v in (s["trace_id"], s["span_id"])])
