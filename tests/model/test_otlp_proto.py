@@ -91,7 +91,7 @@ EDGE_ATTRIBUTES = [
 ]
 
 
-def _edge_request() -> dict[str, Any]:
+def edge_request() -> dict[str, Any]:
     trace, other = "0af7651916cd43dd8448eb211c80319c", "4bf92f3577b34da6a3ce929d0e0e4736"
     spans = [
         {"traceId": trace, "spanId": "b7ad6b7169203331", "parentSpanId": "00f067aa0ba902b7",
@@ -137,7 +137,7 @@ def _edge_request() -> dict[str, Any]:
 
 
 def test_every_value_form_and_field_encodes_to_the_same_content():
-    official = assert_same(_edge_request())
+    official = assert_same(edge_request())
     first = official.resource_spans[0].scope_spans[0].spans[0]
     attributes = {kv.key: kv.value for kv in first.attributes}
     assert attributes["empty.string"].HasField("string_value")  # a set oneof, though ""
@@ -150,13 +150,13 @@ def test_every_value_form_and_field_encodes_to_the_same_content():
 
 def test_repeated_values_from_the_cache_encode_the_same():
     """The second line meets every cached KeyValue; its bytes are still the official."""
-    assert_same(_edge_request())
-    assert_same(_edge_request())
+    assert_same(edge_request())
+    assert_same(edge_request())
 
 
 def test_nan_is_the_same_bits():
     """NaN equals nothing, so the message comparison cannot judge it; the bytes can."""
-    request = _edge_request()
+    request = edge_request()
     span = request["resourceSpans"][0]["scopeSpans"][0]["spans"][2]
     span["attributes"] = [_kv("nan", {"doubleValue": "NaN"})]
     ours = encode_request(request)
@@ -167,7 +167,7 @@ def test_nan_is_the_same_bits():
 
 
 def test_a_lone_surrogate_becomes_the_replacement_character():
-    request = _edge_request()
+    request = edge_request()
     span = request["resourceSpans"][0]["scopeSpans"][0]["spans"][2]
     span["name"] = "bad \ud800 name"
     parsed = ExportTraceServiceRequest.FromString(encode_request(request))
@@ -176,7 +176,7 @@ def test_a_lone_surrogate_becomes_the_replacement_character():
 
 @pytest.mark.parametrize("value", [str(2**63), str(-(2**63) - 1)])
 def test_an_int_past_int64_is_refused_as_protobuf_refuses_it(value):
-    request = _edge_request()
+    request = edge_request()
     request["resourceSpans"][0]["scopeSpans"][0]["spans"][2]["attributes"] = [
         _kv("big", {"intValue": value})]
     with pytest.raises(ValueError):

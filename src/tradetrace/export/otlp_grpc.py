@@ -21,6 +21,9 @@ from .otlp_http import headers, otlp_variable, timeout_seconds
 DEFAULT_ENDPOINT = "http://localhost:4317"
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 _RETRY_INFO = b"type.googleapis.com/google.rpc.RetryInfo"
+#: grpcio backs off reconnecting up to 120 s: a Collector back after a restart would
+#: wait that long for us. Five seconds at most between attempts.
+_OPTIONS = (("grpc.max_reconnect_backoff_ms", 5000),)
 
 
 class GrpcRefused(Exception):
@@ -61,9 +64,9 @@ class OtlpGrpcSender:
             credentials = grpc.ssl_channel_credentials(
                 read(otlp_variable(env, "CERTIFICATE")), read(otlp_variable(env, "CLIENT_KEY")),
                 read(otlp_variable(env, "CLIENT_CERTIFICATE")))
-            self._channel = grpc.secure_channel(target, credentials)
+            self._channel = grpc.secure_channel(target, credentials, _OPTIONS)
         else:
-            self._channel = grpc.insecure_channel(target)
+            self._channel = grpc.insecure_channel(target, _OPTIONS)
         compression = otlp_variable(env, "COMPRESSION").lower()
         self._compression = {"gzip": grpc.Compression.Gzip,
                              "deflate": grpc.Compression.Deflate}.get(compression)
@@ -77,8 +80,10 @@ class OtlpGrpcSender:
         """One Export call; the reply's bytes. Raises :class:`GrpcRefused` on an error
         status (with the delay of the receiver's ``google.rpc.RetryInfo``)."""
         try:
+            # wait_for_ready: a call while the channel reconnects waits for it (within
+            # the timeout) rather than failing at once, as the stock exporter's retries do.
             reply: bytes = self._export(body, timeout=self.timeout, metadata=self._metadata,
-                                        compression=self._compression)
+                                        compression=self._compression, wait_for_ready=True)
         except self._error as exc:
             call: Any = exc
             code = call.code() if hasattr(call, "code") else None
@@ -92,25 +97,27 @@ class OtlpGrpcSender:
 
 
 def _retry_after(call: Any) -> float | None:
-    """The delay of a ``google.rpc.RetryInfo`` in the call's ``grpc-status-details-bin``
-    (a ``google.rpc.Status``: details are ``Any`` messages), read by hand."""
+    """The delay of the receiver's ``google.rpc.RetryInfo``, read by hand: sent alone as
+    ``google.rpc.retryinfo-bin`` (where the stock exporter reads it) or among the
+    details (``Any`` messages) of the ``google.rpc.Status`` in ``grpc-status-details-bin``."""
     try:
-        trailers = call.trailing_metadata() or ()
-        status = next((v for k, v in trailers if k == "grpc-status-details-bin"), None)
-        if not isinstance(status, bytes):
+        trailers = dict(call.trailing_metadata() or ())
+        retry_info = trailers.get("google.rpc.retryinfo-bin")
+        status = trailers.get("grpc-status-details-bin")
+        if not isinstance(retry_info, bytes) and isinstance(status, bytes):
+            for number, _, detail in fields(status):
+                if number == 3 and isinstance(detail, bytes):  # Status.details
+                    parts = {n: v for n, _, v in fields(detail)}  # Any: type_url, value
+                    if parts.get(1) == _RETRY_INFO:
+                        retry_info = parts.get(2)
+        if not isinstance(retry_info, bytes):
             return None
-        for number, _, detail in fields(status):
-            if number != 3 or not isinstance(detail, bytes):  # Status.details
-                continue
-            parts = {n: v for n, _, v in fields(detail)}  # Any: type_url, value
-            if parts.get(1) != _RETRY_INFO or not isinstance(parts.get(2), bytes):
-                continue
-            for n, _, delay in fields(parts[2]):  # type: ignore[arg-type]
-                if n == 1 and isinstance(delay, bytes):  # RetryInfo.retry_delay: Duration
-                    duration = {m: v for m, _, v in fields(delay)}
-                    seconds, nanos = duration.get(1, 0), duration.get(2, 0)
-                    if isinstance(seconds, int) and isinstance(nanos, int):
-                        return seconds + nanos / 1e9
+        for number, _, delay in fields(retry_info):
+            if number == 1 and isinstance(delay, bytes):  # RetryInfo.retry_delay: Duration
+                duration = {n: v for n, _, v in fields(delay)}
+                seconds, nanos = duration.get(1, 0), duration.get(2, 0)
+                if isinstance(seconds, int) and isinstance(nanos, int):
+                    return seconds + nanos / 1e9
     except (ValueError, TypeError, AttributeError):
         return None
     return None

@@ -72,8 +72,10 @@ class RelaySink(ReplyCounts):
         self.starts = 0  #: helpers started (more than one: one died)
 
     def _helper(self) -> subprocess.Popen[bytes]:
-        if self.process is not None and self.process.poll() is None:
-            return self.process
+        if self.process is not None:
+            if self.process.poll() is None:
+                return self.process
+            _close(self.process)  # it died between calls: its pipes are ours to close
         self.process = None
         package_root = str(Path(__file__).resolve().parents[2])
         # Not traced itself: no TRADETRACE_* variable, and isolated mode (-I) keeps out
