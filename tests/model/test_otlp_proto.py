@@ -22,7 +22,7 @@ import tradetrace
 from otlp_receiver import _ids_to_base64
 from tradetrace.analyse.reader import trace_files
 from tradetrace.export.metrics import METRICS_SUFFIX
-from tradetrace.model import protobuf_wire
+from tradetrace.model import otlp_proto, protobuf_wire
 from tradetrace.model.otlp_proto import encode_request, partial_success
 
 
@@ -88,6 +88,7 @@ EDGE_ATTRIBUTES = [
     _kv("bytes", {"bytesValue": base64.b64encode(b"\x00\xffraw").decode()}),
     _kv("no.value", {}),
     _kv("", {"stringValue": "empty key"}),
+    _kv("", {"intValue": "1"}),
 ]
 
 
@@ -152,6 +153,17 @@ def test_repeated_values_from_the_cache_encode_the_same():
     """The second line meets every cached KeyValue; its bytes are still the official."""
     assert_same(edge_request())
     assert_same(edge_request())
+
+
+def test_caches_at_their_cap_are_emptied_and_encode_the_same(monkeypatch):
+    """Memory stays bounded whatever the values: at the cap a cache starts again."""
+    monkeypatch.setattr(otlp_proto, "CACHE_LIMIT", 3)
+    monkeypatch.setattr(otlp_proto, "_key_values", otlp_proto._KeyValues())
+    resets = otlp_proto.ProtoStats.cache_resets["key_values"]
+    assert_same(edge_request())
+    assert_same(edge_request())
+    assert otlp_proto.ProtoStats.cache_resets["key_values"] > resets
+    assert len(otlp_proto._key_values.values) <= 3 and len(otlp_proto._key_values.keys) <= 3
 
 
 def test_nan_is_the_same_bits():

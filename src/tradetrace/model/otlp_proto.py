@@ -100,47 +100,60 @@ def key_value(item: Json) -> bytes:
 
 
 class _KeyValues:
-    """Encoded ``KeyValue`` fields (less their tag), cached by key and value for string
-    and bool values: keys repeat on every span and many values (symbols, containers,
-    sides) do too: the demo's normal level encoded 1.1-1.7 times faster with it."""
+    """Encoded ``KeyValue`` fields, cached for string and bool values (keys repeat on
+    every span and many values, symbols, containers, sides, do too), and the key's part
+    cached for the others; ints and doubles are written inline. The demo's attributes
+    (normal level) take a third of the CPU of a plain ``key_value`` per item."""
 
     def __init__(self) -> None:
-        self.cache: dict[str, dict[Any, bytes]] = {}
-        self.size = 0
+        self.values: dict[tuple[str, Any], bytes] = {}  #: (key, value) -> length + body
+        self.keys: dict[str, bytes] = {}  #: key -> its field and the value's tag
+
+    def _reset(self) -> None:
+        self.values.clear()
+        self.keys.clear()
+        ProtoStats.cache_resets["key_values"] += 1
 
     def __call__(self, field_tag: bytes, items: Iterable[Json] | None) -> bytes:
         if not items:
             return b""
-        cache = self.cache
+        values, keys = self.values, self.keys
         parts: list[bytes] = []
         append = parts.append
         for item in items:
             value = item.get("value")
-            raw = None
-            if value is not None and len(value) == 1:
-                raw = value.get("stringValue")
-                if raw is None:
-                    raw = value.get("boolValue")
-            if raw is None:
-                body = key_value(item)
-                append(field_tag + varint(len(body)) + body)
-                continue
             key = item.get("key") or ""
-            by_value = cache.get(key)
-            if by_value is None:
-                by_value = cache[key] = {}
-            encoded = by_value.get(raw)
-            if encoded is None:
-                if self.size >= CACHE_LIMIT:
-                    cache.clear()
-                    self.size = 0
-                    ProtoStats.cache_resets["key_values"] += 1
-                    by_value = cache[key] = {}
+            if value is None:
                 body = key_value(item)
-                encoded = by_value[raw] = varint(len(body)) + body
-                self.size += 1
-            append(field_tag + encoded)
-        return b"".join(parts)
+                append(varint(len(body)) + body)
+                continue
+            raw = value.get("stringValue")
+            if raw is None:
+                raw = value.get("boolValue")
+            if raw is not None:
+                cached = values.get((key, raw))
+                if cached is None:
+                    if len(values) >= CACHE_LIMIT:
+                        self._reset()
+                    body = key_value(item)
+                    cached = values[(key, raw)] = varint(len(body)) + body
+                append(cached)
+                continue
+            prefix = keys.get(key)
+            if prefix is None:
+                if len(keys) >= CACHE_LIMIT:
+                    self._reset()
+                prefix = keys[key] = (delimited(_KV_KEY, _text(key)) if key else b"") + _KV_VALUE
+            raw = value.get("intValue")
+            if raw is not None:
+                encoded = _AV_INT + _int64(raw)
+            else:
+                raw = value.get("doubleValue")
+                encoded = (_AV_DOUBLE + double(raw) if raw.__class__ is float
+                           else any_value(value))
+            body = prefix + varint(len(encoded)) + encoded
+            append(varint(len(body)) + body)
+        return field_tag + field_tag.join(parts)
 
 
 _key_values = _KeyValues()
