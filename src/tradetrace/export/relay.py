@@ -6,7 +6,7 @@ hand (``model/otlp_proto.py``: no SDK span objects, no generated message classes
 sends it itself: a POST to ``/v1/traces`` (``otlp_http.OtlpHttpSender``) or a unary
 gRPC ``Export`` call with the bytes as they are (``otlp_grpc.OtlpGrpcSender``),
 configured by the standard ``OTEL_EXPORTER_OTLP_*`` variables. Encoding and sending
-still cost CPU (about 20 us a span, against about 70 us through the stock exporters:
+still cost CPU (about 16 us a span, against about 60 us through the stock exporters:
 ``benchmarks/bench_relay.py``); in the traced process it would hold the GIL against the
 trading thread (a publish waits up to the 5 ms switch interval), so it runs in the
 helper. The writer thread only writes to the pipe and reads the answer, both without the
@@ -27,7 +27,7 @@ shutdown), a 4-byte big-endian length and the body; each is answered by a length
 JSON object ``{"ok": bool, "error": str, "retry_after": float, "rejected": int,
 "message": str, "unreadable": str}`` (only ``ok`` always there).
 
-    python -I -m tradetrace.export.relay grpc   # what RelaySink runs
+    python -I -m tradetrace.export.relay grpc   # what RelaySink runs, by hand
 """
 
 from __future__ import annotations
@@ -270,3 +270,7 @@ def _export(sender: Any, line: bytes, strict: bool) -> dict[str, Any]:
             raise RelayFailed(f"the reply is no ExportTraceServiceResponse ({exc})") from None
         return {"ok": True, "unreadable": repr(reply[:60])}
     return {"ok": True, "rejected": rejected, "message": message} if rejected else {"ok": True}
+
+
+if __name__ == "__main__":  # python -I -m tradetrace.export.relay grpc, by hand
+    main(sys.argv[1] if len(sys.argv) > 1 else "http/protobuf")

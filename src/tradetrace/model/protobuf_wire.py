@@ -35,20 +35,9 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
-def tag(field: int, wire_type: int) -> bytes:
-    return varint(field << 3 | wire_type)
-
-
 def delimited(field_tag: bytes, body: bytes) -> bytes:
     """A length-delimited field: its tag, the body's length, the body."""
     return field_tag + varint(len(body)) + body
-
-
-def int64(value: int) -> bytes:
-    """An ``int64`` varint; ValueError out of range (protobuf's own encoder refuses too)."""
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise ValueError(f"{value} is out of the int64 range")
-    return varint(value)
 
 
 # -- reading (replies are small: clarity over speed) -----------------------------------
