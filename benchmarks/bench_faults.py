@@ -12,8 +12,9 @@ imports and first connections are not charged to the first fault. Budget
 (shared/PERFORMANCE.md, "any fault"): worst added publish stall at most 1 ms; p99.9
 within 2x untraced.
 
-OTLP goes through the stock exporter tradetrace builds from OTEL_EXPORTER_OTLP_ENDPOINT
-and OTEL_EXPORTER_OTLP_PROTOCOL (export/sinks.py ``otlp_exporter``), with
+OTLP goes through the sink tradetrace builds from OTEL_EXPORTER_OTLP_ENDPOINT and
+OTEL_EXPORTER_OTLP_PROTOCOL (export/sinks.py ``otlp_sink``: http/json sent as is, the
+others encoded and sent by the relay process), with
 OTEL_EXPORTER_OTLP_TIMEOUT=``--exporter-timeout``. "die mid-run" kills the receiver a
 third of the way through the paced events and revives it at two thirds. Every run's
 wall time is bounded (``--run-seconds``; shutdown on a helper thread, waited for a

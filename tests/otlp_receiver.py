@@ -1,9 +1,9 @@
 """A real OTLP/HTTP receiver on loopback, for tests: decodes what exporters send.
 
 It speaks the protocol (protobuf or JSON over HTTP POST to /v1/traces and /v1/metrics,
-gzip or not) with the generated OTLP message classes, so a span that arrives here was encoded
-and sent by a real exporter. The decoding below is shared with the misbehaving
-receivers of ``tests/faults/receivers.py``.
+gzip or not; :class:`OtlpGrpcReceiver`: OTLP/gRPC) with the generated OTLP message
+classes, so a span that arrives here was encoded and sent by a real exporter. The decoding
+below is shared with the misbehaving receivers of ``tests/faults/receivers.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -135,10 +136,7 @@ class OtlpReceiver:
     """``with OtlpReceiver() as r: ... r.endpoint ... r.wait_for(n)``."""
 
     def __init__(self) -> None:
-        self.spans: list[ReceivedSpan] = []
-        self.metric_requests = 0
-        self.requests = 0
-        self._changed = threading.Condition()
+        self._init_state()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -161,6 +159,13 @@ class OtlpReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
+    def _init_state(self) -> None:
+        self.spans: list[ReceivedSpan] = []
+        self.messages: list[ExportTraceServiceRequest] = []  #: trace requests as received
+        self.metric_requests = 0
+        self.requests = 0
+        self._changed = threading.Condition()
+
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -177,6 +182,7 @@ class OtlpReceiver:
         spans = decode_spans(request)
         with self._changed:
             self.spans.extend(spans)
+            self.messages.append(request)
             self.requests += 1
             self._changed.notify_all()
 
@@ -188,3 +194,35 @@ class OtlpReceiver:
     def wait_for(self, predicate: Any, timeout: float = 30.0) -> bool:
         """Wait (bounded) until ``predicate(self)`` holds; a condition, not a sleep."""
         return wait_until(self._changed, lambda: predicate(self), timeout)
+
+
+class OtlpGrpcReceiver(OtlpReceiver):
+    """The same over OTLP/gRPC: ``TraceService/Export`` (insecure, on loopback)."""
+
+    def __init__(self) -> None:
+        import grpc
+
+        self._init_state()
+
+        def export(request: ExportTraceServiceRequest, context: Any) -> Any:
+            self._add_traces(request)
+            return ExportTraceServiceResponse()
+
+        handler = grpc.unary_unary_rpc_method_handler(
+            export, request_deserializer=ExportTraceServiceRequest.FromString,
+            response_serializer=ExportTraceServiceResponse.SerializeToString)
+        self._grpc = grpc.server(ThreadPoolExecutor(2, thread_name_prefix="otlp-receiver"))
+        self._grpc.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "opentelemetry.proto.collector.trace.v1.TraceService", {"Export": handler}),))
+        self._port = self._grpc.add_insecure_port("127.0.0.1:0")
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    def __enter__(self) -> OtlpGrpcReceiver:
+        self._grpc.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._grpc.stop(grace=None)

@@ -1,5 +1,5 @@
 """OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set: real HTTP and gRPC receivers on
-loopback decode what the stock exporters send."""
+loopback decode what the relay process encodes and sends."""
 
 from __future__ import annotations
 

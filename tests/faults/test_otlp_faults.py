@@ -1,6 +1,6 @@
 """Tracing into a real OTLP receiver that misbehaves, over each protocol tradetrace
-speaks (http/json sent as is; http/protobuf and grpc through the stock exporters in the
-helper process): every published event is recorded, exactly what the receiver accepted
+speaks (http/json sent as is; http/protobuf and grpc encoded and sent by the helper
+process): every published event is recorded, exactly what the receiver accepted
 counts as exported, the rest is dropped for a named reason, nothing is left pending,
 and no write ever ran on the publishing thread."""
 
@@ -114,15 +114,14 @@ def test_a_receiver_that_recovers_gets_spans_again(receiver):
     tradetrace.shutdown(timeout=30)
     figures = check(session, EVENTS + 10, received(receiver), publisher=publisher)
     assert received(receiver) >= EVENTS
-    if receiver.otlp_protocol == "http/json":  # the stock exporters retry by themselves
-        assert figures["dropped"] == {"sink_failure": 10}
+    assert figures["dropped"] == {"sink_failure": 10}  # no retry but the writer's rest
 
 
 def test_a_garbage_reply_to_json_is_counted_and_said(receiver, caplog):
     """A 200 with a body that is no OTLP response: the receiver said it took the
-    spans, so they count as exported, but http/json reads the reply and says it is
-    wrong. (The stock exporters never read a 2xx body: over http/protobuf such a lie
-    goes unnoticed, which the docs say; over gRPC the reply does not parse.)"""
+    spans, so over HTTP they count as exported, but the reply is read and said to be
+    wrong, in the traced process's log even when the helper process read it. Over gRPC
+    a reply that does not parse fails the call."""
     receiver.set(garbage())
     bus, session = feed(backend="otlp")
     with caplog.at_level(logging.WARNING, logger="tradetrace"):
@@ -130,28 +129,25 @@ def test_a_garbage_reply_to_json_is_counted_and_said(receiver, caplog):
         tradetrace.shutdown(timeout=10)
     figures = check(session, EVENTS, None, publisher=publisher)
     assert received(receiver) == 0  # it kept nothing
-    if receiver.otlp_protocol == "http/json":
+    if receiver.otlp_protocol != "grpc":
         assert figures["exported"] == EVENTS
         assert session.sink.unreadable_replies >= 1
         assert sum("not an OTLP response" in r.getMessage() for r in caplog.records) == 1
-    elif receiver.otlp_protocol == "http/protobuf":
-        assert figures["exported"] == EVENTS  # the undetectable lie
     else:
         assert figures["exported"] == 0
         assert set(figures["dropped"]) <= {"sink_failure", "sink_resting"}
 
 
 def test_spans_a_receiver_rejects_are_dropped_as_rejected(receiver):
-    """partialSuccess.rejectedSpans: read by http/json; the stock exporters ignore it."""
+    """partialSuccess.rejectedSpans, read over every protocol (in the helper process
+    for http/protobuf and grpc), drops those spans for that reason."""
     receiver.set(partial())
     bus, session = feed(backend="otlp")
     publisher = publish(bus, EVENTS)
     tradetrace.shutdown(timeout=10)
     figures = check(session, EVENTS, None, publisher=publisher)
-    if receiver.otlp_protocol == "http/json":
-        assert figures["dropped"] == {"rejected_by_receiver": EVENTS}
-    else:
-        assert figures["exported"] == EVENTS
+    assert figures["dropped"] == {"rejected_by_receiver": EVENTS}
+    assert session.sink.rejected == EVENTS
 
 
 def test_metrics_reach_the_receiver_with_their_own_count(receiver):

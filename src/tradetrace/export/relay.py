@@ -1,22 +1,33 @@
-"""The stock OTLP exporters (http/protobuf, grpc), run in a helper process.
+"""OTLP ``http/protobuf`` and ``grpc``, encoded and sent by a helper process.
 
-The stock exporters turn each span into protobuf in Python: 60-120 us of CPU per span,
-in chunks of many milliseconds per request. In the traced process that CPU would hold
-the GIL against the trading thread (a publish waits up to the 5 ms switch interval), so
-:class:`RelaySink` hands our OTLP JSON lines over a pipe to a helper process, which
-decodes them and calls the stock exporter, configured by the same
-``OTEL_EXPORTER_OTLP_*`` variables. The writer thread only writes to the pipe and reads
-the answer, both without the GIL; a hung or slow receiver holds the helper, never the
-traced process.
+Our spans are OTLP JSON request lines (``model/otlp_json.py``). :class:`RelaySink` hands
+each line over a pipe to a helper process, which parses it, encodes it to protobuf by
+hand (``model/otlp_proto.py``: no SDK span objects, no generated message classes) and
+sends it itself: a POST to ``/v1/traces`` (``otlp_http.OtlpHttpSender``) or a unary
+gRPC ``Export`` call with the bytes as they are (``otlp_grpc.OtlpGrpcSender``),
+configured by the standard ``OTEL_EXPORTER_OTLP_*`` variables. Encoding and sending
+still cost CPU (about 16 us a span, against about 60 us through the stock exporters:
+``benchmarks/bench_relay.py``); in the traced process it would hold the GIL against the
+trading thread (a publish waits up to the 5 ms switch interval), so it runs in the
+helper. The writer thread only writes to the pipe and reads the answer, both without the
+GIL; a hung or slow receiver holds the helper, never the traced process.
+
+The receiver's reply is read as ``otlp_http`` reads it: a ``partialSuccess`` counts its
+``rejectedSpans`` as rejected; a 2xx reply over HTTP that is no
+``ExportTraceServiceResponse`` is counted and logged once (its spans count as exported:
+the receiver said so), over gRPC it fails the call, as grpcio would. Failures are not
+retried in the helper: the writer drops the line as failed and rests (for the receiver's
+Retry-After or RetryInfo delay if it gave one), as for ``http/json``.
 
 The helper starts with tracing (its imports cost CPU better spent before trading than
 during it), ends when its input closes (the traced process ended, even by SIGKILL), ignores
 SIGINT (a Ctrl-C in the terminal is for the traced program, which flushes through it)
 and is started again if it dies. Frames: a kind byte (``L`` line, ``F`` flush, ``S``
 shutdown), a 4-byte big-endian length and the body; each is answered by a length and a
-JSON object ``{"ok": bool, "error": str}``.
+JSON object ``{"ok": bool, "error": str, "retry_after": float, "rejected": int,
+"message": str, "unreadable": str}`` (only ``ok`` always there).
 
-    python -I -m tradetrace.export.relay grpc   # what RelaySink runs
+    python -I -m tradetrace.export.relay grpc   # what RelaySink runs, by hand
 """
 
 from __future__ import annotations
@@ -30,6 +41,8 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+from .otlp_http import ReplyCounts, traces_endpoint
+
 logger = logging.getLogger(__name__)
 
 LINE, FLUSH, SHUTDOWN = b"L", b"F", b"S"
@@ -40,18 +53,29 @@ SHUTDOWN_SECONDS = 5.0
 class RelayFailed(Exception):
     """The helper answered with a failure, or died."""
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  #: the receiver's Retry-After / RetryInfo, if any
 
-class RelaySink:
+
+class RelaySink(ReplyCounts):
     """A :class:`~tradetrace.export.sinks.SpanSink` feeding the helper process."""
 
     def __init__(self, protocol: str) -> None:
+        super().__init__()
         self.protocol = protocol
+        # For the log lines about replies; the helper reads the variables itself.
+        self.endpoint = (traces_endpoint(os.environ) if protocol != "grpc" else
+                         os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                         or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "the receiver")
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0  #: helpers started (more than one: one died)
 
     def _helper(self) -> subprocess.Popen[bytes]:
-        if self.process is not None and self.process.poll() is None:
-            return self.process
+        if self.process is not None:
+            if self.process.poll() is None:
+                return self.process
+            _close(self.process)  # it died between calls: its pipes are ours to close
         self.process = None
         package_root = str(Path(__file__).resolve().parents[2])
         # Not traced itself: no TRADETRACE_* variable, and isolated mode (-I) keeps out
@@ -65,7 +89,7 @@ class RelaySink:
         self.starts += 1
         return self.process
 
-    def _call(self, kind: bytes, body: bytes = b"") -> None:
+    def _call(self, kind: bytes, body: bytes = b"") -> dict[str, Any]:
         process = self._helper()
         assert process.stdin is not None and process.stdout is not None
         try:
@@ -79,9 +103,12 @@ class RelaySink:
         if reply is None:
             self._lost()
             raise RelayFailed("the export helper died")
-        answer = json.loads(reply)
+        answer: dict[str, Any] = json.loads(reply)
         if not answer.get("ok"):
-            raise RelayFailed(answer.get("error") or "export failed")
+            retry = answer.get("retry_after")
+            raise RelayFailed(answer.get("error") or "export failed",
+                              float(retry) if isinstance(retry, (int, float)) else None)
+        return answer
 
     def _lost(self) -> None:
         process, self.process = self.process, None
@@ -99,8 +126,15 @@ class RelaySink:
         trade than during it."""
         self._helper()
 
-    def write(self, line: bytes) -> None:
-        self._call(LINE, line)
+    def write(self, line: bytes) -> int:
+        """Send one line through the helper; how many of its spans the receiver
+        rejected. Raises RelayFailed (then none of them count as written)."""
+        answer = self._call(LINE, line)
+        if "unreadable" in answer:
+            self.count_unreadable(str(answer["unreadable"]))
+            return 0
+        return self.count_rejected(int(answer.get("rejected") or 0),
+                                   str(answer.get("message") or ""))
 
     def flush(self) -> None:
         if self.process is not None:
@@ -168,15 +202,17 @@ def _read_frame(stream: IO[bytes]) -> bytes | None:
 
 def main(protocol: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] = protocol
     # Frames go to the real stdout; anything printed goes to stderr.
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     source = sys.stdin.buffer
 
-    from .sinks import otlp_exporter
-
-    exporter = otlp_exporter()
+    sender: Any = None
+    broken = ""  # why no sender could be made: every line is answered with it
+    try:
+        sender = _sender(protocol)
+    except Exception as exc:
+        broken = f"the {protocol} sender could not start: {exc!r}"
     while True:
         kind = source.read(1)
         body = _read_frame(source) if kind else None
@@ -185,36 +221,56 @@ def main(protocol: str) -> None:
         answer: dict[str, Any] = {"ok": True}
         try:
             if kind == LINE:
-                _export(exporter, body)
-            elif kind == FLUSH:
-                exporter.force_flush()
-            elif kind == SHUTDOWN:
-                exporter.shutdown()
+                if sender is None:
+                    raise RelayFailed(broken)
+                answer = _export(sender, body, strict=protocol == "grpc")
+            elif kind == SHUTDOWN and sender is not None:
+                sender.close()
         except Exception as exc:  # answered: the traced process counts the line as failed
-            answer = {"ok": False, "error": repr(exc)}
+            answer = {"ok": False, "error": str(exc) or repr(exc)}
+            retry = getattr(exc, "retry_after", None)
+            if isinstance(retry, (int, float)):
+                answer["retry_after"] = retry
         reply = json.dumps(answer).encode()
         out.write(len(reply).to_bytes(4, "big") + reply)
         out.flush()
         if kind == SHUTDOWN:
             return
-    exporter.shutdown()
+    if sender is not None:
+        sender.close()
 
 
-def _export(exporter: Any, line: bytes) -> None:
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace.export import SpanExportResult
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+def _sender(protocol: str) -> Any:
+    if protocol == "grpc":
+        try:
+            import grpc  # noqa: F401
+        except ImportError:
+            raise RelayFailed("grpc needs grpcio: pip install grpcio") from None
+        from .otlp_grpc import OtlpGrpcSender
 
-    from ..model.otlp_json import BadSpan, decode_request
-    from .sinks import SdkSink
+        return OtlpGrpcSender()
+    from .otlp_http import OtlpHttpSender
+
+    return OtlpHttpSender(content_type="application/x-protobuf")
+
+
+def _export(sender: Any, line: bytes, strict: bool) -> dict[str, Any]:
+    """Encode one line, send it, read the reply: the answer for the traced process."""
+    from ..model.otlp_proto import encode_request, partial_success
 
     request = json.loads(line)
-    spans = [s for s in decode_request(request) if not isinstance(s, BadSpan)]
-    if not spans:
-        return
-    scope = (request["resourceSpans"][0]["scopeSpans"][0].get("scope") or {})
-    sink = SdkSink(exporter, Resource(spans[0].resource),
-                   InstrumentationScope(scope.get("name", "tradetrace"), scope.get("version")))
-    result = exporter.export([sink.readable(s) for s in spans])
-    if result is not SpanExportResult.SUCCESS:
-        raise RelayFailed(f"{type(exporter).__name__} returned {result.name}")
+    if not any(scope.get("spans") for batch in request.get("resourceSpans") or ()
+               for scope in batch.get("scopeSpans") or ()):
+        return {"ok": True}
+    reply = sender.send(encode_request(request))
+    try:
+        rejected, message = partial_success(reply)
+    except ValueError as exc:
+        if strict:  # gRPC: a reply that does not parse fails the call
+            raise RelayFailed(f"the reply is no ExportTraceServiceResponse ({exc})") from None
+        return {"ok": True, "unreadable": repr(reply[:60])}
+    return {"ok": True, "rejected": rejected, "message": message} if rejected else {"ok": True}
+
+
+if __name__ == "__main__":  # python -I -m tradetrace.export.relay grpc, by hand
+    main(sys.argv[1] if len(sys.argv) > 1 else "http/protobuf")

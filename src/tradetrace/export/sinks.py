@@ -225,7 +225,7 @@ def otlp_protocol(env: Mapping[str, str] | None = None) -> str:
 
 def otlp_sink(env: Mapping[str, str] | None = None) -> SpanSink:
     """The sink for ``storage: otlp``: our JSON lines sent as they are for ``http/json``;
-    the stock exporters in a helper process (export/relay.py) for the others."""
+    encoded to protobuf and sent by a helper process (export/relay.py) for the others."""
     protocol = otlp_protocol(env)
     if protocol == "http/json":
         from .otlp_http import OtlpJsonHttpSink
@@ -234,22 +234,3 @@ def otlp_sink(env: Mapping[str, str] | None = None) -> SpanSink:
     from .relay import RelaySink
 
     return RelaySink(protocol)
-
-
-def otlp_exporter(env: Mapping[str, str] | None = None) -> SpanExporter:
-    """The stock OTLP exporter for ``OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL``
-    (``http/protobuf`` or ``grpc``; the relay helper process runs it); endpoint,
-    headers, timeout and compression come from the standard variables."""
-    protocol = otlp_protocol(env)
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        return OTLPSpanExporter()
-    if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as HttpExporter,
-        )
-
-        return HttpExporter()
-    raise ConfigError("OTEL_EXPORTER_OTLP_PROTOCOL", protocol,
-                      "grpc or http/protobuf (http/json is sent without an SDK exporter)")
