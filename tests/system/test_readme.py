@@ -78,10 +78,16 @@ def test_the_sample_summary_is_what_the_first_command_prints(first_command):
         if row == "...":
             break
         assert row in lines, f"README shows {row!r}; the summary printed:\n{summary}"
-    latency = sample.index("event type       count  p50 us  p99 us    max us")
+    # the latency table's columns are as wide as this run's numbers: matched by words
+    def header(rows: list[str]) -> int:
+        return next(i for i, row in enumerate(rows)
+                    if row.split() == ["event", "type", "count", "p50", "us", "p99", "us",
+                                       "max", "us"])
+
+    latency = header(sample)
     shown = {s.split()[0]: s.split()[1] for s in sample[latency + 2:] if s != "..."
              and not s.startswith(("metrics", "events", "realised")) and s.split()}
-    printed = {s.split()[0]: s.split()[1] for s in lines[lines.index(sample[latency]) + 2:]
+    printed = {s.split()[0]: s.split()[1] for s in lines[header(lines) + 2:]
                if s.split() and s.split()[0] in shown}
     assert printed == {k: v for k, v in shown.items() if k in printed} and printed
 
