@@ -149,8 +149,9 @@ class LoadedSpans:
                 f"SELECT * REPLACE ('{_sql_text(root)}/' || file AS file), "
                 f"{int(source_set)} AS source_set FROM read_parquet([{listed}], "
                 "hive_partitioning = true, hive_types = {'run_id': 'VARCHAR'})")
-        self.con.execute("CREATE OR REPLACE VIEW _spans AS "
+        self.con.execute("CREATE OR REPLACE VIEW _spans_read AS "
                          + "\nUNION ALL BY NAME\n".join(selects))
+        self.con.execute("CREATE OR REPLACE VIEW _spans AS SELECT * FROM _spans_read")
         self.con.execute(CREATE_VIEW)
 
     def _fetch(self, urls: list[str], folder: Path) -> list[Path]:
@@ -181,13 +182,28 @@ class LoadedSpans:
         where = self._duplicate_windows()
         if where is None:
             return
-        twice = self.sql("SELECT count(*) - count(DISTINCT (trace_id, span_id)) "
-                         f"FROM _spans WHERE {where}")[0][0]
+        # The copies after the first (by file) of each span read twice: a small table
+        # that every read of _spans leaves out, rather than a copy of all the spans (at
+        # 10M spans that copy took minutes and most of the memory limit).
+        self.con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _twice AS
+SELECT trace_id, span_id, file FROM _spans_read WHERE {where}
+QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY file) > 1""")
+        (twice,) = self.con.execute("SELECT count(*) FROM _twice").fetchone() or (0,)
         if twice:
-            self.con.execute("""
-CREATE OR REPLACE TABLE _spans_once AS SELECT * FROM _spans
+            (in_one_file,) = self.con.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM _spans_read WHERE " + where
+                + " GROUP BY trace_id, span_id, file HAVING count(*) > 1)").fetchone() or (0,)
+            if in_one_file:  # a file holding a span twice: the key cannot tell the copies
+                self.con.execute("""
+CREATE OR REPLACE TABLE _spans_once AS SELECT * FROM _spans_read
 QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY file) = 1""")
-            self.con.execute("CREATE OR REPLACE VIEW _spans AS SELECT * FROM _spans_once")
+                self.con.execute("CREATE OR REPLACE VIEW _spans AS SELECT * FROM _spans_once")
+            else:
+                self.con.execute("""
+CREATE OR REPLACE VIEW _spans AS SELECT * FROM _spans_read s
+WHERE NOT EXISTS (SELECT 1 FROM _twice t WHERE t.trace_id = s.trace_id
+                  AND t.span_id = s.span_id AND t.file = s.file)""")
             self.stats.spans -= twice
             self.stats.note(f"{twice} spans were read more than once (same trace and span "
                             "id in several files); each is counted once")

@@ -44,12 +44,14 @@ class TimingQueries(CausalQueries, RunQueries):
     """Self times (``_self``), bottlenecks, tick-to-trade and comparisons."""
 
     def _self_times(self) -> str:
-        """Table ``_self``: each stage span's self time (its duration minus its
+        """View ``_self``: each stage span's self time (its duration minus its
         children's). At DEBUG an event a handler published is the child of the event,
         not of the handler, yet it runs inside the handler's call: it is taken off the
         handler's self time (the sibling handler span that contains it), not twice."""
         if "_self" in self._cache:
             return "_self"
+        # A view, not a table: at 10M spans a table of every stage span held most of
+        # DuckDB's memory limit before the quantiles over it could start.
         # Spans are keyed by a 64-bit hash of (trace id, span id) in the joins and
         # aggregates below, not by the 48 characters of the two ids: at 10M spans the
         # hash tables fit DuckDB's memory limit (a collision would need about 4 billion
@@ -83,7 +85,7 @@ children AS (
     FROM _spans WHERE parent_id IS NOT NULL GROUP BY ALL
 )"""
         self.con.execute(f"""
-CREATE OR REPLACE TEMP TABLE _self AS
+CREATE OR REPLACE TEMP VIEW _self AS
 WITH {children.strip()}
 SELECT s.container_id, s.handler_name, s.event_type, s.run_id, s.source_set,
        s.duration_ns, greatest(s.duration_ns - coalesce(c.child_ns, 0), 0) AS self_ns
