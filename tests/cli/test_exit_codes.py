@@ -130,3 +130,12 @@ def test_2_for_a_usage_error_naming_the_option(runs, capsys, argv: list[str],
                 else [argv[0], folder, *argv[1:]]) == 2
     captured = capsys.readouterr()
     assert said in captured.err and captured.out == ""
+
+
+def test_the_engine_out_of_memory_is_a_message_and_status_1(runs, capsys):
+    """DuckDB past its memory limit: one line saying so and what to do, no traceback."""
+    (folder, _), _ = runs
+    assert main(["query", "bottlenecks", folder, "--memory-limit", "2MB"]) == 1
+    err = capsys.readouterr().err
+    assert "the query engine (DuckDB) failed: Out of Memory" in err
+    assert "--memory-limit" in err and "Traceback" not in err

@@ -57,6 +57,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except SystemExit as exit_:  # argparse: --help (0) and usage errors (2)
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+    except Exception as exc:
+        if not type(exc).__module__.lstrip("_").startswith("duckdb"):
+            raise
+        return _engine_failed(exc)
+
+
+def _engine_failed(exc: Exception) -> int:
+    """DuckDB gave up (its memory limit, a full disk for spilling): said in a line with
+    what to do, never a traceback; status 1, nothing was answered."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    print(f"tradetrace: the query engine (DuckDB) failed: {first}", file=sys.stderr)
+    if "Out of Memory" in str(exc):
+        print("tradetrace: give it more memory with --memory-limit (1GB by default; e.g. "
+              "--memory-limit 4GB), or ask about fewer runs", file=sys.stderr)
+    return 1
 
 
 def _main(argv: Sequence[str] | None) -> int:
