@@ -69,7 +69,7 @@ def _engine_failed(exc: Exception) -> int:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     print(f"tradetrace: the query engine (DuckDB) failed: {first}", file=sys.stderr)
     if "Out of Memory" in str(exc):
-        print("tradetrace: give it more memory with --memory-limit (1GB by default; e.g. "
+        print("tradetrace: give it more memory with --memory-limit (1.5GB by default; e.g. "
               "--memory-limit 4GB), or ask about fewer runs", file=sys.stderr)
     return 1
 
@@ -87,7 +87,7 @@ def _main(argv: Sequence[str] | None) -> int:
                               "counted, and memory stays about this size")
     reading.add_argument("--memory-limit", type=check.memory, metavar="SIZE",
                          help="DuckDB's memory for reading and querying, spilling to a "
-                              "temporary folder beyond it (default 1GB)")
+                              "temporary folder beyond it (default 1.5GB)")
 
     def command(name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help, description=help, epilog="example:\n  "

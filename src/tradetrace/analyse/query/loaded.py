@@ -28,7 +28,7 @@ Sources = str | Path | Iterable[str | Path]
 #: Raw rows (files read without the index): the loader's table.
 RAW = "_raw_spans"
 #: DuckDB's memory for a query (it spills to disk beyond it): 10M spans stay under 2 GB.
-DEFAULT_MEMORY_LIMIT = "1GB"
+DEFAULT_MEMORY_LIMIT = "1.5GB"
 
 
 def _by_root(paths: list[str | Path], stats: ReadStats) -> dict[Path, list[Path]]:
