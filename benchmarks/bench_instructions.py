@@ -8,6 +8,15 @@ trace files, and naive OpenTelemetry instrumentation. Two engines: the demo back
 ADMF-PC's shapes (nested metadata, numpy floats, pandas Timestamps, Decimal strings;
 needs pandas and numpy).
 
+Two things would make the difference depend on the machine rather than the code, so both
+are pinned. The hash seed: string hashes decide dict and set probe sequences, and two
+runs with random seeds differ by up to ~1,500 instructions per event. The metrics SDK's
+periodic export, every 10 s of wall time: valgrind runs some 50x slower than Python, so
+whether the long run had one more export than the short one (~18 million instructions,
+~5,200 per event at NORMAL in the demo) depended on the machine's load. The traced cases
+export metrics hourly here, i.e. once, at shutdown, in both runs alike: a periodic export
+costs per second, not per event.
+
     python benchmarks/bench_instructions.py [--bars 500 1500] [--cases bare normal naive_otel]
         [--engines demo admf]
 
@@ -45,7 +54,10 @@ naive = None
 if case == "naive_otel":
     naive = NaiveInstrumentation(module.EventBus, Path(tempfile.mkdtemp()) / "n.otlp")
 elif case != "bare":
-    tradetrace.configure(case, profile=profile, output=tempfile.mkdtemp(), run_id="bench")
+    config = Path(tempfile.mkdtemp()) / "tradetrace.yaml"  # see the docstring: no
+    config.write_text("tracing:\\n  metrics:\\n    interval_seconds: 3600\\n")  # timed export
+    tradetrace.configure(case, profile=profile, output=tempfile.mkdtemp(), run_id="bench",
+                         config_file=config)
 if engine == "admf":
     events = module.run_backtest(bars)
 else:
@@ -56,6 +68,7 @@ tradetrace.shutdown()
 print("EVENTS", events)
 """
 ENGINES = ("demo", "admf")
+HASH_SEED = "0"  #: the same dict layouts in every run (see the docstring)
 
 
 def instructions(driver: Path, engine: str, case: str, bars: int) -> tuple[int, int]:
@@ -65,6 +78,7 @@ def instructions(driver: Path, engine: str, case: str, bars: int) -> tuple[int, 
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
              os.path.realpath(sys.executable), str(driver), engine, case, str(bars)],
             capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": HASH_SEED},
         )
     collected = re.search(r"Collected : (\d+)", done.stderr)
     events = re.search(r"EVENTS (\d+)", done.stdout)
