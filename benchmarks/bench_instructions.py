@@ -8,6 +8,22 @@ trace files, and naive OpenTelemetry instrumentation. Two engines: the demo back
 ADMF-PC's shapes (nested metadata, numpy floats, pandas Timestamps, Decimal strings;
 needs pandas and numpy).
 
+Three things made the difference depend on the machine rather than the code, so they
+are pinned. The hash seed: string hashes decide dict and set probe sequences, and two
+runs with random seeds differ by up to ~1,500 instructions per event. The metrics SDK's
+periodic export, every 10 s of wall time: valgrind runs some 50x slower than Python, so
+whether the long run had one more export than the short one (~18 million instructions,
+~5,200 per event at NORMAL in the demo) depended on the machine's load. The traced cases
+export metrics hourly here, i.e. once, at shutdown, in both runs alike: a periodic export
+costs per second, not per event. For the same reason the flush at shutdown has no
+deadline here: at DEBUG the worker is still encoding a backlog at exit under valgrind,
+and the 5 s default dropped whatever was left (all but 405 of 13,109 records in one
+1,500-bar run), so the figure said how much got done in 5 s. A run whose full buffers
+dropped records (a wait of at most 1 ms for the worker) is flagged: it did less work.
+What is left is thread interleaving (the worker hands the GIL back by the clock): NORMAL
+still moves by several hundred instructions per event between runs of one tree, so
+compare trees over a few runs each.
+
     python benchmarks/bench_instructions.py [--bars 500 1500] [--cases bare normal naive_otel]
         [--engines demo admf]
 
@@ -41,11 +57,15 @@ if engine == "admf":
 else:
     import demo_engine as module
     profile = "demo"
-naive = None
+naive = session = None
 if case == "naive_otel":
     naive = NaiveInstrumentation(module.EventBus, Path(tempfile.mkdtemp()) / "n.otlp")
-elif case != "bare":
-    tradetrace.configure(case, profile=profile, output=tempfile.mkdtemp(), run_id="bench")
+elif case != "bare":  # no timed metrics export, no flush deadline: see the docstring
+    config = Path(tempfile.mkdtemp()) / "tradetrace.yaml"
+    config.write_text("tracing:\\n  flush_timeout_seconds: 3600\\n"
+                      "  metrics:\\n    interval_seconds: 3600\\n")
+    session = tradetrace.configure(case, profile=profile, output=tempfile.mkdtemp(),
+                                   run_id="bench", config_file=config)
 if engine == "admf":
     events = module.run_backtest(bars)
 else:
@@ -54,8 +74,12 @@ if naive is not None:
     naive.flush(); naive.uninstrument()
 tradetrace.shutdown()
 print("EVENTS", events)
+if session is not None:
+    dropped = session.stats()["accounting"]["dropped"]  # what time decided, not the level
+    print("LOST", dropped.get("buffer_full", 0) + dropped.get("shutdown_timeout", 0))
 """
 ENGINES = ("demo", "admf")
+HASH_SEED = "0"  #: the same dict layouts in every run (see the docstring)
 
 
 def instructions(driver: Path, engine: str, case: str, bars: int) -> tuple[int, int]:
@@ -65,12 +89,17 @@ def instructions(driver: Path, engine: str, case: str, bars: int) -> tuple[int, 
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
              os.path.realpath(sys.executable), str(driver), engine, case, str(bars)],
             capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": HASH_SEED},
         )
     collected = re.search(r"Collected : (\d+)", done.stderr)
     events = re.search(r"EVENTS (\d+)", done.stdout)
     if not collected or not events:
         raise RuntimeError(f"unexpected valgrind output for {engine} {case}: "
                            f"{done.stderr[-500:]}")
+    lost = re.search(r"LOST (\d+)", done.stdout)
+    if lost and int(lost.group(1)):  # less work done: not comparable with other runs
+        print(f"  warning: {engine} {case} {bars} bars lost {lost.group(1)} records to a "
+              "full buffer (the worker fell behind)", file=sys.stderr)
     return int(collected.group(1)), int(events.group(1))
 
 
