@@ -31,17 +31,14 @@ Exits 1 if a check fails, 0 otherwise; 0 with a message when backtrader is absen
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
-import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-LEVELS = ("none", "minimal", "normal", "debug")
+import framework_runs
+
 #: bt.Order.Status name -> the event type of the backtrader profile
 STATUS_TYPES = {"Submitted": "ORDER_SUBMITTED", "Accepted": "ORDER_ACCEPTED",
                 "Partial": "PARTIAL_FILL", "Completed": "FILL", "Canceled": "ORDER_CANCELED",
@@ -177,12 +174,7 @@ def check_level(level: str, bare: dict[str, Any], run: dict[str, Any], out: Path
         return lines
     spans = list(read_spans(out))
     if level in ("normal", "debug"):
-        names = Counter(s.name for s in spans)
-        wrong = {name: (names.get(name, 0), count) for name, count in framework.items()
-                 if names.get(name, 0) != count}
-        check(not wrong, "spans per event type equal the framework's own count: " + ", ".join(
-            f"{name} {count}" for name, count in sorted(framework.items()))
-              + (f" (differ: {wrong})" if wrong else ""))
+        framework_runs.spans_per_type(check, framework, spans)
         complete, fills, tied, closes = chains(spans)
         check(complete == fills > 0 and tied == closes > 0,
               f"order chains complete: {complete} of {fills} fills under their order; "
@@ -204,57 +196,13 @@ def check_level(level: str, bare: dict[str, Any], run: dict[str, Any], out: Path
               f"trades: {len(trades)} closed, P&L {pnl:.2f} (framework: "
               f"{len(bare['closed'])} closed trades, sum of pnlcomm {expected_pnl:.2f}; "
               f"TradeAnalyzer {analyzer.get('closed')} closed, net {analyzer.get('net', 0):.2f})")
-    total = sum(accounting.get("dropped", {}).values()) + accounting.get("exported", 0) + (
-        accounting.get("pending", 0))
-    check(accounting.get("recorded") == total,
-          f"accounting: recorded {accounting.get('recorded')} = exported "
-          f"{accounting.get('exported')} + dropped {accounting.get('dropped')} + pending "
-          f"{accounting.get('pending')}")
+    framework_runs.accounting_identity(check, accounting)
     return lines
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bars", type=int, default=2000)
-    parser.add_argument("--python", default=sys.executable)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child(args.child, args.bars, args.out)
-        return 0
-    probe = subprocess.run([args.python, "-c", "import backtrader, pandas, tradetrace"],
-                           capture_output=True, text=True)
-    if probe.returncode != 0:
-        print(f"skipped: {args.python} cannot import backtrader, pandas and tradetrace "
-              f"({probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else ''})")
-        return 0
-    failed = False
-    with tempfile.TemporaryDirectory() as folder:
-        results, walls = {}, {}
-        for level in ("bare", *LEVELS):
-            out = Path(folder) / level
-            start = time.perf_counter()
-            done = subprocess.run([args.python, __file__, "--child", level, "--bars",
-                                   str(args.bars), "--out", str(out)],
-                                  capture_output=True, text=True, timeout=900)
-            walls[level] = time.perf_counter() - start
-            if done.returncode != 0:
-                print(f"{level}: the run failed\n{done.stderr[-3000:]}")
-                return 1
-            results[level] = json.loads(done.stdout.strip().splitlines()[-1])
-        bare = results["bare"]
-        print(f"backtrader backtest, {args.bars} bars: framework produced "
-              + ", ".join(f"{k} {v}" for k, v in sorted(bare["events"].items())))
-        print(f"{'level':8} {'wall s':>7} {'x bare':>7}")
-        print(f"{'bare':8} {walls['bare']:7.2f} {1:7.2f}")
-        for level in LEVELS:
-            print(f"{level:8} {walls[level]:7.2f} {walls[level] / walls['bare']:7.2f}")
-            for line in check_level(level, bare, results[level], Path(folder) / level):
-                failed |= line.startswith("  FAIL")
-                print(line)
-    print("all checks passed" if not failed else "some checks FAILED")
-    return 1 if failed else 0
+    return framework_runs.main(__file__, __doc__.split("\n\n")[0], "backtrader, pandas, tradetrace",
+                               "backtrader backtest", child, check_level)
 
 
 if __name__ == "__main__":
