@@ -208,3 +208,29 @@ def test_duckdb_spills_into_a_temporary_folder_not_the_users(demo_runs, tmp_path
 
     gc.collect()
     assert not Path(spill).exists()
+
+
+def test_spans_read_twice_count_once_and_the_check_is_kept_beside_the_parts(demo_runs,
+                                                                             tmp_path):
+    """A copy of a run's file (our file and the Collector's, a .gz beside the plain one):
+    its spans count once. Which copies to leave out depends on the parts alone, so the
+    answer is kept in the index folder, read by the next command, and not used once the
+    parts change."""
+    folder = copy_of(demo_runs[0], tmp_path)
+    direct = answers(TraceQuery(folder, index=False))
+    (original,) = sorted((folder / "seed5").glob("run_*-0001.jsonl"))
+    shutil.copy(original, folder / "seed5" / "collector-copy.jsonl")
+
+    first = TraceQuery(folder)
+    assert answers(first) == direct
+    assert any("read more than once" in m for m in first.stats.messages)
+    (kept,) = (folder / INDEX_FOLDER).glob("_twice-*.parquet")
+    written = kept.stat().st_mtime_ns
+
+    again = TraceQuery(folder)
+    assert answers(again) == direct
+    assert kept.stat().st_mtime_ns == written  # read, not computed and written again
+
+    (folder / "seed5" / "collector-copy.jsonl").unlink()
+    assert answers(TraceQuery(folder)) == direct
+    assert not any("read more than once" in m for m in TraceQuery(folder).stats.messages)

@@ -9,6 +9,8 @@ questions are asked by its subclasses (``causality.py``, ``trade_queries.py``,
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -22,7 +24,7 @@ import duckdb
 from ..reader import ReadStats, trace_files
 from ._load import CREATE_VIEW, Loader, Progress
 from .remote import RemoteError, fetch_jaeger, is_remote
-from .run_index import IndexUnavailable, Part, RunIndex
+from .run_index import IndexUnavailable, Part, RunIndex, index_folder
 
 Sources = str | Path | Iterable[str | Path]
 #: Raw rows (files read without the index): the loader's table.
@@ -184,16 +186,22 @@ class LoadedSpans:
             return
         # The copies after the first (by file) of each span read twice: a small table
         # that every read of _spans leaves out, rather than a copy of all the spans (at
-        # 10M spans that copy took minutes and most of the memory limit).
-        self.con.execute(f"""
+        # 10M spans that copy took minutes and most of the memory limit). The answer
+        # depends on the index's parts alone, so it is kept beside them: at 10M spans
+        # the scan took seconds of every command.
+        cache = self._twice_cache(where)
+        if not (cache is not None and self._read_twice(cache)):
+            self.con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _twice AS
 SELECT trace_id, span_id, file FROM _spans_read WHERE {where}
 QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY file) > 1""")
+            cache = cache if cache is not None and self._write_twice(cache, where) else None
         (twice,) = self.con.execute("SELECT count(*) FROM _twice").fetchone() or (0,)
         if twice:
-            (in_one_file,) = self.con.execute(
+            in_one_file = cache is None and (self.con.execute(
                 "SELECT count(*) FROM (SELECT 1 FROM _spans_read WHERE " + where
-                + " GROUP BY trace_id, span_id, file HAVING count(*) > 1)").fetchone() or (0,)
+                + " GROUP BY trace_id, span_id, file HAVING count(*) > 1)").fetchone()
+                or (0,))[0]
             if in_one_file:  # a file holding a span twice: the key cannot tell the copies
                 self.con.execute("""
 CREATE OR REPLACE TABLE _spans_once AS SELECT * FROM _spans_read
@@ -207,6 +215,46 @@ WHERE NOT EXISTS (SELECT 1 FROM _twice t WHERE t.trace_id = s.trace_id
             self.stats.spans -= twice
             self.stats.note(f"{twice} spans were read more than once (same trace and span "
                             "id in several files); each is counted once")
+
+    def _twice_cache(self, where: str) -> Path | None:
+        """Where the duplicate check's answer is kept: in the index folder, named by the
+        parts it was computed from; None when raw rows or several indexes take part."""
+        if where == "TRUE" or len(self._parts) != 1:
+            return None
+        _, root, parts = self._parts[0]
+        key = hashlib.sha256("\n".join([str(root), *sorted(
+            f"{p.path}:{p.first_start}:{p.last_start}" for p in parts)]).encode())
+        return index_folder(Path(root)) / f"_twice-{key.hexdigest()[:20]}.parquet"
+
+    def _read_twice(self, cache: Path) -> bool:
+        if not cache.exists():
+            return False
+        try:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE _twice AS SELECT trace_id, "
+                             f"span_id, file FROM read_parquet('{_sql_text(cache)}')")
+            return True
+        except duckdb.Error:  # unreadable (cut short, another version): computed again
+            return False
+
+    def _write_twice(self, cache: Path, where: str) -> bool:
+        """Keep the answer (not when a file holds a span twice: its key cannot tell the
+        copies apart, and the slow path decides); older answers are removed."""
+        (in_one_file,) = self.con.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM _spans_read WHERE " + where
+            + " GROUP BY trace_id, span_id, file HAVING count(*) > 1)").fetchone() or (0,)
+        if in_one_file:
+            return False
+        temporary = cache.with_name(f".{cache.name}.{os.getpid()}")
+        try:
+            self.con.execute(f"COPY _twice TO '{_sql_text(temporary)}' (FORMAT parquet)")
+            os.replace(temporary, cache)
+            for old in cache.parent.glob("_twice-*.parquet"):
+                if old != cache:
+                    old.unlink(missing_ok=True)
+            return True
+        except (OSError, duckdb.Error):  # a read-only index: computed every time
+            temporary.unlink(missing_ok=True)
+            return False
 
     def _duplicate_windows(self) -> str | None:
         """SQL for the spans that may be duplicates; None when none can be."""
