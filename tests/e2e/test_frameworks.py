@@ -29,9 +29,14 @@ def _python_with(package: str) -> Path:
     return PYTHON
 
 
-def test_nautilus_trader_backtest_traced_at_every_level() -> None:
-    python = _python_with("nautilus_trader")
-    done = subprocess.run([str(python), str(ROOT / "examples" / "nautilus_backtest.py"),
+@pytest.mark.parametrize(("package", "script", "minimal_check"), [
+    ("nautilus_trader", "nautilus_backtest.py", "minimal records the order lifecycle"),
+    ("backtrader", "backtrader_backtest.py", "minimal records the trade events"),
+])
+def test_framework_backtest_traced_at_every_level(package: str, script: str,
+                                                  minimal_check: str) -> None:
+    python = _python_with(package)
+    done = subprocess.run([str(python), str(ROOT / "examples" / script),
                            "--bars", "1500", "--python", str(python)],
                           capture_output=True, text=True, timeout=900, env=ENV)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -39,19 +44,5 @@ def test_nautilus_trader_backtest_traced_at_every_level() -> None:
     assert lines[-1] == "all checks passed", done.stdout
     assert not [line for line in lines if "FAIL" in line]
     for check in ("results unchanged", "spans per event type equal", "order chains complete",
-                  "trades: ", "minimal records the order lifecycle"):
-        assert any(check in line for line in lines), check
-
-
-def test_backtrader_backtest_traced_at_every_level() -> None:
-    python = _python_with("backtrader")
-    done = subprocess.run([str(python), str(ROOT / "examples" / "backtrader_backtest.py"),
-                           "--bars", "1500", "--python", str(python)],
-                          capture_output=True, text=True, timeout=900, env=ENV)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = done.stdout.splitlines()
-    assert lines[-1] == "all checks passed", done.stdout
-    assert not [line for line in lines if "FAIL" in line]
-    for check in ("results unchanged", "spans per event type equal", "order chains complete",
-                  "trades: ", "minimal records the trade events"):
+                  "trades: ", minimal_check):
         assert any(check in line for line in lines), check
