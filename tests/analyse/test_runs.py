@@ -96,3 +96,14 @@ def test_a_chain_in_a_sweep_walks_its_own_run_only(sweep):
     alone = TraceQuery(folder / "b").get_event_chain(event)
     assert [n.span_id for n in chain.rows] == [n.span_id for n in alone.rows]
     assert any(n.event_type == "BAR" for n in chain.ancestors)
+
+
+def test_trades_of_one_run_are_that_runs_trades_only(sweep):
+    folder, results = sweep
+    q = TraceQuery(folder)
+    for run, result in results.items():
+        rows = q.trades(run=run, events=False).rows
+        assert {t.run_id for t in rows} == {run}
+        closed = [t for t in rows if t.realized_pnl is not None and t.exit_time]
+        assert len(closed) == sum(result["trades"].values())
+    assert q.trades(run="run_nobody", events=False).rows == []

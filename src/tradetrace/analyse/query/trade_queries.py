@@ -36,14 +36,17 @@ class TradeQueries(LoadedSpans):
                outcome: str | Iterable[str] | None = None, pnl_min: float | None = None,
                pnl_max: float | None = None, start: str | datetime | None = None,
                end: str | datetime | None = None, *, side: str | None = None,
-               events: bool = True) -> Trades:
+               run: str | None = None, events: bool = True) -> Trades:
         """Trades, filtered. ``start``/``end`` bound the entry time (the exit time for a
         trade without an entry), in the traced system's simulated time, inclusive; a
         trade without either time is left out when one is given. P&L bounds are
         inclusive and leave out trades without a P&L. ``side``: ``LONG`` or ``SHORT``
-        (any case)."""
+        (any case). ``run``: one run's trades (its ``tradetrace.run.id``)."""
         where: list[str] = ["TRUE"]
         params: list[Any] = []
+        if run is not None:
+            where.append("t.run_id = ?")
+            params.append(run)
         if symbol is not None:
             where.append("t.symbol = ?")
             params.append(symbol)
@@ -69,7 +72,7 @@ class TradeQueries(LoadedSpans):
                 where.append(f"coalesce(t.entry_time, t.exit_time) {op} ?")
                 params.append(text)
         rows = self._trades(" AND ".join(where), params, events)
-        filters = {"symbol": symbol, "strategy": strategy, "outcome": outcome, "side": side,
+        filters = {"run": run, "symbol": symbol, "strategy": strategy, "outcome": outcome, "side": side,
                    "pnl_min": pnl_min, "pnl_max": pnl_max,
                    "start": str(start) if start is not None else None,
                    "end": str(end) if end is not None else None}
