@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import tradetrace
-from tradetrace.analyse.query.run_index import MANIFEST, NULL_PARTITION, RunIndex
+from tradetrace.analyse.query.run_index import MANIFEST, NULL_PARTITION, TRADES, RunIndex
 from tradetrace.analyse.reader import INDEX_FOLDER
 from tradetrace.query import TraceQuery
 
@@ -65,7 +65,7 @@ def test_first_query_indexes_and_later_ones_read_only_the_index(demo_runs, tmp_p
     again = TraceQuery(folder)
     assert again.indexed == 0
     assert answers(again) == answers(direct)
-    parts = sorted((folder / INDEX_FOLDER).rglob("*.parquet"))
+    parts = sorted((folder / INDEX_FOLDER).glob("run_id=*/*.parquet"))
     assert {p.parent.name for p in parts} == {
         f"run_id={r}" for (r,) in direct.sql("SELECT DISTINCT run_id FROM spans")}
 
@@ -103,12 +103,57 @@ def test_new_changed_and_removed_files_update_only_their_parts(demo_runs, tmp_pa
 def test_a_deleted_part_or_damaged_manifest_is_rebuilt_from_the_files(demo_runs, tmp_path):
     folder = copy_of(demo_runs[0], tmp_path)
     expected = answers(TraceQuery(folder))
-    next((folder / INDEX_FOLDER).rglob("*.parquet")).unlink()
+    next((folder / INDEX_FOLDER).glob("run_id=*/*.parquet")).unlink()
+    assert TraceQuery(folder).indexed == 1
+    next((folder / INDEX_FOLDER / TRADES).glob("run_id=*/*.parquet")).unlink()
     assert TraceQuery(folder).indexed == 1
     (folder / INDEX_FOLDER / MANIFEST).write_text("{not json")
     rebuilt = TraceQuery(folder)
     assert rebuilt.indexed >= 2
     assert answers(rebuilt) == expected
+
+
+def test_trades_combined_from_the_index_are_the_trades_read_from_the_spans(tmp_path):
+    """A trade's events in two rotated files, without its ``trade`` span (figures from
+    its events), and a trade with two ``trade`` spans (the later wins): every field
+    the same from the index's trade rows as from the spans."""
+    def event(kind: str, sid: str, start: int, **attributes: object) -> dict:
+        return span(kind, span_id=sid * 16, start=start, attributes={
+            "trading.event.type": kind, "trading.trade.id": "trd_a", "trading.symbol": "SPY",
+            "trading.container.id": f"c{start}", **attributes})
+
+    write_lines(tmp_path / "run-0001.jsonl", [line(
+        event("ORDER", "1", 100), event("FILL", "2", 200, **{"trading.order.status": "FILLED"}),
+        event("POSITION_OPEN", "3", 300, **{"trading.position.entry_price": 10.5}),
+        span("trade", span_id="7" * 16, start=50, attributes={
+            "trading.trade.id": "trd_b", "trading.trade.realized_pnl": 1.0}),
+        resource={"trading.run.id": "r1"})])
+    write_lines(tmp_path / "run-0002.jsonl", [line(
+        event("FILL", "4", 400, **{"trading.order.status": "REJECTED"}),
+        event("POSITION_CLOSE", "5", 500, **{"trading.position.exit_price": 11.0,
+                                             "trading.position.realized_pnl": 50.0}),
+        event("POSITION_CLOSE", "6", 600, **{"trading.position.exit_price": 12.0,
+                                             "trading.position.realized_pnl": 150.0}),
+        span("trade", span_id="8" * 16, start=60, duration=5_000, attributes={
+            "trading.trade.id": "trd_b", "trading.trade.realized_pnl": 2.0,
+            "trading.trade.outcome": "win"}),
+        resource={"trading.run.id": "r1"})])
+    direct = TraceQuery(tmp_path, index=False).trades(events=False).rows
+    indexed_query = TraceQuery(tmp_path)
+    assert indexed_query._indexed_trade_rows()  # the fast path is the one tested
+    assert indexed_query.trades(events=False).rows == direct
+    a, b = sorted(direct, key=lambda t: t.trade_id)
+    assert (a.has_trade_span, a.entry_price, a.exit_price, a.realized_pnl) == (
+        False, 10.5, 12.0, 150.0)
+    assert (a.orders, a.fills, a.rejected_orders, a.container_id, a.run_id) == (
+        1, 2, 1, "c100", "r1")
+    assert (b.has_trade_span, b.realized_pnl, b.outcome) == (True, 2.0, "win")
+
+    # the second file read twice (a copy beside it): its events count once
+    shutil.copy(tmp_path / "run-0002.jsonl", tmp_path / "copy-0002.jsonl")
+    twice = TraceQuery(tmp_path)
+    assert twice._spans_twice == 4 and twice._indexed_trade_rows()
+    assert twice.trades(events=False).rows == direct
 
 
 def test_skips_are_said_the_same_from_the_index_as_from_the_files(tmp_path):
@@ -131,7 +176,7 @@ def test_spans_without_a_run_id_go_to_hives_null_partition(tmp_path):
     write_lines(tmp_path / "collector.json", [spans_line(0, 4)])
     query = TraceQuery(tmp_path)
     assert query.sql("SELECT count(*), count(run_id) FROM spans") == [(4, 0)]
-    assert [p.parent.name for p in (tmp_path / INDEX_FOLDER).rglob("*.parquet")] == [
+    assert [p.parent.name for p in (tmp_path / INDEX_FOLDER).glob("run_id=*/*.parquet")] == [
         f"run_id={NULL_PARTITION}"]
 
 

@@ -107,3 +107,20 @@ def test_trades_of_one_run_are_that_runs_trades_only(sweep):
         closed = [t for t in rows if t.realized_pnl is not None and t.exit_time]
         assert len(closed) == sum(result["trades"].values())
     assert q.trades(run="run_nobody", events=False).rows == []
+
+
+def test_a_page_of_trades_in_any_order_says_how_many_matched(sweep):
+    folder, _ = sweep
+    q = TraceQuery(folder)
+    every = q.trades(run="run_a", events=False).rows
+    by_pnl = sorted((t for t in every if t.realized_pnl is not None),
+                    key=lambda t: -t.realized_pnl)  # type: ignore[operator]
+    page = q.trades(run="run_a", events=False, order="-realized_pnl", limit=5, offset=2)
+    assert page.total == len(every) > 7
+    assert [t.realized_pnl for t in page.rows] == [t.realized_pnl for t in by_pnl[2:7]]
+    losers = q.trades(run="run_a", outcome="loss", order="holding_period_s", limit=3)
+    assert losers.total == sum(t.outcome == "loss" for t in every)
+    holdings = [t.holding_period_s for t in losers.rows]
+    assert holdings == sorted(holdings) and all(t.events for t in losers.rows)
+    with pytest.raises(ValueError, match="expected one of trade_id"):
+        q.trades(order="pnl; DROP TABLE _trades")

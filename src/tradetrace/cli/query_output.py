@@ -110,15 +110,16 @@ TRADE_COLUMNS = [
 def _trades(args: argparse.Namespace, query: Any, out: Any) -> int:
     result = query.trades(symbol=args.symbol, strategy=args.strategy, outcome=args.outcome,
                           side=args.side, pnl_min=args.pnl_min, pnl_max=args.pnl_max,
-                          start=args.start, end=args.end, events=False)
-    rows = _first(result.rows, args.limit)
+                          start=args.start, end=args.end, events=False,
+                          limit=args.limit or None)
+    rows = result.rows
     if args.json:
         _dump([asdict(t) for t in rows])
     elif not rows:
         print_text(out, "no trades match " + _filters(args) if _filters(args)
                    else "no trades in these files")
     else:
-        _table(args, out, f"{len(result.rows):,} trades" + _more(len(rows), len(result.rows)),
+        _table(args, out, f"{result.total:,} trades" + _more(len(rows), result.total),
                TRADE_COLUMNS, [[
                    t.trade_id, tables.text(t.outcome), tables.text(t.symbol),
                    tables.text(t.strategy_id), tables.text(t.side), tables.number(t.quantity, 0),
@@ -126,8 +127,8 @@ def _trades(args: argparse.Namespace, query: Any, out: Any) -> int:
                    tables.number(t.realized_pnl), tables.when(t.entry_time),
                    tables.when(t.exit_time), tables.number(t.holding_period_s, 0),
                    tables.text(t.kept_by)] for t in rows])
-    if args.json and len(rows) < len(result.rows):
-        _say(f"{len(rows):,} of {len(result.rows):,} trades shown (--limit 0 shows all)")
+    if args.json and len(rows) < result.total:
+        _say(f"{len(rows):,} of {result.total:,} trades shown (--limit 0 shows all)")
     if not result.rows:
         _known_values(args, query)
     _say(result.message)

@@ -22,9 +22,10 @@ from typing import Any
 import duckdb
 
 from ..reader import ReadStats, trace_files
+from . import trade_rows
 from ._load import CREATE_VIEW, Loader, Progress
 from .remote import RemoteError, fetch_jaeger, is_remote
-from .run_index import IndexUnavailable, Part, RunIndex, index_folder
+from .run_index import IndexUnavailable, Part, RunIndex, index_folder, trade_part
 
 Sources = str | Path | Iterable[str | Path]
 #: Raw rows (files read without the index): the loader's table.
@@ -92,6 +93,8 @@ class LoadedSpans:
         self._loader = Loader(self.con, self.stats, table=RAW)
         self._parts: list[tuple[int, Path, list[Part]]] = []  #: (source set, root, parts)
         self._indexed_spans = 0
+        self._spans_twice = 0  #: spans read more than once, left out
+        self._twice_where = "FALSE"  #: SQL for the spans that may be among them
         self._cache: set[str] = set()
         self._sets: list[str] = []
         #: the local sources read first (not URLs): where metrics files lie beside them
@@ -181,6 +184,7 @@ class LoadedSpans:
         Indexed parts are only compared where they can share a span: the same run, and
         start times where two parts' ranges overlap (rotated files of one run barely do),
         so the check reads a sliver of the spans, not all of them."""
+        self._spans_twice = 0
         where = self._duplicate_windows()
         if where is None:
             return
@@ -197,6 +201,8 @@ SELECT trace_id, span_id, file FROM _spans_read WHERE {where}
 QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY file) > 1""")
             cache = cache if cache is not None and self._write_twice(cache, where) else None
         (twice,) = self.con.execute("SELECT count(*) FROM _twice").fetchone() or (0,)
+        self._spans_twice = int(twice)
+        self._twice_where = where
         if twice:
             in_one_file = cache is None and (self.con.execute(
                 "SELECT count(*) FROM (SELECT 1 FROM _spans_read WHERE " + where
@@ -276,6 +282,34 @@ WHERE NOT EXISTS (SELECT 1 FROM _twice t WHERE t.trace_id = s.trace_id
                     windows.append(f"({same} AND start_ns BETWEEN {part.first_start} AND {high})")
                 reach = part.last_start if reach is None else max(reach, part.last_start)
         return " OR ".join(windows) if windows else None
+
+    def _indexed_trade_rows(self) -> bool:
+        """The view ``_trade_rows`` over the index's trade rows (``trade_rows.py``), when
+        every span was read from the index; False when the spans must be read instead.
+
+        The index's rows were summed per file, so they cannot leave out a span read
+        twice: a trade with such a span has its rows made again from the spans, read once."""
+        (raw,) = self.con.execute(f"SELECT count(*) FROM {RAW}").fetchone() or (0,)
+        if raw or not self._parts:
+            return False
+        selects = []
+        for _, _, parts in self._parts:
+            listed = ", ".join(f"'{_sql_text(trade_part(p.path))}'" for p in parts)
+            selects.append(f"SELECT * FROM read_parquet([{listed}], hive_partitioning = true, "
+                           "hive_types = {'run_id': 'VARCHAR'})")
+        indexed = "\nUNION ALL BY NAME\n".join(selects)
+        if self._spans_twice:
+            self.con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _twice_trades AS
+SELECT DISTINCT s.trade_id FROM _spans_read s SEMI JOIN _twice t
+    ON s.trace_id = t.trace_id AND s.span_id = t.span_id AND s.file = t.file
+WHERE ({self._twice_where}) AND s.trade_id IS NOT NULL""")
+            again = trade_rows.rows_sql(
+                "(SELECT * FROM _spans WHERE trade_id IN (SELECT trade_id FROM _twice_trades))")
+            indexed = (f"SELECT * FROM ({indexed}) WHERE trade_id NOT IN "
+                       f"(SELECT trade_id FROM _twice_trades)\nUNION ALL BY NAME\n{again}")
+        self.con.execute(f"CREATE OR REPLACE VIEW _trade_rows AS {indexed}")
+        return True
 
     # -- raw access -------------------------------------------------------------------
 

@@ -143,6 +143,7 @@ class Trades(_Table):
     rows: list[Trade]
     filters: dict[str, Any]
     message: str = ""
+    total: int = 0  #: trades matching, of which ``rows`` is the page asked for
 
 
 # -- patterns -----------------------------------------------------------------------------

@@ -8,11 +8,14 @@ an index folder beside the files::
     <folder>/.tradetrace-index/
         _manifest.json                                  what was indexed, from what
         run_id=<run id>/<file key>.parquet              one part per trace file and run
+        _trades/run_id=<run id>/<file key>.parquet      the part's trade rows
 
 The layout is Hive's (a folder per run, ``__HIVE_DEFAULT_PARTITION__`` for spans without
 a run id), so DuckDB, pyarrow, Spark, Trino or ClickHouse read it as a table partitioned
 by run, without tradetrace (docs/query.md lists the columns). A run is dropped by
-deleting its folder; one trace file's rows are its own parts.
+deleting its folder; one trace file's rows are its own parts. Beside each part, under
+``_trades/`` (a name other engines' globs skip), are its trade rows (``trade_rows.py``):
+every trade's figures are combined from those instead of read from every span.
 
 The index is a cache, never a second source of truth. ``manifest.json`` holds, per trace
 file (by its path relative to the folder): size and modification time when it was
@@ -41,15 +44,18 @@ import duckdb
 
 from .. import reader
 from ..reader import INDEX_FOLDER, ReadStats
+from . import trade_rows
 from ._load import Loader
 
 #: The rows' format; a manifest of another format is rebuilt from the files.
-FORMAT = 1
+FORMAT = 2
 #: Names starting with "_" or "." are not data to Spark, pyarrow and DuckDB globs.
 MANIFEST = "_manifest.json"
 #: Hive's name for a partition whose value is NULL (DuckDB and pyarrow read it as NULL).
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 STAGE = "_stage"
+#: The folder of the parts' trade rows, inside the index folder.
+TRADES = "_trades"
 #: Rows per Parquet row group. Parts are sorted by span name, so a query for a few
 #: kinds (``trade`` spans, FILLs) skips the row groups of the others by their statistics
 #: (1M spans: the trade spans with their attributes in 0.2 s instead of 1.1 s).
@@ -69,6 +75,11 @@ class Part:
     run_id: str | None
     first_start: int
     last_start: int
+
+
+def trade_part(part: Path) -> Path:
+    """Where the trade rows of the part at ``part`` are."""
+    return part.parent.parent / TRADES / part.parent.name / part.name
 
 
 class IndexUnavailable(Exception):
@@ -216,7 +227,8 @@ class RunIndex:
 
     def _present(self, entry: FileEntry) -> bool:
         return len(entry.ranges) == len(entry.parts) and all(
-            (self.folder / part).is_file() for part in entry.parts)
+            (self.folder / part).is_file() and trade_part(self.folder / part).is_file()
+            for part in entry.parts)
 
     def _prune(self, entries: dict[str, FileEntry]) -> bool:
         """Forget files that are gone, and remove their parts."""
@@ -227,10 +239,8 @@ class RunIndex:
 
     def _remove_parts(self, entry: FileEntry) -> None:
         for part in entry.parts:
-            try:
-                (self.folder / part).unlink()
-            except FileNotFoundError:
-                pass
+            for path in (self.folder / part, trade_part(self.folder / part)):
+                path.unlink(missing_ok=True)
 
     def _index(self, stale: list[tuple[Path, str, os.stat_result]],
                entries: dict[str, FileEntry], con: duckdb.DuckDBPyConnection,
@@ -288,6 +298,15 @@ COPY (SELECT ? AS file, * EXCLUDE (file, run_id, source_set, row_state) FROM {ST
       WHERE file = ? AND row_state = 'span' AND {same_run} ORDER BY name, start_ns)
 TO '{_sql_text(temporary)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})
 """, [relative, str(path)] + ([] if run is None else [run]))
+            trades = trade_part(target)
+            trades.parent.mkdir(parents=True, exist_ok=True)
+            trades_temporary = trades.with_name(f".{trades.name}.{os.getpid()}")
+            spans = (f"(SELECT * FROM {STAGE} WHERE file = ? AND row_state = 'span' "
+                     f"AND {same_run})")
+            con.execute(f"COPY ({trade_rows.rows_sql(spans, run_id=False)}) "
+                        f"TO '{_sql_text(trades_temporary)}' (FORMAT parquet, COMPRESSION zstd)",
+                        ([str(path)] + ([] if run is None else [run])) * 2)
+            os.replace(trades_temporary, trades)
             os.replace(temporary, target)
             entry.parts.append(part)
             entry.ranges.append([run, int(first), int(last)])

@@ -11,10 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from ... import conventions as conv
+from . import trade_rows
 from ._load import attr
 from .loaded import LoadedSpans
 from .results import Trade, TradeEvent, TradeResult, Trades
-from .sql import EVENT_SPANS
+
+#: What trades can be ordered by (``trades(order=...)``).
+TRADE_ORDERS = (
+    "trade_id", "outcome", "symbol", "strategy_id", "side", "quantity", "entry_price",
+    "exit_price", "realized_pnl", "entry_time", "exit_time", "holding_period_s",
+    "max_slippage_bps", "max_fill_latency_ms", "kept_by", "orders", "fills", "start_ns",
+)
 
 
 class TradeQueries(LoadedSpans):
@@ -36,12 +43,20 @@ class TradeQueries(LoadedSpans):
                outcome: str | Iterable[str] | None = None, pnl_min: float | None = None,
                pnl_max: float | None = None, start: str | datetime | None = None,
                end: str | datetime | None = None, *, side: str | None = None,
-               run: str | None = None, events: bool = True) -> Trades:
+               run: str | None = None, events: bool = True, order: str | None = None,
+               limit: int | None = None, offset: int = 0) -> Trades:
         """Trades, filtered. ``start``/``end`` bound the entry time (the exit time for a
         trade without an entry), in the traced system's simulated time, inclusive; a
         trade without either time is left out when one is given. P&L bounds are
         inclusive and leave out trades without a P&L. ``side``: ``LONG`` or ``SHORT``
-        (any case). ``run``: one run's trades (its ``tradetrace.run.id``)."""
+        (any case). ``run``: one run's trades (its ``tradetrace.run.id``).
+
+        Rows come in entry order, or by ``order`` (one of :data:`TRADE_ORDERS`, with
+        ``-`` in front for descending); ``limit`` and ``offset`` choose a page of them,
+        and ``total`` says how many matched."""
+        if order is not None and order.lstrip("-") not in TRADE_ORDERS:
+            raise ValueError(f"order {order!r}: expected one of {', '.join(TRADE_ORDERS)}, "
+                             "with - in front for descending")
         where: list[str] = ["TRUE"]
         params: list[Any] = []
         if run is not None:
@@ -71,80 +86,44 @@ class TradeQueries(LoadedSpans):
                 text = bound.isoformat() if isinstance(bound, datetime) else str(bound)
                 where.append(f"coalesce(t.entry_time, t.exit_time) {op} ?")
                 params.append(text)
-        rows = self._trades(" AND ".join(where), params, events)
-        filters = {"run": run, "symbol": symbol, "strategy": strategy, "outcome": outcome, "side": side,
-                   "pnl_min": pnl_min, "pnl_max": pnl_max,
+        condition = " AND ".join(where)
+        rows = self._trades(condition, params, events, order, limit, offset)
+        if limit is None and not offset:
+            total = len(rows)
+        else:
+            (total,) = self.con.execute(f"SELECT count(*) FROM _trades t WHERE {condition}",
+                                        params).fetchone() or (0,)
+        filters = {"run": run, "symbol": symbol, "strategy": strategy, "outcome": outcome,
+                   "side": side, "pnl_min": pnl_min, "pnl_max": pnl_max,
                    "start": str(start) if start is not None else None,
                    "end": str(end) if end is not None else None}
         message = "" if self.stats.spans else self._empty_message()
-        return Trades(rows, filters, message)
+        return Trades(rows, filters, message, total=int(total))
 
     def _trades_table(self) -> None:
         if "_trades" in self._cache:
             return
-
-        def num(name: str) -> str:
-            return f"TRY_CAST({attr(name)} AS DOUBLE)"
-
-        def integer(name: str) -> str:
-            return f"TRY_CAST({attr(name)} AS BIGINT)"
-
-        # Two statements: as one, DuckDB planned the trade spans twice (the events'
-        # anti-join read them again) and took seconds per million spans.
-        self.con.execute(f"""
-CREATE OR REPLACE TEMP TABLE _trades AS
-    SELECT trade_id, true AS has_trade_span,
-           {attr(conv.TRADE_OUTCOME)} AS outcome, symbol, strategy_id, container_id,
-           {attr(conv.TRADE_SIDE)} AS side, {num(conv.TRADE_QUANTITY)} AS quantity,
-           {num(conv.TRADE_ENTRY_PRICE)} AS entry_price,
-           {num(conv.TRADE_EXIT_PRICE)} AS exit_price,
-           {num(conv.TRADE_PNL)} AS realized_pnl,
-           {attr(conv.TRADE_ENTRY_TIME)} AS entry_time,
-           {attr(conv.TRADE_EXIT_TIME)} AS exit_time,
-           {num(conv.TRADE_HOLDING)} AS holding_period_s,
-           {attr(conv.TRADE_EXIT_TYPE)} AS exit_type,
-           {integer(conv.TRADE_ORDERS)} AS orders, {integer(conv.TRADE_FILLS)} AS fills,
-           {integer(conv.TRADE_REJECTED)} AS rejected_orders,
-           {integer(conv.TRADE_ERRORS)} AS errors,
-           {num(conv.TRADE_MAX_SLIPPAGE)} AS max_slippage_bps,
-           {num(conv.TRADE_MAX_FILL_LATENCY)} AS max_fill_latency_ms,
-           {attr(conv.TRADE_KEPT_BY)} AS kept_by, run_id, start_ns, end_ns
-    FROM _spans WHERE name = '{conv.TRADE_SPAN_NAME}' AND trade_id IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY trade_id ORDER BY end_ns DESC) = 1
-""")
-        self.con.execute(f"""
-INSERT INTO _trades BY NAME
-    SELECT trade_id, false AS has_trade_span, NULL::VARCHAR AS outcome,
-           any_value(symbol) AS symbol, any_value(strategy_id) AS strategy_id,
-           arg_min(container_id, start_ns) AS container_id,
-           NULL::VARCHAR AS side, NULL::DOUBLE AS quantity,
-           arg_min(TRY_CAST({attr(conv.ENTRY_PRICE)} AS DOUBLE), start_ns)
-               FILTER (WHERE event_type = 'POSITION_OPEN') AS entry_price,
-           arg_max(TRY_CAST({attr(conv.EXIT_PRICE)} AS DOUBLE), start_ns)
-               FILTER (WHERE event_type = 'POSITION_CLOSE') AS exit_price,
-           arg_max(TRY_CAST({attr(conv.REALIZED_PNL)} AS DOUBLE), start_ns)
-               FILTER (WHERE event_type = 'POSITION_CLOSE') AS realized_pnl,
-           NULL::VARCHAR AS entry_time, NULL::VARCHAR AS exit_time,
-           NULL::DOUBLE AS holding_period_s, NULL::VARCHAR AS exit_type,
-           count(*) FILTER (WHERE event_type = 'ORDER') AS orders,
-           count(*) FILTER (WHERE event_type = 'FILL') AS fills,
-           count(*) FILTER (WHERE event_type = 'FILL'
-                            AND upper({attr(conv.STATUS)}) LIKE 'REJECT%') AS rejected_orders,
-           count(*) FILTER (WHERE status_code = 2) AS errors,
-           NULL::DOUBLE AS max_slippage_bps, NULL::DOUBLE AS max_fill_latency_ms,
-           NULL::VARCHAR AS kept_by, any_value(run_id) AS run_id,
-           min(start_ns) AS start_ns, max(end_ns) AS end_ns
-    FROM _spans
-    WHERE trade_id IS NOT NULL AND {EVENT_SPANS}
-      AND trade_id NOT IN (SELECT trade_id FROM _trades)
-    GROUP BY trade_id
-""")
+        if not self._indexed_trade_rows():  # no index's rows to combine: from the spans
+            self.con.execute("CREATE OR REPLACE TEMP TABLE _trade_rows_read AS "
+                             + trade_rows.rows_sql("_spans"))
+            self.con.execute("CREATE OR REPLACE VIEW _trade_rows AS "
+                             "SELECT * FROM _trade_rows_read")
+        for statement in trade_rows.COMBINE:
+            self.con.execute(statement)
         self._cache.add("_trades")
 
-    def _trades(self, where: str, params: list[Any], events: bool = True) -> list[Trade]:
+    def _trades(self, where: str, params: list[Any], events: bool = True,
+                order: str | None = None, limit: int | None = None,
+                offset: int = 0) -> list[Trade]:
         self._trades_table()
-        rows = self._rows(f"SELECT * FROM _trades t WHERE {where} "
-                          "ORDER BY t.start_ns, t.trade_id", params)
+        by = "t.start_ns, t.trade_id"
+        if order is not None:
+            column = order.lstrip("-")
+            by = (f"t.{column} {'DESC' if order.startswith('-') else 'ASC'} NULLS LAST, "
+                  + by)
+        page = f" LIMIT {int(limit)}" if limit is not None else ""
+        page += f" OFFSET {int(offset)}" if offset else ""
+        rows = self._rows(f"SELECT * FROM _trades t WHERE {where} ORDER BY {by}{page}", params)
         trades = [Trade(**row) for row in rows]
         if not events or not trades:
             return trades
@@ -159,8 +138,17 @@ SELECT s.trade_id, s.event_type, s.event_id, s.trace_id, s.span_id, s.container_
        TRY_CAST({attr(conv.PRICE, 's.attr_keys', 's.attr_values')} AS DOUBLE) AS price,
        {attr(conv.STATUS, 's.attr_keys', 's.attr_values')} AS status
 FROM _spans s SEMI JOIN _wanted w ON s.trade_id = w.trade_id
-WHERE s.event_type IS NOT NULL AND s.handler_name IS NULL
+WHERE s.event_type IS NOT NULL AND s.handler_name IS NULL AND {_in_runs(trades)}
 ORDER BY s.trade_id, s.start_ns, s.span_id
 """):
             by_id[row.pop("trade_id")].events.append(TradeEvent(**row))
         return trades
+
+
+def _in_runs(trades: list[Trade]) -> str:
+    """SQL keeping the spans of the runs of ``trades``, written out so that DuckDB reads
+    only those runs' folders of the index; TRUE where that would not pay."""
+    runs = {t.run_id for t in trades}
+    if None in runs or len(runs) > 16:
+        return "TRUE"
+    return "s.run_id IN (" + ", ".join("'" + str(r).replace("'", "''") + "'" for r in runs) + ")"
