@@ -284,11 +284,13 @@ WHERE NOT EXISTS (SELECT 1 FROM _twice t WHERE t.trace_id = s.trace_id
         return " OR ".join(windows) if windows else None
 
     def _indexed_trade_rows(self) -> bool:
-        """The view ``_trade_rows`` over the index's trade rows (``trade_rows.py``), when
+        """The table ``_trade_rows`` from the index's trade rows (``trade_rows.py``), when
         every span was read from the index; False when the spans must be read instead.
 
-        The index's rows were summed per file, so they cannot leave out a span read
-        twice: a trade with such a span has its rows made again from the spans, read once."""
+        The index's rows were summed per file, so an ``events`` row can count a span read
+        twice. Such rows only matter for a trade without a ``trade`` span (its figures
+        are read from its events): those trades, if any span of theirs was read twice,
+        have their rows made again from the spans, read once."""
         (raw,) = self.con.execute(f"SELECT count(*) FROM {RAW}").fetchone() or (0,)
         if raw or not self._parts:
             return False
@@ -297,18 +299,28 @@ WHERE NOT EXISTS (SELECT 1 FROM _twice t WHERE t.trace_id = s.trace_id
             listed = ", ".join(f"'{_sql_text(trade_part(p.path))}'" for p in parts)
             selects.append(f"SELECT * FROM read_parquet([{listed}], hive_partitioning = true, "
                            "hive_types = {'run_id': 'VARCHAR'})")
-        indexed = "\nUNION ALL BY NAME\n".join(selects)
-        if self._spans_twice:
-            self.con.execute(f"""
+        self.con.execute("CREATE OR REPLACE TEMP TABLE _trade_rows AS "
+                         + "\nUNION ALL BY NAME\n".join(selects))
+        if not self._spans_twice:
+            return True
+        self.con.execute("""
+CREATE OR REPLACE TEMP TABLE _from_events AS
+SELECT trade_id FROM _trade_rows WHERE row_kind = 'events'
+EXCEPT SELECT trade_id FROM _trade_rows WHERE row_kind = 'trade'""")
+        (from_events,) = self.con.execute("SELECT count(*) FROM _from_events").fetchone() or (0,)
+        if not from_events:
+            return True
+        self.con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _twice_trades AS
 SELECT DISTINCT s.trade_id FROM _spans_read s SEMI JOIN _twice t
     ON s.trace_id = t.trace_id AND s.span_id = t.span_id AND s.file = t.file
-WHERE ({self._twice_where}) AND s.trade_id IS NOT NULL""")
-            again = trade_rows.rows_sql(
-                "(SELECT * FROM _spans WHERE trade_id IN (SELECT trade_id FROM _twice_trades))")
-            indexed = (f"SELECT * FROM ({indexed}) WHERE trade_id NOT IN "
-                       f"(SELECT trade_id FROM _twice_trades)\nUNION ALL BY NAME\n{again}")
-        self.con.execute(f"CREATE OR REPLACE VIEW _trade_rows AS {indexed}")
+WHERE ({self._twice_where}) AND s.trade_id IN (SELECT trade_id FROM _from_events)""")
+        (again,) = self.con.execute("SELECT count(*) FROM _twice_trades").fetchone() or (0,)
+        if again:
+            self.con.execute("DELETE FROM _trade_rows WHERE trade_id IN "
+                             "(SELECT trade_id FROM _twice_trades)")
+            self.con.execute("INSERT INTO _trade_rows BY NAME " + trade_rows.rows_sql(
+                "(SELECT * FROM _spans WHERE trade_id IN (SELECT trade_id FROM _twice_trades))"))
         return True
 
     # -- raw access -------------------------------------------------------------------
@@ -327,6 +339,10 @@ WHERE ({self._twice_where}) AND s.trade_id IS NOT NULL""")
                                     else "")
 
     def runs(self) -> list[str]:
+        (raw,) = self.con.execute(f"SELECT count(*) FROM {RAW}").fetchone() or (0,)
+        if not raw:  # every part holds spans of its run: no need to read them
+            return sorted({p.run_id for _, _, parts in self._parts for p in parts
+                           if p.run_id is not None})
         return [r[0] for r in self.con.execute(
             "SELECT DISTINCT run_id FROM _spans WHERE run_id IS NOT NULL ORDER BY 1"
         ).fetchall()]

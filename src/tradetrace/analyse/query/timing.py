@@ -43,13 +43,18 @@ class _hybrid:
 class TimingQueries(CausalQueries, RunQueries):
     """Self times (``_self``), bottlenecks, tick-to-trade and comparisons."""
 
-    def _self_times(self) -> str:
+    def _self_times(self, runs: list[str] | None = None) -> str:
         """View ``_self``: each stage span's self time (its duration minus its
         children's). At DEBUG an event a handler published is the child of the event,
         not of the handler, yet it runs inside the handler's call: it is taken off the
-        handler's self time (the sibling handler span that contains it), not twice."""
-        if "_self" in self._cache:
-            return "_self"
+        handler's self time (the sibling handler span that contains it), not twice.
+
+        With ``runs``, the view ``_self_runs`` of those runs' spans only: their ids are
+        written into the SQL, so DuckDB reads only their folders of the index."""
+        view = "_self" if runs is None else "_self_runs"
+        if view in self._cache:
+            return view
+        spans = f"(SELECT * FROM _spans WHERE {_of_runs(runs)})" if runs else "_spans"
         # A view, not a table: at 10M spans a table of every stage span held most of
         # DuckDB's memory limit before the quantiles over it could start.
         # Spans are keyed by a 64-bit hash of (trace id, span id) in the joins and
@@ -57,18 +62,18 @@ class TimingQueries(CausalQueries, RunQueries):
         # hash tables fit DuckDB's memory limit (a collision would need about 4 billion
         # spans to be likely). Without handler spans (below DEBUG) no span is placed
         # under a sibling handler, and that join is left out.
-        handlers = self.sql("SELECT count(*) FROM (SELECT 1 FROM _spans "
+        handlers = self.sql(f"SELECT count(*) FROM (SELECT 1 FROM {spans} "
                             "WHERE handler_name IS NOT NULL LIMIT 1)")[0][0]
         if handlers:
-            children = """
+            children = f"""
 handlers AS (
-    SELECT trace_id, parent_id, span_id, start_ns, end_ns FROM _spans
+    SELECT trace_id, parent_id, span_id, start_ns, end_ns FROM {spans}
     WHERE handler_name IS NOT NULL AND parent_id IS NOT NULL
 ),
 placed AS (
     SELECT hash(c.trace_id, coalesce(min(h.span_id), c.parent_id)) AS parent_key,
            c.duration_ns
-    FROM _spans c
+    FROM {spans} c
     LEFT JOIN handlers h ON c.handler_name IS NULL AND h.trace_id = c.trace_id
          AND h.parent_id = c.parent_id AND h.span_id <> c.span_id
          AND h.start_ns <= c.start_ns AND c.end_ns <= h.end_ns
@@ -79,21 +84,22 @@ children AS (
     SELECT parent_key, sum(duration_ns) AS child_ns FROM placed GROUP BY ALL
 )"""
         else:
-            children = """
+            children = f"""
 children AS (
     SELECT hash(trace_id, parent_id) AS parent_key, sum(duration_ns) AS child_ns
-    FROM _spans WHERE parent_id IS NOT NULL GROUP BY ALL
+    FROM {spans} WHERE parent_id IS NOT NULL GROUP BY ALL
 )"""
         self.con.execute(f"""
-CREATE OR REPLACE TEMP VIEW _self AS
+CREATE OR REPLACE TEMP VIEW {view} AS
 WITH {children.strip()}
 SELECT s.container_id, s.handler_name, s.event_type, s.run_id, s.source_set,
        s.duration_ns, greatest(s.duration_ns - coalesce(c.child_ns, 0), 0) AS self_ns
-FROM _spans s LEFT JOIN children c ON c.parent_key = hash(s.trace_id, s.span_id)
+FROM {spans} s LEFT JOIN children c ON c.parent_key = hash(s.trace_id, s.span_id)
 WHERE s.event_type IS NOT NULL
 """)
-        self._cache.add("_self")
-        return "_self"
+        if runs is None:
+            self._cache.add(view)
+        return view
 
     def find_bottlenecks(self, metric: str = "processing_time", percentile: float = 99,
                          by: Iterable[str] = ("container", "handler", "event_type")
@@ -140,8 +146,8 @@ ORDER BY {metrics[metric]}_us DESC, count DESC, {group}
         return Bottlenecks(metric, float(percentile), by, stages, message)
 
     def _compare(self, run_a: str, run_b: str, side: str, what_a: str, what_b: str,
-                 params: list[Any]) -> Comparison:
-        table = self._self_times()
+                 params: list[Any], runs: list[str] | None = None) -> Comparison:
+        table = self._self_times(runs)
         self._trades_table()
         stats = """
 SELECT {side} AS side, {keys}, count(*) AS n,
@@ -175,16 +181,19 @@ ORDER BY {key_list}
                     r["count_a"], r["count_b"], r["count_b"] - r["count_a"],
                     r["p50_a"], r["p50_b"], _change(r["p50_a"], r["p50_b"]),
                     r["p99_a"], r["p99_b"], _change(r["p99_a"], r["p99_b"])))
+        # which set of sources a trade came from is read from its spans; runs are
+        # told apart by the trades' own run ids
+        trades = "_trades" if runs is not None else f"""(SELECT t.*, s.source_set FROM _trades t
+      LEFT JOIN (SELECT DISTINCT trade_id, run_id, source_set FROM _spans
+                 WHERE name = '{conv.TRADE_SPAN_NAME}' OR trade_id IS NOT NULL) s
+      ON s.trade_id = t.trade_id AND s.run_id IS NOT DISTINCT FROM t.run_id
+      QUALIFY row_number() OVER (PARTITION BY t.trade_id, t.run_id) = 1)"""
         trade_rows = {r["side"]: r for r in self._rows(f"""
 SELECT {side} AS side, count(*) AS trades,
        count(*) FILTER (WHERE outcome IN ('win', 'loss', 'flat')) AS closed,
        count(*) FILTER (WHERE outcome = 'win') AS wins,
        coalesce(sum(realized_pnl), 0) AS realized_pnl
-FROM (SELECT t.*, s.source_set FROM _trades t
-      LEFT JOIN (SELECT DISTINCT trade_id, run_id, source_set FROM _spans
-                 WHERE name = '{conv.TRADE_SPAN_NAME}' OR trade_id IS NOT NULL) s
-      ON s.trade_id = t.trade_id AND s.run_id IS NOT DISTINCT FROM t.run_id
-      QUALIFY row_number() OVER (PARTITION BY t.trade_id, t.run_id) = 1)
+FROM {trades}
 WHERE {side} IS NOT NULL GROUP BY ALL
 """, params + params)}
         empty = {"trades": 0, "closed": 0, "wins": 0, "realized_pnl": 0.0}
@@ -195,7 +204,8 @@ WHERE {side} IS NOT NULL GROUP BY ALL
                              float(r["realized_pnl"]))
 
         counts = {r["side"]: r["n"] for r in self._rows(
-            f"SELECT {side} AS side, count(*) AS n FROM _spans GROUP BY ALL", params)}
+            f"SELECT {side} AS side, count(*) AS n FROM _spans WHERE {_of_runs(runs)} "
+            "GROUP BY ALL", params)}
         missing = [name for key, name in (("a", what_a), ("b", what_b)) if not counts.get(key)]
         message = ("no spans for " + " and ".join(missing)) if missing else ""
         return Comparison(run_a, run_b, rows, run_trades("a"), run_trades("b"), message)
@@ -206,7 +216,7 @@ WHERE {side} IS NOT NULL GROUP BY ALL
         each run's trades and P&L."""
         side = "CASE run_id WHEN ? THEN 'a' WHEN ? THEN 'b' END"
         result = self._compare(run_a, run_b, side, f"run {run_a!r}", f"run {run_b!r}",
-                               [run_a, run_b])
+                               [run_a, run_b], runs=[run_a, run_b])
         result.trade_diff = self.trade_diff(run_a, run_b)
         return result
 
@@ -289,6 +299,14 @@ SELECT bucket, count(*) AS count FROM b GROUP BY bucket ORDER BY bucket
         rows = [{"low_us": edge(i), "high_us": edge(i + 1), "count": counts.get(i, 0)}
                 for i in range(n)]
         return TickToTrade(int(count), p50, p90, p99, top, rows)
+
+
+def _of_runs(runs: list[str] | None) -> str:
+    """SQL keeping the spans of ``runs`` (all for None), the ids written out so that
+    DuckDB reads only their folders of the index."""
+    if runs is None:
+        return "TRUE"
+    return "run_id IN (" + ", ".join("'" + r.replace("'", "''") + "'" for r in runs) + ")"
 
 
 def _floats(row: dict[str, Any]) -> dict[str, Any]:

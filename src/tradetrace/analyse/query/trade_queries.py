@@ -103,11 +103,10 @@ class TradeQueries(LoadedSpans):
     def _trades_table(self) -> None:
         if "_trades" in self._cache:
             return
-        if not self._indexed_trade_rows():  # no index's rows to combine: from the spans
-            self.con.execute("CREATE OR REPLACE TEMP TABLE _trade_rows_read AS "
+        # the rows, read once (combining reads them twice): the index's, or the spans'
+        if not self._indexed_trade_rows():
+            self.con.execute("CREATE OR REPLACE TEMP TABLE _trade_rows AS "
                              + trade_rows.rows_sql("_spans"))
-            self.con.execute("CREATE OR REPLACE VIEW _trade_rows AS "
-                             "SELECT * FROM _trade_rows_read")
         for statement in trade_rows.COMBINE:
             self.con.execute(statement)
         self._cache.add("_trades")

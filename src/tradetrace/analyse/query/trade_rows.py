@@ -101,7 +101,7 @@ FROM {source} WHERE trade_id IS NOT NULL AND {EVENT_SPANS}
 GROUP BY trade_id"""
 
 
-#: Step 2, from the view ``_trade_rows`` (step 1's rows with ``run_id``) into ``_trades``.
+#: Step 2, from the table ``_trade_rows`` (step 1's rows with ``run_id``) into ``_trades``.
 #: Two statements: as one, DuckDB planned the trade rows twice.
 COMBINE = ("""
 CREATE OR REPLACE TEMP TABLE _trades AS
