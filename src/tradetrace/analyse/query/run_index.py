@@ -56,12 +56,14 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 STAGE = "_stage"
 #: The folder of the parts' trade rows, inside the index folder.
 TRADES = "_trades"
-#: Rows per Parquet row group. Parts are sorted by span name, so a query for a few
-#: kinds (``trade`` spans, FILLs) skips the row groups of the others by their statistics
-#: (1M spans: the trade spans with their attributes in 0.2 s instead of 1.1 s).
+#: Rows per Parquet row group. Rows stay in the order of the file (about time order):
+#: sorting them by span name, so that a query for the ``trade`` spans skipped the other
+#: row groups, cost more than half of writing a part, and trades are read from their
+#: own rows now (``trade_rows.py``).
 ROW_GROUP = 64 * 1024
-#: JSON read by one statement while indexing: a 100 MB file takes about 700 MB to parse.
-BATCH_BYTES = 128 * 1024 * 1024
+#: JSON read by one statement while indexing (two 100 MB files of short lines take
+#: about 700 MB to parse).
+BATCH_BYTES = 256 * 1024 * 1024
 
 Progress = Callable[[int, int], None]
 
@@ -295,7 +297,7 @@ class RunIndex:
             same_run = "run_id IS NULL" if run is None else "run_id = ?"
             con.execute(f"""
 COPY (SELECT ? AS file, * EXCLUDE (file, run_id, source_set, row_state) FROM {STAGE}
-      WHERE file = ? AND row_state = 'span' AND {same_run} ORDER BY name, start_ns)
+      WHERE file = ? AND row_state = 'span' AND {same_run})
 TO '{_sql_text(temporary)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})
 """, [relative, str(path)] + ([] if run is None else [run]))
             trades = trade_part(target)
