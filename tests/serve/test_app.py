@@ -253,3 +253,23 @@ def test_ids_and_attributes_from_traces_are_escaped(tmp_path):
         assert status == 200, html
         assert "<script>alert" not in html and "<img src=x" not in html
         assert "&lt;script&gt;" in html or "&lt;img" in html
+
+
+def test_why_no_trade_shows_each_changed_signal_and_what_came_around_it(tmp_path):
+    """Hand-made signals (tests/analyse/test_report_sections.py): long with an order
+    whose fill was rejected, long again, short with no order, short again with one."""
+    from analyse.test_report_sections import _spans
+
+    line = {"resourceSpans": [{
+        "resource": {"attributes": [{"key": conv.RUN_ID, "value": {"stringValue": "run1"}}]},
+        "scopeSpans": [{"scope": {"name": "tradetrace"}, "spans": _spans(None)}]}]}
+    (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "hand-0001.jsonl").write_text(json.dumps(line) + "\n")
+    app = App(Traces([tmp_path / "traces"]))
+    status, _, html = call(app, "/why?run=run1")
+    assert status == 200
+    (row,) = [text(r) for r in rows_of(html, "why")]
+    assert "2024-01-02T10:10:00" in row and "long → short" in row
+    assert "REJECTED" in row and "the order before was rejected" in row
+    assert "SELL FILLED" in row  # the next order, and its fill
+    assert call(app, "/why?run=run_other")[0] == 200

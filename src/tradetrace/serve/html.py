@@ -17,7 +17,8 @@ CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222}
 nav{background:#1f2937;padding:.5rem 1rem}nav a{color:#e5e7eb;margin-right:1.2rem;
 text-decoration:none;font-weight:600}nav a:hover{color:#fff}
-main{max-width:1400px;margin:1rem auto;padding:0 1rem}
+main{margin:1rem;padding:0 .5rem}
+#trades td,#runs td,#why td,#stages td{white-space:nowrap}
 h1{font-size:1.4rem;margin:.6rem 0}h2{font-size:1.1rem;margin-top:1.6rem;
 border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.82rem;margin:.5rem 0}
@@ -35,7 +36,8 @@ font-size:.82rem}form.filters label{display:flex;flex-direction:column}
 form.filters input,form.filters select{width:8rem}
 code,.id{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.8rem}
 .wf{width:100%;border-collapse:collapse}.wf td{border:none;border-bottom:1px solid #eee;
-padding:.15rem .4rem}.wf .lane{width:60%;position:relative}
+padding:.15rem .4rem;white-space:nowrap}.wf tr.detail td{white-space:normal}
+.wf .lane{width:45%;min-width:320px;position:relative;overflow:hidden}
 .wf .bar{position:absolute;top:.25rem;height:.8rem;min-width:2px;border-radius:2px}
 .wf .mark{font-size:.7rem;color:#555;position:absolute;top:0;white-space:nowrap}
 details.attrs summary{cursor:pointer;color:#1f4e99}
@@ -50,6 +52,10 @@ COLOURS = {"BAR": "#9ca3af", "SIGNAL": "#6366f1", "ORDER": "#f59e0b", "FILL": "#
 
 class Raw(str):
     """Markup made here (never text from traces): inserted as it is."""
+
+
+class Figure(str):
+    """A number already formatted: escaped, right-aligned like numbers."""
 
 
 def e(value: Any) -> str:
@@ -101,6 +107,8 @@ def micros(value: float | None) -> str:
 def cell(value: Any, cls: str = "") -> str:
     if isinstance(value, Raw):
         return f"<td{_cls(cls)}>{value}</td>"
+    if isinstance(value, Figure):
+        return f'<td class="n {e(cls)}">{e(value)}</td>'
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f'<td class="n {e(cls)}">{e(num(value))}</td>'
     return f"<td{_cls(cls)}>{e(value)}</td>"

@@ -59,12 +59,13 @@ def latency(request: Request) -> str:
                  "more)</h2>")
     spike_rows = [[r.get("event_type") or r.get("name"), r.get("container_id"),
                    r.get("handler_name"), micros(r.get("duration_us")),
-                   micros((r.get("median_ns") or 0) / 1e3),
+                   micros(r.get("median_us")),
+                   "" if r.get("ratio") is None else f"{r['ratio']:,.0f}x",
                    link(r["span_id"], "/span", trace=r["trace_id"], span=r["span_id"]),
                    link(r["trade_id"], "/trade", id=r["trade_id"]) if r.get("trade_id") else ""]
                   for r in spikes.rows]
-    parts.append(table(["stage", "container", "handler", "duration", "stage median", "span",
-                        "trade"], spike_rows, table_id="spikes"))
+    parts.append(table(["stage", "container", "handler", "duration", "stage median",
+                        "ratio", "span", "trade"], spike_rows, table_id="spikes"))
     return page("Latency", "".join(parts), scripts=scripts)
 
 

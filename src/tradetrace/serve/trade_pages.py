@@ -143,10 +143,10 @@ def _waterfall(lives: list[Life], by_id: dict[tuple[str, str], dict[str, Any]],
         sim = attrs.get(conv.SIM_TIME)
         if market:
             at = market_seconds(sim)
-            label = str(sim or "no market time")
+            label = str(sim).split("T")[-1] if sim else "no market time"
             if at is not None and low is not None and not (
                     low - margin <= at <= (high or low) + margin):
-                at, label = previous, f"{sim} (off the trade's clock: placed after its cause)"
+                at, label = previous, "off the trade's clock: placed with its cause"
             previous = at if at is not None else previous
             start, end = at, at
         else:

@@ -15,7 +15,7 @@ from typing import Any
 from ..analyse.query.results import Trade
 from ..analyse.query.trade_queries import TRADE_ORDERS
 from .app import BadRequest, NotFound, Request
-from .html import Raw, e, href, link, money, num, page, table
+from .html import Figure, Raw, e, href, link, money, num, page, table
 
 PAGE_SIZE = 200
 OUTCOMES = ("win", "loss", "flat", "rejected", "incomplete", "expired")
@@ -139,7 +139,8 @@ def _table(request: Request, rows: list[Trade]) -> str:
     cells = [[link(t.trade_id, "/trade", id=t.trade_id, run=t.run_id), t.outcome, t.side,
               t.symbol, t.strategy_id, t.quantity, t.entry_price, t.exit_price,
               Raw(f'<span class="pnl">{e(money(t.realized_pnl))}</span>'), t.entry_time,
-              t.exit_time, t.holding_period_s, t.max_slippage_bps, t.max_fill_latency_ms,
+              t.exit_time, t.holding_period_s, t.max_slippage_bps,
+              Figure(num(t.max_fill_latency_ms, 3)),
               t.orders, t.fills, t.rejected_orders, t.kept_by] for t in rows]
     classes = [t.outcome or "" for t in rows]
     return table(headers, cells, table_id="trades", row_classes=classes)

@@ -54,10 +54,15 @@ def render(headers: Sequence[str], rows: Sequence[Row], *, table_id: str = "wate
             width = max(0.0, ((row.end if row.end is not None else row.start) - row.start)
                         / span * 100)
             colour = COLOURS.get(row.colour_key or "", "#6b7280")
-            text_at = min(left + width, 85.0)
+            # the label goes on the side with room: after the bar, or before it when
+            # the bar ends near the right edge
+            if left + width <= 65.0:
+                where = f"left:{left + width:.3f}%;margin-left:4px"
+            else:
+                where = f"right:{100 - left:.3f}%;margin-right:4px"
             lane = (f'<div class="bar" style="left:{left:.3f}%;width:{width:.3f}%;'
                     f'background:{colour}"></div><span class="mark" '
-                    f'style="left:{text_at:.3f}%;margin-left:4px">{e(row.label)}</span>')
+                    f'style="{where}">{e(row.label)}</span>')
         data = "".join(f' data-{e(k)}="{e(v)}"' for k, v in row.extra.items())
         cls = f' class="{e(row.css)}"' if row.css else ""
         body.append(f"<tr{cls}{data}>" + "".join(cell(c) for c in row.cells)
