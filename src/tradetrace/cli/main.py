@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -274,6 +275,8 @@ def _summary(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
     elif not nothing:
         summary_view.render(result, tables.console(sys.stdout))
+        # the next step: the same files in the viewer (trades, their events, why no trade)
+        print("view: tradetrace serve " + " ".join(shlex.quote(p) for p in args.paths))
     where = ", ".join(args.paths)
     if result.files == 0:
         print("tradetrace: no trace files could be read in " + where, file=sys.stderr)
