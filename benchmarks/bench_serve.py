@@ -8,7 +8,8 @@ request (the query over the index is made) and the first trades page (the engine
 builds its trades table; the server warms it in the background when started by the
 command). Then, for each kind of page, ``--repeat`` requests: median, p95 and the ratio
 of the p95 to the budget; and beside it the engine's own calls the page makes, timed
-alone, to tell the engine's share from the viewer's.
+alone, to tell the engine's share from the viewer's. The other pages (runs, latency,
+why no trade, compare) are not budgeted: each is timed once cold and once again.
 
     python benchmarks/bench_serve.py --source /work/data/bench/sweep33 [--repeat 20]
 """
@@ -29,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from tradetrace.serve import server  # noqa: E402
-from tradetrace.serve.trade_pages import span_rows  # noqa: E402
 
 BUDGET_MS = 300.0
 
@@ -113,8 +113,9 @@ def main() -> int:
                 def both() -> None:
                     t = q.get_trade(trade_id).trade
                     assert t is not None
-                    span_rows(q, "run_id = ? AND (list_contains(?, trace_id) OR trade_id = ?)",
-                              [t.run_id, sorted({e.trace_id for e in t.events}), trade_id])
+                    q.sql("SELECT trace_id, span_id, parent_id, sim_time FROM spans WHERE "
+                          "run_id = ? AND (list_contains(?, trace_id) OR trade_id = ?)",
+                          [t.run_id, sorted({e.trace_id for e in t.events}), trade_id])
                 return timed(both)
 
         for time_axis in ("wall", "market"):
@@ -122,6 +123,11 @@ def main() -> int:
                 {"id": trade_id, "run": run, "time": time_axis})) for trade_id in ids]
             report(f"trade page ({time_axis} time), {len(ids)} trades", times,
                    [engine_trade(trade_id) for trade_id in ids[:5]])
+        # not budgeted: the other pages once each (each computed once per index, then kept)
+        for path in ("", "latency", "why", "why?run=" + urllib.parse.quote(run),
+                     "compare?" + urllib.parse.urlencode({"a": run, "b": runs[-1]})):
+            cold, warm = fetch(base + path), fetch(base + path)
+            print(f"  /{path:<40} first {cold:9,.0f} ms, again {warm:7,.0f} ms", flush=True)
     finally:
         listening.shutdown()
         listening.server_close()

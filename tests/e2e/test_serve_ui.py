@@ -9,6 +9,7 @@ screenshots go to ``.cache/screenshots/serve/`` (or ``TRADETRACE_SCREENSHOTS``).
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import tradetrace
+from tradetrace import conventions as conv
 from tradetrace.query import TraceQuery
 
 from .stack import wait_until
@@ -55,6 +57,18 @@ def demo_run(folder: Path, level: str, run_id: str, seed: int, bars: int = 600) 
     tradetrace.configure(level, profile="demo", output=folder, backend="file", run_id=run_id)
     demo_engine.run_backtest(bars=bars, seed=seed)
     tradetrace.shutdown()
+
+
+def hand_made_signals(folder: Path) -> None:
+    """Run ``run1`` of tests/analyse/test_report_sections.py: a long signal whose order
+    was rejected, then a short one with no order (why no trade)."""
+    from analyse.test_report_sections import _spans
+
+    line = {"resourceSpans": [{
+        "resource": {"attributes": [{"key": conv.RUN_ID, "value": {"stringValue": "run1"}}]},
+        "scopeSpans": [{"scope": {"name": "tradetrace"}, "spans": _spans(None)}]}]}
+    folder.mkdir(parents=True)
+    (folder / "hand-0001.jsonl").write_text(json.dumps(line) + "\n")
 
 
 @pytest.fixture
@@ -95,6 +109,7 @@ def test_every_page_from_runs_to_a_losing_trade_and_its_chain(server):
     url, traces = server
     demo_run(traces / "normal", "normal", "run_a_normal", seed=7)
     demo_run(traces / "debug", "debug", "run_b_debug", seed=8)
+    hand_made_signals(traces / "hand")
     query = TraceQuery(traces)
     shots = screenshots()
     expect.set_options(timeout=PAGE_TIMEOUT_MS)
@@ -113,13 +128,15 @@ def test_every_page_from_runs_to_a_losing_trade_and_its_chain(server):
 
             def both_listed() -> bool:  # the server looks at the files every 1.5 s
                 page.goto(url)
-                return runs.count() == 2
+                return runs.count() == 3
 
-            wait_until(both_listed, 60, "both runs on the runs page")
+            wait_until(both_listed, 60, "the three runs on the runs page")
             ranking = {r.run_id: r for r in query.rank_runs().rows}
             for row in runs.all():
                 cells = row.inner_text()
                 run = next(r for r in ranking if r in cells)
+                if run == "run1":
+                    continue
                 assert f"{ranking[run].realized_pnl:+,.2f}" in cells
                 assert ("debug" if run == "run_b_debug" else "normal") in cells
             page.screenshot(path=shots / "1-runs.png", full_page=True)
@@ -184,10 +201,20 @@ def test_every_page_from_runs_to_a_losing_trade_and_its_chain(server):
             page.locator("#stages tbody tr a").first.click()
             expect(page.locator("#slowest tbody tr").first).to_be_visible()
 
-            # 6. why no trade, for the debug run
+            # 6. why no trade: none in the demo runs (every change of direction was
+            # ordered); in the hand-made run, the short signal after a rejected order
             page.goto(url + "why?run=run_b_debug")
             expect(page.locator("#why-count")).to_contain_text("in run run_b_debug")
+            expect(page.locator("main")).to_contain_text("every change of direction led")
+            page.goto(url + "why")
+            row = page.locator("#why tbody tr")
+            expect(row).to_have_count(1)
+            expect(row).to_contain_text("long → short")
+            expect(row).to_contain_text("the order before was rejected")
             page.screenshot(path=shots / "7-why-no-trade.png", full_page=True)
+            row.get_by_role("link", name="span").click()  # (hand-made: no event id)
+            expect(page.locator("h1")).to_have_text("Span SIGNAL")
+            expect(page.locator("main")).to_contain_text("trading.signal.direction")
 
             # 7. compare: A and B chosen on the runs page
             page.goto(url)

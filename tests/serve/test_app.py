@@ -124,7 +124,12 @@ def test_a_trade_page_shows_its_whole_life_across_traces(app, query):
     assert [k for k in kinds if k not in ("BAR", "SIGNAL")] == [ev.event_type for ev in events]
     assert kinds[:2] == ["BAR", "SIGNAL"] and len(rows) == len(kinds)
     assert f"{loss.realized_pnl:+,.2f}" in text(html)
-    assert "trading.trade.outcome" in html  # the trade span's attributes
+    # every row's attributes, and the trade span's, are loaded when unfolded
+    sources = re.findall(r'<details class="attrs"[^>]* data-src="([^"]+)"', html)
+    assert len(sources) == len(kinds) + 1
+    status, _, fragment = call(app, sources[-1].replace("&amp;", "&"))
+    assert status == 200 and "trading.trade.outcome" in fragment and "<main>" not in fragment
+    assert f"<td>{loss.outcome}</td>" in fragment
     _, _, market = call(app, f"/trade?id={loss.trade_id}&run=run_serve&time=market")
     assert "market time: the traced system" in market and loss.entry_time in market
 
@@ -273,3 +278,17 @@ def test_why_no_trade_shows_each_changed_signal_and_what_came_around_it(tmp_path
     assert "REJECTED" in row and "the order before was rejected" in row
     assert "SELL FILLED" in row  # the next order, and its fill
     assert call(app, "/why?run=run_other")[0] == 200
+
+
+def test_a_part_the_engine_cannot_answer_is_said_and_the_rest_shown(demo_run):
+    import duckdb
+
+    class OutOfMemory(TraceQuery):
+        def tick_to_trade(self, buckets: int = 20, scale: str = "log") -> Any:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+
+    app = App(Traces([demo_run[0]], factory=OutOfMemory))
+    status, _, html = call(app, "/latency")
+    assert status == 200
+    assert "the query engine (DuckDB) failed: Out of Memory Error" in html
+    assert "--memory-limit" in html and rows_of(html, "stages") and 'id="spikes"' in html

@@ -79,7 +79,7 @@ class App:
     """``App(traces)(environ, start_response)``: the viewer as a WSGI application."""
 
     def __init__(self, traces: Traces, *, jaeger_url: str | None = None) -> None:
-        from . import latency_page, runs_pages, trade_pages, trades_page, why_pages
+        from . import latency_page, runs_pages, span_pages, trade_pages, trades_page, why_pages
 
         self.traces = traces
         self.jaeger_url = jaeger_url
@@ -88,8 +88,8 @@ class App:
             "/compare": runs_pages.compare,
             "/trades": trades_page.trades,
             "/trade": trade_pages.trade,
-            "/span": trade_pages.span,
-            "/chain": trade_pages.chain,
+            "/span": span_pages.span,
+            "/chain": span_pages.chain,
             "/why": why_pages.why,
             "/latency": latency_page.latency,
             "/spans": latency_page.spans,

@@ -50,6 +50,21 @@ COLOURS = {"BAR": "#9ca3af", "SIGNAL": "#6366f1", "ORDER": "#f59e0b", "FILL": "#
            "POSITION_OPEN": "#0ea5e9", "POSITION_CLOSE": "#ef4444", "trade": "#111827"}
 
 
+#: Unfolding a ``<details data-src=URL>`` loads its body from URL (our own page's
+#: fragment, escaped on the server) once; without script the body's link is there.
+LAZY_SCRIPT = """<script>
+document.querySelectorAll('details[data-src]').forEach(function (d) {
+  d.addEventListener('toggle', function () {
+    if (!d.open || d.dataset.loaded) return;
+    d.dataset.loaded = '1';
+    fetch(d.dataset.src).then(function (r) { return r.text(); }).then(function (t) {
+      d.querySelector('.attrs-body').innerHTML = t;
+    });
+  });
+});
+</script>"""
+
+
 class Raw(str):
     """Markup made here (never text from traces): inserted as it is."""
 

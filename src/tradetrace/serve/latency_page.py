@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..analyse.query import TraceQuery
+import duckdb
+
+from ..analyse.query import Bottlenecks, TraceQuery
 from .app import PLOTLY_ROUTE, Request
 from .data import Traces
 from .html import e, link, micros, page, table
@@ -21,33 +23,37 @@ SLOWEST = 100  #: spans listed for a stage
 
 
 def _latency(traces: Traces, query: TraceQuery) -> dict[str, Any]:
+    """Each part, or why it could not be had (the engine out of memory at this size):
+    one part failing leaves the others on the page."""
     def compute() -> dict[str, Any]:
-        return {"stages": query.find_bottlenecks(percentile=99),
-                "t2t": query.tick_to_trade(buckets=30),
-                "spikes": query.detect_patterns("latency_spike", limit=SPIKES,
-                                                relative=SPIKE_RELATIVE)}
+        parts: dict[str, Any] = {}
+        for name, ask in (
+                ("stages", lambda: query.find_bottlenecks(percentile=99)),
+                ("t2t", lambda: query.tick_to_trade(buckets=30)),
+                ("spikes", lambda: query.detect_patterns("latency_spike", limit=SPIKES,
+                                                         relative=SPIKE_RELATIVE))):
+            try:
+                parts[name] = ask()
+            except duckdb.Error as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                parts[name] = (f"the query engine (DuckDB) failed: {first}; "
+                               "give it more memory with --memory-limit (1.5GB by default)")
+        return parts
     return traces.kept("latency", compute)
 
 
 def latency(request: Request) -> str:
     with request.traces.session() as query:
         found = _latency(request.traces, query)
-    stages, t2t, spikes = found["stages"], found["t2t"], found["spikes"]
-    rows = [[link(" / ".join(x for x in (s.event_type, s.container_id, s.handler_name) if x),
-                  "/spans", event_type=s.event_type, container=s.container_id,
-                  handler=s.handler_name), s.count, micros(s.p50_us), micros(s.p_us),
-             micros(s.max_us), micros(s.self_p50_us), micros(s.self_p_us),
-             micros(s.self_max_us), f"{s.self_share:.0%}"] for s in stages.rows]
     parts = ['<p class="note">Over every loaded run. Self time: a span minus its children '
              "(what the stage itself cost). A stage links to its slowest spans.</p>",
-             "<h2>Per stage</h2>", table(
-                 ["stage (event type / container / handler)", "count", "p50", "p99", "max",
-                  "self p50", "self p99", "self max", "self share"], rows, table_id="stages")]
-    if stages.message:
-        parts.append(f'<p class="note">{e(stages.message)}</p>')
-    parts.append("<h2>Tick to trade</h2>")
+             "<h2>Per stage</h2>", _failed(found["stages"]) or _stages(found["stages"]),
+             "<h2>Tick to trade</h2>"]
     scripts: list[str] = []
-    if t2t.count:
+    t2t = found["t2t"]
+    if isinstance(t2t, str):
+        parts.append(_failed(t2t))
+    elif t2t.count:
         parts.append(f'<p id="t2t">{t2t.count:,} fill(s) caused by a bar: p50 '
                      f"{e(micros(t2t.p50_us))}, p90 {e(micros(t2t.p90_us))}, p99 "
                      f"{e(micros(t2t.p99_us))}, max {e(micros(t2t.max_us))}</p>")
@@ -55,18 +61,41 @@ def latency(request: Request) -> str:
         scripts.append(PLOTLY_ROUTE)
     else:
         parts.append(f'<p class="note">{e(t2t.message)}</p>')
-    parts.append(f"<h2>Spikes ({spikes.count:,}: {SPIKE_RELATIVE:g}x their stage's median or "
-                 "more)</h2>")
-    spike_rows = [[r.get("event_type") or r.get("name"), r.get("container_id"),
-                   r.get("handler_name"), micros(r.get("duration_us")),
-                   micros(r.get("median_us")),
-                   "" if r.get("ratio") is None else f"{r['ratio']:,.0f}x",
-                   link(r["span_id"], "/span", trace=r["trace_id"], span=r["span_id"]),
-                   link(r["trade_id"], "/trade", id=r["trade_id"]) if r.get("trade_id") else ""]
-                  for r in spikes.rows]
-    parts.append(table(["stage", "container", "handler", "duration", "stage median",
-                        "ratio", "span", "trade"], spike_rows, table_id="spikes"))
+    spikes = found["spikes"]
+    if isinstance(spikes, str):
+        parts.append("<h2>Spikes</h2>" + _failed(spikes))
+    else:
+        parts.append(f"<h2>Spikes ({spikes.count:,}: {SPIKE_RELATIVE:g}x their stage's "
+                     "median or more)</h2>" + _spikes(spikes.rows))
     return page("Latency", "".join(parts), scripts=scripts)
+
+
+def _failed(part: Any) -> str:
+    return f'<p class="error">{e(part)}</p>' if isinstance(part, str) else ""
+
+
+def _stages(stages: Bottlenecks) -> str:
+    rows = [[link(" / ".join(x for x in (s.event_type, s.container_id, s.handler_name) if x),
+                  "/spans", event_type=s.event_type, container=s.container_id,
+                  handler=s.handler_name), s.count, micros(s.p50_us), micros(s.p_us),
+             micros(s.max_us), micros(s.self_p50_us), micros(s.self_p_us),
+             micros(s.self_max_us), f"{s.self_share:.0%}"] for s in stages.rows]
+    out = table(["stage (event type / container / handler)", "count", "p50", "p99", "max",
+                 "self p50", "self p99", "self max", "self share"], rows, table_id="stages")
+    if stages.message:
+        out += f'<p class="note">{e(stages.message)}</p>'
+    return out
+
+
+def _spikes(found: list[dict[str, Any]]) -> str:
+    rows = [[r.get("event_type") or r.get("name"), r.get("container_id"),
+             r.get("handler_name"), micros(r.get("duration_us")), micros(r.get("median_us")),
+             "" if r.get("ratio") is None else f"{r['ratio']:,.0f}x",
+             link(r["span_id"], "/span", trace=r["trace_id"], span=r["span_id"]),
+             link(r["trade_id"], "/trade", id=r["trade_id"]) if r.get("trade_id") else ""]
+            for r in found]
+    return table(["stage", "container", "handler", "duration", "stage median", "ratio",
+                  "span", "trade"], rows, table_id="spikes")
 
 
 def _histogram(buckets: list[dict[str, Any]]) -> str:

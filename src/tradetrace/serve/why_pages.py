@@ -73,6 +73,9 @@ def why(request: Request) -> str:
     if count > SEARCHED:
         note += f" Only the first {SEARCHED:,} of {count:,} over every run were looked at."
     note += "</p>"
+    if not chosen:
+        note += ('<p class="none">none: every change of direction led to an order (or no '
+                 "signal was traced: signals are traced from level normal)</p>")
     back = f"<p>{link('trades of ' + run, '/trades', run=run)}</p>" if run else ""
     return page("Why no trade", back + note + table(
         ["signal (market time)", "run", "strategy", "symbol", "direction", "order before",
