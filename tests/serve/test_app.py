@@ -287,8 +287,20 @@ def test_a_part_the_engine_cannot_answer_is_said_and_the_rest_shown(demo_run):
         def tick_to_trade(self, buckets: int = 20, scale: str = "log") -> Any:
             raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
 
+        def detect_patterns(self, pattern_type: str, **kwargs: Any) -> Any:
+            if pattern_type == "signal_without_order":
+                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin")
+            return super().detect_patterns(pattern_type, **kwargs)
+
+        def get_trade(self, trade_id: str) -> Any:
+            raise duckdb.IOException("IO Error: No space left on device")
+
     app = App(Traces([demo_run[0]], factory=OutOfMemory))
     status, _, html = call(app, "/latency")
     assert status == 200
     assert "the query engine (DuckDB) failed: Out of Memory Error" in html
     assert "--memory-limit" in html and rows_of(html, "stages") and 'id="spikes"' in html
+    status, _, html = call(app, "/why")
+    assert status == 200 and "the query engine (DuckDB) failed: Out of Memory" in html
+    status, _, html = call(app, "/trade?id=x")  # a page with one question: a 500 saying why
+    assert status == 500 and "the query engine (DuckDB) failed: IO Error: No space" in html

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+
 from .data import Traces
 from .html import e, page
 
@@ -30,6 +32,13 @@ CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
 
 class NotFound(Exception):
     """What was asked for is not in the traces: a 404 page saying so."""
+
+
+def engine_failed(exc: Exception) -> str:
+    """What to say when DuckDB gave up (its memory limit, a full disk for spilling)."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return (f"the query engine (DuckDB) failed: {first}; give it more memory with "
+            "--memory-limit (1.5GB by default), or serve fewer runs")
 
 
 class BadRequest(Exception):
@@ -125,7 +134,11 @@ class App:
             status, body = "404 Not Found", _error_page("Not found", str(exc))
         except BadRequest as exc:
             status, body = "400 Bad Request", _error_page("Bad request", str(exc))
-        except Exception as exc:  # a page's bug or the engine's failure: said, not hidden
+        except duckdb.Error as exc:  # the engine gave up: said in a line, as the CLI does
+            logger.error("tradetrace serve: %s: %s", path, engine_failed(exc))
+            status = "500 Internal Server Error"
+            body = _error_page("The query engine failed", engine_failed(exc))
+        except Exception as exc:  # a page's bug: said, not hidden
             logger.error("tradetrace serve: %s failed\n%s", path, traceback.format_exc())
             status = "500 Internal Server Error"
             body = _error_page("The page failed", f"{type(exc).__name__}: {exc}")

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from ..analyse.query import Bottlenecks, TraceQuery
-from .app import PLOTLY_ROUTE, Request
+from .app import PLOTLY_ROUTE, Request, engine_failed
 from .data import Traces
 from .html import e, link, micros, page, table
 
@@ -35,9 +35,7 @@ def _latency(traces: Traces, query: TraceQuery) -> dict[str, Any]:
             try:
                 parts[name] = ask()
             except duckdb.Error as exc:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                parts[name] = (f"the query engine (DuckDB) failed: {first}; "
-                               "give it more memory with --memory-limit (1.5GB by default)")
+                parts[name] = engine_failed(exc)
         return parts
     return traces.kept("latency", compute)
 

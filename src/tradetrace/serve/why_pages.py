@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
+
 from .. import conventions as conv
 from ..analyse.query import TraceQuery
 from ..analyse.report_tables import _orders_around
-from .app import Request
+from .app import Request, engine_failed
 from .data import Traces
 from .html import e, link, page, table
 
@@ -21,12 +23,16 @@ SEARCHED = 5000  #: signals looked at, at most, over every run
 SHOWN = 300  #: rows of a page
 
 
-def _found(traces: Traces, query: TraceQuery) -> tuple[int, list[dict[str, Any]]]:
+def _found(traces: Traces, query: TraceQuery
+           ) -> tuple[int, list[dict[str, Any]]] | str:
     """Every run's unanswered changes of direction, each with its run and the orders
     around it; kept until the traces change."""
-    def compute() -> tuple[int, list[dict[str, Any]]]:
-        found = query.detect_patterns("signal_without_order", limit=SEARCHED,
-                                      changed_only=True)
+    def compute() -> tuple[int, list[dict[str, Any]]] | str:
+        try:
+            found = query.detect_patterns("signal_without_order", limit=SEARCHED,
+                                          changed_only=True)
+        except duckdb.Error as exc:  # kept too: asking again would fail the same way
+            return engine_failed(exc)
         spans = [r["span_id"] for r in found.rows]
         runs = dict(query.sql("SELECT span_id, run_id FROM spans WHERE handler_name IS NULL "
                               "AND list_contains(?, span_id)", [spans])) if spans else {}
@@ -51,7 +57,10 @@ def _what_happened(before: str | None, after: str | None) -> str:
 def why(request: Request) -> str:
     run = request.get("run")
     with request.traces.session() as query:
-        count, rows = _found(request.traces, query)
+        found = _found(request.traces, query)
+    if isinstance(found, str):
+        return page("Why no trade", f'<p class="error">{e(found)}</p>')
+    count, rows = found
     chosen = [r for r in rows if run is None or r["run_id"] == run]
     cells = []
     for r in chosen[:SHOWN]:
