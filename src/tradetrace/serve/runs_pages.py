@@ -70,7 +70,7 @@ def _dropped(traces: Traces) -> dict[str, int]:
 def runs(request: Request) -> str:
     with request.traces.session() as query:
         lines = run_lines(request.traces, query)
-        message = query.stats.messages[-1] if query.stats.messages and not lines else ""
+        message = "; ".join(query.stats.messages) if not lines else ""
     if not lines:
         return page("Runs", f'<p class="note">no runs in {e(", ".join(request.traces.sources))}'
                             f"{': ' + e(message) if message else ''}. A run shows up here "
@@ -106,7 +106,8 @@ def compare(request: Request) -> str:
         for run in (a, b):
             if run not in known:
                 raise NotFound(f"no run {run!r} in the traces")
-        result = query.compare(a, b)
+        # kept per pair: at 10M spans a comparison takes seconds
+        result = request.traces.kept(f"compare\0{a}\0{b}", lambda: query.compare(a, b))
     diff = result.trade_diff
     parts = [facts([
         ("trades A / B", f"{result.trades_a.closed:,} / {result.trades_b.closed:,}"),

@@ -54,12 +54,13 @@ def render(headers: Sequence[str], rows: Sequence[Row], *, table_id: str = "wate
             width = max(0.0, ((row.end if row.end is not None else row.start) - row.start)
                         / span * 100)
             colour = COLOURS.get(row.colour_key or "", "#6b7280")
-            # the label goes on the side with room: after the bar, or before it when
-            # the bar ends near the right edge
-            if left + width <= 65.0:
+            # the label goes where there is room: after the bar, before it, or on it
+            if left + width <= 80.0:
                 where = f"left:{left + width:.3f}%;margin-left:4px"
-            else:
+            elif left >= 15.0:
                 where = f"right:{100 - left:.3f}%;margin-right:4px"
+            else:
+                where = f"left:{left:.3f}%;margin-left:4px;color:#fff;z-index:1"
             lane = (f'<div class="bar" style="left:{left:.3f}%;width:{width:.3f}%;'
                     f'background:{colour}"></div><span class="mark" '
                     f'style="{where}">{e(row.label)}</span>')
