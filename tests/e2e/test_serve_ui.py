@@ -177,6 +177,15 @@ def test_every_page_from_runs_to_a_losing_trade_and_its_chain(server):
             expect(page.locator("#waterfall")).to_contain_text(worst.entry_time)
             page.screenshot(path=shots / "4-trade-market-time.png", full_page=True)
 
+            # a trade of the DEBUG run: each event's payload snapshot, apart
+            debug_trade = query.trades(run="run_b_debug", events=False, limit=1).rows[0]
+            page.goto(url + f"trade?id={debug_trade.trade_id}&run=run_b_debug")
+            page.locator("#waterfall tr.event.trade + tr.detail summary").first.click()
+            expect(page.locator("#waterfall details[open]")).to_contain_text(
+                "payload snapshot (DEBUG)")
+            page.screenshot(path=shots / "4b-debug-trade-payload.png", full_page=True)
+            page.go_back()
+
             # 4. one of its events (the first order) to its chain, both directions
             order = next(ev for ev in events if ev.event_type == "ORDER")
             page.locator(f'#waterfall tr[data-event-id="{order.event_id}"]').get_by_role(
