@@ -24,7 +24,7 @@ def test_tradetrace_help_has_the_exit_status_table(capsys) -> None:
     assert "| head" in table and "--outcome" in table
 
 
-@pytest.mark.parametrize("command", [["run"], ["summary"], ["report"], ["query"],
+@pytest.mark.parametrize("command", [["run"], ["summary"], ["report"], ["serve"], ["query"],
                                      *(["query", q] for q in QUESTIONS)],
                          ids=lambda c: " ".join(c))
 def test_every_command_s_help_has_an_example(command: list[str], capsys) -> None:

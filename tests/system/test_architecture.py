@@ -3,7 +3,8 @@
 Stages import only the stages the data reaches them from or goes to next, so data flows
 one way: on the publish path capture calls decide, whose routes hold retain's buffers;
 the export worker pulls from retain. ``model/`` is below every stage and imports none.
-The wiring (session, launch, reporting, the public API) and the CLI sit above them all.
+The viewer (serve) reads what analyse answers; the wiring (session, launch, reporting, the
+public API) and the CLI sit above them all.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ ALLOWED = {
     "retain": {"model"},
     "export": {"retain", "model"},
     "analyse": {"model"},
+    "serve": {"analyse", "model"},
 }
 #: top-level modules any stage may use: errors, names, settings, the plug-in tables
 SHARED = {"errors", "conventions", "environment_variables", "plugins", "config", "config_file",

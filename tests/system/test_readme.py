@@ -60,6 +60,9 @@ def test_the_sample_summary_is_what_the_first_command_prints(first_command):
     sample = _sample().splitlines()
     assert exported + dropped <= recorded
     pnl = next(s for s in sample if s.startswith("realised P&L:"))
+    # the last line is the next step, the viewer over the same folder
+    assert sample[-1] == "view: tradetrace serve tradetrace-traces/demo"
+    assert re.fullmatch(r"view: tradetrace serve \S+/demo", lines[-1]), lines[-1]
     lost = next((line for line in lines if line.startswith("LOST: ")), None)
     if dropped or lost:
         # A loaded machine may drop (the trading thread never waits on tracing): the
@@ -86,7 +89,7 @@ def test_the_sample_summary_is_what_the_first_command_prints(first_command):
 
     latency = header(sample)
     shown = {s.split()[0]: s.split()[1] for s in sample[latency + 2:] if s != "..."
-             and not s.startswith(("metrics", "events", "realised")) and s.split()}
+             and not s.startswith(("metrics", "events", "realised", "view")) and s.split()}
     printed = {s.split()[0]: s.split()[1] for s in lines[header(lines) + 2:]
                if s.split() and s.split()[0] in shown}
     assert printed == {k: v for k, v in shown.items() if k in printed} and printed

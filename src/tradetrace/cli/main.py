@@ -5,6 +5,7 @@ tradetrace summary tradetrace-traces/
 tradetrace index tradetrace-traces/        (the run index; every command below makes it too)
 tradetrace query bottlenecks tradetrace-traces/  (and chain, trade, trades, patterns, compare, runs)
 tradetrace report tradetrace-traces/ -o report.html
+tradetrace serve tradetrace-traces/        (a trade-first viewer in the browser)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 
 from .. import environment_variables as ev
 from ..analyse import reader
-from ..config import load_config
+from ..config import DEFAULT_OUTPUT, load_config
 from ..errors import ConfigError
 from ..session import TracingSession
 from . import args as check
@@ -45,6 +47,7 @@ _EXAMPLES = {
     "summary": "tradetrace summary traces/ --json",
     "index": "tradetrace index traces/    # then: tradetrace query trades traces/",
     "report": "tradetrace report traces/ -o report.html --title 'seed 7'",
+    "serve": "tradetrace serve traces/ --port 8765    # then open http://127.0.0.1:8765/",
 }
 
 
@@ -120,6 +123,17 @@ def _main(argv: Sequence[str] | None) -> int:
     report.add_argument("-o", "--output", default="report.html", help="default report.html")
     report.add_argument("--title")
 
+    serve = command("serve", "a trade-first trace viewer in the browser, on this machine "
+                    "(read-only; refreshes as new files land)", parents=[reading])
+    serve.add_argument("sources", nargs="*", help="trace files, folders or globs (default: "
+                       f"./{DEFAULT_OUTPUT}, where tracing writes by default)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                       "127.0.0.1, this machine only; another is warned about)")
+    serve.add_argument("--port", type=int, default=8765,
+                       help="port (default 8765; 0 takes a free one, printed)")
+    serve.add_argument("--jaeger-url", help="the Jaeger UI's address, for links to spans "
+                       f"(default: {ev.TRADETRACE_JAEGER_URL})")
+
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(args, parser)
@@ -137,6 +151,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return _report(args)
         if args.command == "index":
             return _index(args)
+        if args.command == "serve":
+            return _serve(args, parser)
         return _summary(args)
     finally:  # for this command only (main() may be called again in one process)
         reader.MAX_LINE_BYTES, loaded.DEFAULT_MEMORY_LIMIT = cap, memory
@@ -208,6 +224,25 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..serve import jaeger
+    from ..serve.server import serve
+
+    try:
+        base = jaeger.base_url(args.jaeger_url)
+    except ValueError as exc:
+        parser.error(f"serve: --jaeger-url: {exc}")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"serve: --port {args.port}: a port is 0 to 65535")
+    sources = args.sources or [DEFAULT_OUTPUT]
+    try:
+        return serve(sources, args.host, args.port, jaeger_url=base)
+    except OSError as exc:  # the port is taken, the address is not this machine's
+        print(f"tradetrace serve: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
+
+
 def _index(args: argparse.Namespace) -> int:
     import time
 
@@ -240,6 +275,8 @@ def _summary(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
     elif not nothing:
         summary_view.render(result, tables.console(sys.stdout))
+        # the next step: the same files in the viewer (trades, their events, why no trade)
+        print("view: tradetrace serve " + " ".join(shlex.quote(p) for p in args.paths))
     where = ", ".join(args.paths)
     if result.files == 0:
         print("tradetrace: no trace files could be read in " + where, file=sys.stderr)
