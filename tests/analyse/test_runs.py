@@ -124,3 +124,21 @@ def test_a_page_of_trades_in_any_order_says_how_many_matched(sweep):
     assert holdings == sorted(holdings) and all(t.events for t in losers.rows)
     with pytest.raises(ValueError, match="expected one of trade_id"):
         q.trades(order="pnl; DROP TABLE _trades")
+
+
+def test_a_query_of_one_run_reads_that_runs_spans_only(sweep):
+    folder, results = sweep
+    whole = TraceQuery(folder)
+    one = TraceQuery(folder, run="run_b")
+    spans_b = whole.sql("SELECT count(*) FROM spans WHERE run_id = 'run_b'")[0][0]
+    assert one.stats.spans == spans_b < whole.stats.spans
+    assert one.runs() == ["run_b"]
+    assert one.trades(events=False).rows == whole.trades(run="run_b", events=False).rows
+    bars = {s.event_type: s.count for s in one.find_bottlenecks(by=["event_type"]).rows}
+    assert bars["BAR"] == 500
+    assert one.tick_to_trade().count == whole.sql(
+        "SELECT count(*) FROM spans WHERE run_id = 'run_b' AND event_type = 'FILL'")[0][0]
+    raw = TraceQuery(folder, run="run_b", index=False)  # the files read, then one run kept
+    assert raw.stats.spans == spans_b
+    nobody = TraceQuery(folder, run="run_nobody")
+    assert nobody.stats.spans == 0 and "no spans of run 'run_nobody'" in nobody.stats.messages[-1]

@@ -70,7 +70,11 @@ class LoadedSpans:
     """
 
     def __init__(self, sources: Sources, *, progress: Progress | None = None,
-                 memory_limit: str | None = None, index: bool = True) -> None:
+                 memory_limit: str | None = None, index: bool = True,
+                 run: str | None = None) -> None:
+        #: with a run id: that run's spans only (from the index, only its folder is
+        #: read), so any question about one run of a large sweep costs what that run does
+        self.run = run
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("SET enable_progress_bar = false")  # ours is the CLI's, on stderr
@@ -117,6 +121,11 @@ class LoadedSpans:
                 self._loader.load(raw, source_set, progress)  # sets spans to the raw rows
                 self.stats.spans += self._indexed_spans
         self._views()
+        if self.run is not None:  # what was read: that run's spans, not the files'
+            (spans,) = self.con.execute("SELECT count(*) FROM _spans_read").fetchone() or (0,)
+            self.stats.spans = int(spans)
+            if not spans:
+                self.stats.note(f"no spans of run {self.run!r} in these files")
         self._cache.clear()
         self._drop_duplicates()
         if not files and not remote:
@@ -141,13 +150,16 @@ class LoadedSpans:
             self.indexed += index.indexed
             self.indexed_spans += index.indexed_spans
             self._indexed_spans += self.stats.spans - before
+            if self.run is not None:
+                parts = [p for p in parts if p.run_id == self.run]
             if parts:
                 self._parts.append((source_set, index.root, parts))
         return raw
 
     def _views(self) -> None:
         """``_spans``: the raw table and every set of parts, as one relation."""
-        selects = [f"SELECT * EXCLUDE (row_state) FROM {RAW}"]
+        selects = [f"SELECT * EXCLUDE (row_state) FROM {RAW}" + (
+            "" if self.run is None else f" WHERE run_id = '{_sql_quote(self.run)}'")]
         for source_set, root, parts in self._parts:
             listed = ", ".join(f"'{_sql_text(p.path)}'" for p in parts)
             selects.append(
@@ -225,8 +237,8 @@ WHERE NOT EXISTS (SELECT 1 FROM _twice t WHERE t.trace_id = s.trace_id
     def _twice_cache(self, where: str) -> Path | None:
         """Where the duplicate check's answer is kept: in the index folder, named by the
         parts it was computed from; None when raw rows or several indexes take part."""
-        if where == "TRUE" or len(self._parts) != 1:
-            return None
+        if where == "TRUE" or len(self._parts) != 1 or self.run is not None:
+            return None  # (one run's answer would replace the whole index's)
         _, root, parts = self._parts[0]
         key = hashlib.sha256("\n".join([str(root), *sorted(
             f"{p.path}:{p.first_start}:{p.last_start}" for p in parts)]).encode())
