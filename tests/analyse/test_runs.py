@@ -142,3 +142,30 @@ def test_a_query_of_one_run_reads_that_runs_spans_only(sweep):
     assert raw.stats.spans == spans_b
     nobody = TraceQuery(folder, run="run_nobody")
     assert nobody.stats.spans == 0 and "no spans of run 'run_nobody'" in nobody.stats.messages[-1]
+
+
+def test_a_trade_is_its_id_within_its_run(tmp_path):
+    """Runs of a sweep may number their trades alike (the same id, another run): each
+    run keeps its own trade, figures and events, from the index as from the files."""
+    from .test_reader import line, span, write_lines
+
+    for n, run in enumerate(("r1", "r2")):
+        write_lines(tmp_path / f"{run}-0001.jsonl", [line(
+            span("ORDER", span_id=f"{n}1" * 8, start=100 + n, attributes={
+                "trading.event.type": "ORDER", "trading.trade.id": "trd_x"}),
+            span("trade", span_id=f"{n}2" * 8, start=50, attributes={
+                "trading.trade.id": "trd_x", "trading.trade.realized_pnl": 10.0 + n,
+                "trading.trade.outcome": "win"}),
+            span("FILL", span_id=f"{n}3" * 8, start=300, attributes={  # no trade span
+                "trading.event.type": "FILL", "trading.trade.id": "trd_y"}),
+            resource={"trading.run.id": run})])
+    for q in (TraceQuery(tmp_path), TraceQuery(tmp_path, index=False)):
+        assert sorted((t.run_id, t.trade_id, t.realized_pnl, t.fills)
+                      for t in q.trades(events=False).rows) == [
+            ("r1", "trd_x", 10.0, None), ("r1", "trd_y", None, 1),
+            ("r2", "trd_x", 11.0, None), ("r2", "trd_y", None, 1)]
+        for n, run in enumerate(("r1", "r2")):
+            found = q.get_trade("trd_x", run=run).trade
+            assert found is not None and found.realized_pnl == 10.0 + n
+            assert [e.span_id for e in found.events] == [f"{n}1" * 8]
+        assert q.get_trade("trd_x", run="r3").message == "no trade with id 'trd_x' in run 'r3'"

@@ -163,6 +163,35 @@ def test_the_latency_and_why_pages_agree_with_the_engine(app, query):
     assert status == 200 and f"{count:,} signal(s) in run run_serve" in text(html)
 
 
+def test_latency_and_why_of_one_run_read_that_run_alone(tmp_path):
+    """Two runs of different lengths: a run's latency page counts its own bars only,
+    and its stages link to its own slowest spans."""
+    import demo_engine
+
+    for run, bars in (("run_long", 400), ("run_short", 150)):
+        tradetrace.configure("normal", profile="demo", output=tmp_path / run, backend="file",
+                             run_id=run)
+        demo_engine.run_backtest(bars=bars, seed=3)
+        tradetrace.shutdown()
+    app = App(Traces([tmp_path]))
+
+    def bars_counted(html: str) -> int:
+        return sum(int(re.findall(r"<td[^>]*>([\d,]+)</td>", row)[0].replace(",", ""))
+                   for row in rows_of(html, "stages") if ">BAR / " in row)  # per container
+
+    assert bars_counted(call(app, "/latency")[2]) == 550
+    status, _, html = call(app, "/latency?run=run_short")
+    assert status == 200 and "Run run_short" in text(html) and bars_counted(html) == 150
+    slowest = re.search(r'href="(/spans\?[^"]*run=run_short[^"]*)"', html)
+    assert slowest is not None
+    _, _, spans = call(app, slowest[1].replace("&amp;", "&"))
+    assert "of run run_short" in text(spans) and "run_long" not in text(spans)
+    status, _, html = call(app, "/why?run=run_long")
+    count = TraceQuery(tmp_path, run="run_long").detect_patterns(
+        "signal_without_order", changed_only=True).count
+    assert status == 200 and f"{count:,} signal(s) in run run_long" in text(html)
+
+
 def test_compare_pairs_the_runs(app):
     status, _, html = call(app, "/compare?a=run_serve&b=run_serve")
     assert status == 200 and "The two runs took the same trades." in html
@@ -292,7 +321,7 @@ def test_a_part_the_engine_cannot_answer_is_said_and_the_rest_shown(demo_run):
                 raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin")
             return super().detect_patterns(pattern_type, **kwargs)
 
-        def get_trade(self, trade_id: str) -> Any:
+        def get_trade(self, trade_id: str, run: str | None = None) -> Any:
             raise duckdb.IOException("IO Error: No space left on device")
 
     app = App(Traces([demo_run[0]], factory=OutOfMemory))

@@ -7,6 +7,10 @@ modification times; when that list changed (a live run wrote more), the query is
 again, which brings the run index up to date (only the changed files are indexed). What
 pages keep between requests (the runs, the latency tables) is kept per ``generation``
 and dropped with the query it came from.
+
+A page about one run asks a query of that run alone (``TraceQuery(..., run=)``: only its
+folder of the index is read), kept for the few runs asked last: at 10M spans in 33 runs,
+one run's latency figures take a fraction of a second where every run's took 20 s.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ..analyse.query import TraceQuery
 from ..analyse.reader import ReadStats, is_metrics, trace_files
 
 T = TypeVar("T")
+KEPT_RUNS = 4  #: one run's queries kept at a time
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
@@ -29,7 +34,7 @@ class Traces:
     """The sources, their current query and what was computed from it."""
 
     def __init__(self, sources: Sequence[str | Path], *, check_seconds: float = 1.5,
-                 factory: Callable[[list[str | Path]], TraceQuery] = TraceQuery) -> None:
+                 factory: Callable[..., TraceQuery] = TraceQuery) -> None:
         self.sources = [str(s) for s in sources]
         self.check_seconds = check_seconds
         self.generation = 0  #: how many times the query was made
@@ -39,6 +44,7 @@ class Traces:
         self._seen: Fingerprint | None = None
         self._checked = 0.0
         self._kept: dict[str, Any] = {}
+        self._runs: dict[str, TraceQuery] = {}  #: one run's queries, the last asked last
 
     def fingerprint(self) -> Fingerprint:
         """Every trace and metrics file under the sources, with its size and mtime."""
@@ -56,8 +62,9 @@ class Traces:
                 if is_metrics(p)]
 
     @contextmanager
-    def session(self) -> Iterator[TraceQuery]:
-        """The current query, for this thread alone until the block ends."""
+    def session(self, run: str | None = None) -> Iterator[TraceQuery]:
+        """The current query (of one run's spans, with ``run``), for this thread alone
+        until the block ends."""
         with self._lock:
             now = time.monotonic()
             if self._query is None or now - self._checked >= self.check_seconds:
@@ -67,8 +74,18 @@ class Traces:
                     self._query = self._factory(list(self.sources))
                     self._seen = seen
                     self._kept.clear()
+                    self._runs.clear()
                     self.generation += 1
-            yield self._query
+            if run is None:
+                yield self._query
+                return
+            query = self._runs.pop(run, None)
+            if query is None:
+                query = self._factory(list(self.sources), run=run)
+                while len(self._runs) >= KEPT_RUNS:
+                    self._runs.pop(next(iter(self._runs)))
+            self._runs[run] = query
+            yield query
 
     def kept(self, key: str, compute: Callable[[], T]) -> T:
         """``compute()`` once per generation of the query (call inside a session)."""

@@ -2,8 +2,9 @@
 tick-to-trade distribution, the spikes; each stage links to its slowest spans
 (``/spans``), each spike to its span.
 
-Over every loaded run (the engine's timing questions are not per run); computed once
-per generation of the traces: at 10M spans the stages take seconds."""
+Of one run (``?run=``: a query of that run's spans alone, a fraction of a second at 10M
+spans in 33 runs) or of every loaded run (20 s there); computed once per generation of
+the traces."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ SPIKES = 50
 SLOWEST = 100  #: spans listed for a stage
 
 
-def _latency(traces: Traces, query: TraceQuery) -> dict[str, Any]:
+def _latency(traces: Traces, query: TraceQuery, run: str | None) -> dict[str, Any]:
     """Each part, or why it could not be had (the engine out of memory at this size):
     one part failing leaves the others on the page."""
     def compute() -> dict[str, Any]:
@@ -37,15 +38,18 @@ def _latency(traces: Traces, query: TraceQuery) -> dict[str, Any]:
             except duckdb.Error as exc:
                 parts[name] = engine_failed(exc)
         return parts
-    return traces.kept("latency", compute)
+    return traces.kept(f"latency:{run}", compute)
 
 
 def latency(request: Request) -> str:
-    with request.traces.session() as query:
-        found = _latency(request.traces, query)
-    parts = ['<p class="note">Over every loaded run. Self time: a span minus its children '
+    run = request.get("run")
+    with request.traces.session(run) as query:
+        found = _latency(request.traces, query, run)
+    scope = (f"Run {e(run)} ({link('every run', '/latency')})." if run else
+             "Over every loaded run (a run's own: its latency link on the runs page).")
+    parts = [f'<p class="note" id="scope">{scope} Self time: a span minus its children '
              "(what the stage itself cost). A stage links to its slowest spans.</p>",
-             "<h2>Per stage</h2>", _failed(found["stages"]) or _stages(found["stages"]),
+             "<h2>Per stage</h2>", _failed(found["stages"]) or _stages(found["stages"], run),
              "<h2>Tick to trade</h2>"]
     scripts: list[str] = []
     t2t = found["t2t"]
@@ -72,10 +76,10 @@ def _failed(part: Any) -> str:
     return f'<p class="error">{e(part)}</p>' if isinstance(part, str) else ""
 
 
-def _stages(stages: Bottlenecks) -> str:
+def _stages(stages: Bottlenecks, run: str | None) -> str:
     rows = [[link(" / ".join(x for x in (s.event_type, s.container_id, s.handler_name) if x),
                   "/spans", event_type=s.event_type, container=s.container_id,
-                  handler=s.handler_name), s.count, micros(s.p50_us), micros(s.p_us),
+                  handler=s.handler_name, run=run), s.count, micros(s.p50_us), micros(s.p_us),
              micros(s.max_us), micros(s.self_p50_us), micros(s.self_p_us),
              micros(s.self_max_us), f"{s.self_share:.0%}"] for s in stages.rows]
     out = table(["stage (event type / container / handler)", "count", "p50", "p99", "max",
@@ -121,7 +125,8 @@ def spans(request: Request) -> str:
         else:
             conditions.append(f"{column} = ?")
             params.append(value)
-    with request.traces.session() as query:
+    run = request.get("run")
+    with request.traces.session(run) as query:
         rows = query.sql(
             "SELECT trace_id, span_id, name, run_id, trade_id, start_ns, duration_ns "
             f"FROM spans WHERE {' AND '.join(conditions)} AND event_type IS NOT NULL "
@@ -134,6 +139,7 @@ def spans(request: Request) -> str:
               link(trade, "/trade", id=trade, run=run) if trade else ""]
              for trace_id, span_id, name, run, trade, _, duration in rows]
     return page(f"Slowest spans of {stage or 'every stage'}",
-                f'<p class="note">the {SLOWEST} longest, over every run</p>'
+                f'<p class="note">the {SLOWEST} longest, '
+                f'{"of run " + e(run) if run else "over every run"}</p>'
                 + table(["span", "duration", "span id", "run", "trade"], cells,
                         table_id="slowest"))

@@ -87,7 +87,8 @@ def runs(request: Request) -> str:
             Raw(e(money(line.realized_pnl))), f"{line.duration_s:,.1f} s",
             "no metrics file" if line.dropped is None else line.dropped,
             line.errors, line.first_time, line.last_time,
-            link("why no trade", "/why", run=run)])
+            Raw(link("why no trade", "/why", run=run) + " "
+                + link("latency", "/latency", run=run))])
     headers = ["A", "B", "run", "level", "bars", "events", "trades", "win rate", "P&L",
                "duration", "dropped spans", "errors", "first (market)", "last (market)", ""]
     body = (f'<p class="note">{len(lines):,} run(s) in {e(", ".join(request.traces.sources))};'

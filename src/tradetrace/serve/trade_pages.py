@@ -31,8 +31,9 @@ Life = tuple[str, str, int, str]  #: trace id, span id, start ns, "trade" or "ca
 def trade(request: Request) -> str:
     trade_id = request.need("id")
     market = request.get("time") == "market"
+    asked = request.get("run")
     with request.traces.session() as query:
-        found = query.get_trade(trade_id)
+        found = query.get_trade(trade_id, run=asked)
         t = found.trade
         if t is None:
             raise NotFound(found.message or f"no trade with id {trade_id!r}")
@@ -62,10 +63,6 @@ def trade(request: Request) -> str:
              f"{e(t.errors)}</p>"]
     if found.message:
         parts.append(f'<p class="note">{e(found.message)}</p>')
-    asked = request.get("run")
-    if asked is not None and asked != run:
-        parts.append(f'<p class="note">asked for in run {e(asked)}: the trade of this id '
-                     f"found is run {e(run)}'s (trade ids repeat across copies of a run)</p>")
     if base and spans:
         search = jaeger.trade_search_url(base, trade_id, spans[0]["service_name"],
                                          min(s["start_ns"] for s in spans),

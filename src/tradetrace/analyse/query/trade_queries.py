@@ -27,12 +27,15 @@ TRADE_ORDERS = (
 class TradeQueries(LoadedSpans):
     """Trades, one or filtered, with their events (``_trades``)."""
 
-    def get_trade(self, trade_id: str) -> TradeResult:
+    def get_trade(self, trade_id: str, run: str | None = None) -> TradeResult:
         """One trade: its ``trade`` span's figures and every event span of it, in time
-        order. A trade whose ``trade`` span was not kept still has its events."""
-        found = self._trades("t.trade_id = ?", [trade_id])
+        order. A trade whose ``trade`` span was not kept still has its events. Trade ids
+        are a run's own: ``run`` says whose (without it, the first run's that has it)."""
+        found = self._trades("t.trade_id = ?" + ("" if run is None else " AND t.run_id = ?"),
+                             [trade_id] + ([] if run is None else [run]), limit=1)
         if not found:
-            return TradeResult(trade_id, None, f"no trade with id {trade_id!r}"
+            where = "" if run is None else f" in run {run!r}"
+            return TradeResult(trade_id, None, f"no trade with id {trade_id!r}{where}"
                                if self.stats.spans else self._empty_message())
         message = "" if found[0].has_trade_span else (
             "no `trade` span for this trade (not kept, or the run did not end): "
@@ -126,11 +129,11 @@ class TradeQueries(LoadedSpans):
         trades = [Trade(**row) for row in rows]
         if not events or not trades:
             return trades
-        by_id = {t.trade_id: t for t in trades}
+        by_id = {(t.run_id, t.trade_id): t for t in trades}
         self.con.execute("CREATE OR REPLACE TEMP TABLE _wanted AS SELECT unnest(?) AS trade_id",
-                         [list(by_id)])
+                         [sorted({t.trade_id for t in trades})])
         for row in self._rows(f"""
-SELECT s.trade_id, s.event_type, s.event_id, s.trace_id, s.span_id, s.container_id,
+SELECT s.run_id, s.trade_id, s.event_type, s.event_id, s.trace_id, s.span_id, s.container_id,
        s.start_ns, s.duration_ns / 1000.0 AS duration_us, s.order_id,
        {attr(conv.SIDE, 's.attr_keys', 's.attr_values')} AS side,
        TRY_CAST({attr(conv.QUANTITY, 's.attr_keys', 's.attr_values')} AS DOUBLE) AS quantity,
@@ -140,7 +143,9 @@ FROM _spans s SEMI JOIN _wanted w ON s.trade_id = w.trade_id
 WHERE s.event_type IS NOT NULL AND s.handler_name IS NULL AND {_in_runs(trades)}
 ORDER BY s.trade_id, s.start_ns, s.span_id
 """):
-            by_id[row.pop("trade_id")].events.append(TradeEvent(**row))
+            trade = by_id.get((row.pop("run_id"), row.pop("trade_id")))
+            if trade is not None:  # (the same id in a run not asked about)
+                trade.events.append(TradeEvent(**row))
         return trades
 
 

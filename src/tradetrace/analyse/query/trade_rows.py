@@ -9,7 +9,8 @@ built in two steps:
    per trade id, one ``'events'`` row summing the events at hand (counts, the first
    entry and the last exit with the times they happened);
 2. *combining* (:data:`COMBINE`): the latest trade span of each trade, and for a trade
-   without one its ``'events'`` rows added up.
+   without one its ``'events'`` rows added up. A trade is its id within its run: runs
+   of one sweep may well number their trades alike.
 
 The run index writes step 1 for each part when it indexes a file
 (``.tradetrace-index/_trades/run_id=.../``, a few hundred bytes per trade), so a query
@@ -91,14 +92,14 @@ def _select(kind: str, figures: dict[str, str]) -> str:
 def rows_sql(source: str, *, run_id: bool = True) -> str:
     """Step 1 over the spans of ``source`` (a relation with the spans' columns); with
     ``run_id``, each row says its run (the index's parts have it from their folder)."""
-    trade_run, events_run = (", run_id", ", any_value(run_id) AS run_id") if run_id else ("", "")
+    trade_run, events_run = (", run_id", ", run_id") if run_id else ("", "")
     return f"""
 SELECT {_select('trade', _TRADE_FIGURES)}{trade_run}
 FROM {source} WHERE name = '{conv.TRADE_SPAN_NAME}' AND trade_id IS NOT NULL
 UNION ALL
 SELECT {_select('events', _EVENT_FIGURES)}{events_run}
 FROM {source} WHERE trade_id IS NOT NULL AND {EVENT_SPANS}
-GROUP BY trade_id"""
+GROUP BY trade_id{events_run}"""
 
 
 #: Step 2, from the table ``_trade_rows`` (step 1's rows with ``run_id``) into ``_trades``.
@@ -110,7 +111,7 @@ CREATE OR REPLACE TEMP TABLE _trades AS
            holding_period_s, exit_type, orders, fills, rejected_orders, errors,
            max_slippage_bps, max_fill_latency_ms, kept_by, run_id, start_ns, end_ns
     FROM _trade_rows WHERE row_kind = 'trade'
-    QUALIFY row_number() OVER (PARTITION BY trade_id ORDER BY end_ns DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY run_id, trade_id ORDER BY end_ns DESC) = 1
 """, """
 INSERT INTO _trades BY NAME
     SELECT trade_id, false AS has_trade_span, NULL::VARCHAR AS outcome,
@@ -126,9 +127,11 @@ INSERT INTO _trades BY NAME
            CAST(sum(rejected_orders) AS BIGINT) AS rejected_orders,
            CAST(sum(errors) AS BIGINT) AS errors,
            NULL::DOUBLE AS max_slippage_bps, NULL::DOUBLE AS max_fill_latency_ms,
-           NULL::VARCHAR AS kept_by, any_value(run_id) AS run_id,
+           NULL::VARCHAR AS kept_by, run_id,
            min(start_ns) AS start_ns, max(end_ns) AS end_ns
-    FROM _trade_rows
-    WHERE row_kind = 'events' AND trade_id NOT IN (SELECT trade_id FROM _trades)
-    GROUP BY trade_id
+    FROM _trade_rows r
+    WHERE row_kind = 'events' AND NOT EXISTS (
+        SELECT 1 FROM _trades t WHERE t.trade_id = r.trade_id
+        AND t.run_id IS NOT DISTINCT FROM r.run_id)
+    GROUP BY trade_id, run_id
 """)
