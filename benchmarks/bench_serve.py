@@ -124,7 +124,8 @@ def main() -> int:
             report(f"trade page ({time_axis} time), {len(ids)} trades", times,
                    [engine_trade(trade_id) for trade_id in ids[:5]])
         # not budgeted: the other pages once each (each computed once per index, then kept)
-        for path in ("", "latency", "why", "why?run=" + urllib.parse.quote(run),
+        for path in ("", "latency?run=" + urllib.parse.quote(run), "latency",
+                     "why?run=" + urllib.parse.quote(run), "why",
                      "compare?" + urllib.parse.urlencode({"a": run, "b": runs[-1]})):
             cold, warm = fetch(base + path), fetch(base + path)
             print(f"  /{path:<40} first {cold:9,.0f} ms, again {warm:7,.0f} ms", flush=True)
