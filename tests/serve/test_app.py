@@ -309,6 +309,39 @@ def test_why_no_trade_shows_each_changed_signal_and_what_came_around_it(tmp_path
     assert call(app, "/why?run=run_other")[0] == 200
 
 
+def test_why_no_trade_names_the_position_a_signal_met(tmp_path):
+    """As the real ADMF-PC does: a long position opened, then a flat signal with no
+    order (the position is left to its own exit), then a short signal, no order, with
+    the long position closed in between (nothing held)."""
+    from analyse.test_report_sections import _event, _span
+
+    spans = [
+        _span(1, 1, "SIGNAL", 0, _event("SIGNAL", "10:00", **{conv.DIRECTION: 1})),
+        _span(1, 2, "ORDER", 1, _event("ORDER", "10:00", **{conv.ORDER_ID: "o1",
+                                                          conv.SIDE: "BUY"}), 1),
+        _span(1, 3, "POSITION_OPEN", 2, _event("POSITION_OPEN", "10:00",
+                                               **{conv.QUANTITY: 1.0})),
+        _span(2, 4, "SIGNAL", 60, _event("SIGNAL", "10:05", **{conv.DIRECTION: 0})),
+        _span(3, 5, "POSITION_CLOSE", 90, _event("POSITION_CLOSE", "10:07",
+                                                 **{conv.QUANTITY: 1.0})),
+        _span(4, 6, "SIGNAL", 120, _event("SIGNAL", "10:10", **{conv.DIRECTION: 0})),
+        _span(5, 7, "SIGNAL", 180, _event("SIGNAL", "10:15", **{conv.DIRECTION: -1})),
+    ]
+    line = {"resourceSpans": [{
+        "resource": {"attributes": [{"key": conv.RUN_ID, "value": {"stringValue": "run1"}}]},
+        "scopeSpans": [{"scope": {"name": "tradetrace"}, "spans": spans}]}]}
+    (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "held-0001.jsonl").write_text(json.dumps(line) + "\n")
+    status, _, html = call(App(Traces([tmp_path / "traces"])), "/why?run=run1")
+    rows = {r.split(" ")[0]: r for r in (text(x).strip() for x in rows_of(html, "why"))}
+    assert status == 200 and set(rows) == {"2024-01-02T10:05:00", "2024-01-02T10:15:00"}
+    flat = rows["2024-01-02T10:05:00"]
+    assert "long → flat" in flat and "LONG since 2024-01-02T10:00:00" in flat
+    assert "a LONG position (opened 2024-01-02T10:00:00) was held" in flat
+    short = rows["2024-01-02T10:15:00"]
+    assert "flat → short" in short and "none (LONG closed 2024-01-02T10:07:00)" in short
+
+
 def test_a_part_the_engine_cannot_answer_is_said_and_the_rest_shown(demo_run):
     import duckdb
 

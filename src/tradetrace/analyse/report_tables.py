@@ -76,7 +76,7 @@ def why_no_trade_html(query: TraceQuery, metrics: MetricsSummary | None) -> str:
                     len(found.rows), message)
     if not found.rows:
         return part + _none("every change of direction led to an order")
-    around = _orders_around(query, [r["span_id"] for r in found.rows])
+    around = orders_around(query, [r["span_id"] for r in found.rows])
     rows = []
     for r in found.rows:
         before, after = around.get(r["span_id"], (None, None))
@@ -87,7 +87,7 @@ def why_no_trade_html(query: TraceQuery, metrics: MetricsSummary | None) -> str:
                          "order before", "next order"], rows)
 
 
-def _orders_around(query: TraceQuery, span_ids: list[str]
+def orders_around(query: TraceQuery, span_ids: list[str]
                    ) -> dict[str, tuple[str | None, str | None]]:
     """Per signal span: its strategy's last order on the symbol before it and first one
     after, as "time side status" (the status is the order's fill's)."""
@@ -118,3 +118,31 @@ ASOF LEFT JOIN o a ON s.run = a.run AND s.strategy_id = a.strategy_id
      AND s.symbol = a.symbol AND s.start_ns < a.start_ns
 """, [span_ids, list(_ORDER_TYPES)])
     return {span: (before, after) for span, before, after in rows}
+
+
+def positions_at(query: TraceQuery, span_ids: list[str]
+                 ) -> dict[str, tuple[bool, str, str | None]]:
+    """Per signal span: its strategy's last position event on the symbol before it,
+    as (still open, side, market time): a POSITION_OPEN (held when the signal came) or
+    a POSITION_CLOSE (closed before it). The side is LONG or SHORT, from the event's side
+    or the sign of its quantity. Signals with no position before them are left out."""
+    side, quantity = attr(conv.SIDE), attr(conv.QUANTITY)
+    rows = query.sql(f"""
+WITH s AS (
+    SELECT span_id, coalesce(run_id, '') AS run, strategy_id, symbol, start_ns
+    FROM _spans WHERE handler_name IS NULL AND list_contains(?, span_id)
+),
+p AS (
+    SELECT coalesce(run_id, '') AS run, strategy_id, symbol, start_ns, event_type, sim_time,
+           CASE WHEN upper({side}) IN ('LONG', 'BUY') THEN 'LONG'
+                WHEN upper({side}) IN ('SHORT', 'SELL') THEN 'SHORT'
+                WHEN TRY_CAST({quantity} AS DOUBLE) < 0 THEN 'SHORT'
+                WHEN TRY_CAST({quantity} AS DOUBLE) > 0 THEN 'LONG' END AS held
+    FROM _spans WHERE handler_name IS NULL
+      AND event_type IN ('POSITION_OPEN', 'POSITION_CLOSE')
+)
+SELECT s.span_id, p.event_type = 'POSITION_OPEN', p.held, p.sim_time
+FROM s ASOF JOIN p ON s.run = p.run AND s.strategy_id = p.strategy_id
+     AND s.symbol = p.symbol AND s.start_ns > p.start_ns
+""", [span_ids])
+    return {span: (bool(is_open), held or "?", at) for span, is_open, held, at in rows}

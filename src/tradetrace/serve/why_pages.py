@@ -14,7 +14,7 @@ import duckdb
 
 from .. import conventions as conv
 from ..analyse.query import TraceQuery
-from ..analyse.report_tables import _orders_around
+from ..analyse.report_tables import orders_around, positions_at
 from .app import Request, engine_failed
 from .data import Traces
 from .html import e, link, page, table
@@ -36,22 +36,44 @@ def _found(traces: Traces, query: TraceQuery, run: str | None
         spans = [r["span_id"] for r in found.rows]
         runs = dict(query.sql("SELECT span_id, run_id FROM spans WHERE handler_name IS NULL "
                               "AND list_contains(?, span_id)", [spans])) if spans else {}
-        around = _orders_around(query, spans) if spans else {}
+        around = orders_around(query, spans) if spans else {}
+        held = positions_at(query, spans) if spans else {}
         for r in found.rows:
             r["run_id"] = runs.get(r["span_id"])
             r["before"], r["after"] = around.get(r["span_id"], (None, None))
+            r["held"] = held.get(r["span_id"])
         return found.count, found.rows
 
     return traces.kept(f"why:{run}", compute)
 
 
-def _what_happened(before: str | None, after: str | None) -> str:
-    """The likeliest reason, told from the orders around the signal."""
+def _what_happened(row: dict[str, Any]) -> str:
+    """The likeliest reason, told from the orders around the signal and the position
+    its strategy held when it was published."""
+    before, after, direction = row["before"], row["after"], row.get("direction")
+    is_open, side, at = row.get("held") or (False, None, None)
+    held = side if is_open else None
     if before and "REJECT" in before.upper():
         return "the order before was rejected: no position to close or turn"
+    if held is not None and direction in ("long", "short") and held == direction.upper():
+        return f"already {direction}: the position opened {at or ''} was still held"
+    if held is not None and direction == "flat":
+        return (f"a {held} position (opened {at or '?'}) was held: the flat signal "
+                "did not close it (closed later by its own exit, or the next order)")
+    if direction == "flat" and side is not None:
+        return "closed already by its own exit: a flat signal had nothing to close"
+    if direction == "flat":
+        return "no position was held: a flat signal had nothing to close"
     if after:
         return "an order came later (next order)"
     return "no order followed (risk veto, an existing position, or the strategy's rule)"
+
+
+def _position(held: tuple[bool, str, str | None] | None) -> str:
+    if held is None:
+        return "none"
+    is_open, side, at = held
+    return f"{side} since {at}" if is_open else f"none ({side} closed {at})"
 
 
 def why(request: Request) -> str:
@@ -71,7 +93,8 @@ def why(request: Request) -> str:
                       r.get("strategy_id"), r.get("symbol"),
                       f"{r.get('previous_direction') or 'none'} → {r.get('direction') or '?'}",
                       r["before"] or "-", r["after"] or "-",
-                      _what_happened(r["before"], r["after"]), signal,
+                      _position(r["held"]),
+                      _what_happened(r), signal,
                       link("span", "/span", trace=r["trace_id"], span=r["span_id"],
                            run=r["run_id"])])
     where = f"run {run}" if run else "every run"
@@ -88,6 +111,6 @@ def why(request: Request) -> str:
     back = f"<p>{link('trades of ' + run, '/trades', run=run)}</p>" if run else ""
     return page("Why no trade", back + note + table(
         ["signal (market time)", "run", "strategy", "symbol", "direction", "order before",
-         "next order", "what happened", "", ""], cells, table_id="why"))
+         "next order", "position held", "what happened", "", ""], cells, table_id="why"))
 
 
