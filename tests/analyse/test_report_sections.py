@@ -225,5 +225,6 @@ def test_why_no_trade_lists_only_changed_directions_and_what_came_around(page):
     assert len(rows) == 1
     cells = re.findall(r"<td[^>]*>(.*?)</td>", rows[0])
     assert cells == ["2024-01-02T10:10:00", "ma", "SPY", "long → short",
-                     "2024-01-02T10:00:00 BUY REJECTED", "2024-01-02T10:15:00 SELL FILLED"]
+                     "2024-01-02T10:00:00 BUY REJECTED", "2024-01-02T10:15:00 SELL FILLED",
+                     "none"]  # no position: the order that was to open it was rejected
     assert "10:05:00" not in table  # long after long: nothing to do, not listed

@@ -76,15 +76,17 @@ def why_no_trade_html(query: TraceQuery, metrics: MetricsSummary | None) -> str:
                     len(found.rows), message)
     if not found.rows:
         return part + _none("every change of direction led to an order")
-    around = orders_around(query, [r["span_id"] for r in found.rows])
+    spans = [r["span_id"] for r in found.rows]
+    around, held = orders_around(query, spans), positions_at(query, spans)
     rows = []
     for r in found.rows:
         before, after = around.get(r["span_id"], (None, None))
         rows.append(((r.get("attributes") or {}).get(conv.SIM_TIME), r.get("strategy_id"),
                      r.get("symbol"), f"{r.get('previous_direction') or 'none'} → "
-                     f"{r.get('direction') or '?'}", before, after))
+                     f"{r.get('direction') or '?'}", before, after,
+                     position_text(held.get(r["span_id"]))))
     return part + table(["signal time (simulated)", "strategy", "symbol", "direction",
-                         "order before", "next order"], rows)
+                         "order before", "next order", "position held"], rows)
 
 
 def orders_around(query: TraceQuery, span_ids: list[str]
@@ -118,6 +120,15 @@ ASOF LEFT JOIN o a ON s.run = a.run AND s.strategy_id = a.strategy_id
      AND s.symbol = a.symbol AND s.start_ns < a.start_ns
 """, [span_ids, list(_ORDER_TYPES)])
     return {span: (before, after) for span, before, after in rows}
+
+
+def position_text(held: tuple[bool, str, str | None] | None) -> str:
+    """A signal's position (:func:`positions_at`) in words: ``LONG since T``, ``none``,
+    or ``none (LONG closed T)``."""
+    if held is None:
+        return "none"
+    is_open, side, at = held
+    return f"{side} since {at}" if is_open else f"none ({side} closed {at})"
 
 
 def positions_at(query: TraceQuery, span_ids: list[str]

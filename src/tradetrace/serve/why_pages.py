@@ -14,7 +14,7 @@ import duckdb
 
 from .. import conventions as conv
 from ..analyse.query import TraceQuery
-from ..analyse.report_tables import orders_around, positions_at
+from ..analyse.report_tables import orders_around, position_text, positions_at
 from .app import Request, engine_failed
 from .data import Traces
 from .html import e, link, page, table
@@ -69,13 +69,6 @@ def _what_happened(row: dict[str, Any]) -> str:
     return "no order followed (risk veto, an existing position, or the strategy's rule)"
 
 
-def _position(held: tuple[bool, str, str | None] | None) -> str:
-    if held is None:
-        return "none"
-    is_open, side, at = held
-    return f"{side} since {at}" if is_open else f"none ({side} closed {at})"
-
-
 def why(request: Request) -> str:
     run = request.get("run")
     with request.traces.session(run) as query:
@@ -93,7 +86,7 @@ def why(request: Request) -> str:
                       r.get("strategy_id"), r.get("symbol"),
                       f"{r.get('previous_direction') or 'none'} → {r.get('direction') or '?'}",
                       r["before"] or "-", r["after"] or "-",
-                      _position(r["held"]),
+                      position_text(r["held"]),
                       _what_happened(r), signal,
                       link("span", "/span", trace=r["trace_id"], span=r["span_id"],
                            run=r["run_id"])])
