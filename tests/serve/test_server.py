@@ -82,6 +82,17 @@ def test_loopback_is_not_warned_about(tmp_path, monkeypatch, capsys):
     assert "WARNING" not in capsys.readouterr().err
 
 
+def test_a_source_that_does_not_exist_is_said_and_still_served(tmp_path, monkeypatch,
+                                                              capsys):
+    monkeypatch.setattr(server, "make", lambda *a, **k: (_FakeServer(), None))
+    monkeypatch.setattr(server, "warm", lambda app: None)
+    assert server.serve([tmp_path / "later", tmp_path, str(tmp_path / "*.jsonl")],
+                        "127.0.0.1", 0, out=io.StringIO()) == 0
+    said = capsys.readouterr().err.splitlines()
+    assert said == [f"tradetrace serve: {tmp_path / 'later'} does not exist (yet): its runs "
+                    "show up when trace files land there"]
+
+
 def test_the_server_listens_on_loopback_by_default(tmp_path):
     listening, _ = server.make([tmp_path], port=0)
     try:

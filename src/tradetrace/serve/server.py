@@ -74,6 +74,10 @@ def serve(sources: Sequence[str | Path], host: str = "127.0.0.1", port: int = 87
         print(f"tradetrace serve: WARNING: listening on {host}, not loopback: anyone who "
               "can reach this machine can read these traces (orders, P&L, payloads)",
               file=sys.stderr)
+    for source in sources:  # a typo, or a run not started yet: said, then served
+        if not any(c in str(source) for c in "*?[") and not Path(source).exists():
+            print(f"tradetrace serve: {source} does not exist (yet): its runs show up "
+                  "when trace files land there", file=sys.stderr)
     server, app = make(sources, host, port, jaeger_url=jaeger_url)
     print(f"tradetrace serve: {url(server)}  (sources: {', '.join(map(str, sources))}; "
           "Ctrl-C stops)", file=out, flush=True)
