@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,38 @@ def test_a_run_written_later_is_read_and_unchanged_files_are_not_read_again(tmp_
     with traces.session() as query:
         assert query.runs() == ["run_live"] and traces.generation == 2
     assert traces.kept("x", lambda: 3) == 3  # what was kept went with the old query
+
+
+def test_a_slow_question_over_every_run_holds_up_no_other_page(tmp_path):
+    """Every run's latency (20 s at 10M spans) is asked of a query apart: while it runs,
+    the pages' own query, and a run's, still answer."""
+    _write_run(tmp_path, "run_a")
+    traces = Traces([tmp_path])
+    inside, release = threading.Event(), threading.Event()
+
+    def slow() -> None:
+        with traces.session(apart=True):
+            inside.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=slow)
+    holder.start()
+    try:
+        assert inside.wait(60)
+        answered: list[list[str]] = []
+        done = threading.Event()
+
+        def quick() -> None:
+            with traces.session() as query, traces.session("run_a") as one:
+                answered.extend([query.runs(), one.runs()])
+            done.set()
+
+        threading.Thread(target=quick, daemon=True).start()
+        assert done.wait(60), "the pages' query waited for the slow one"
+        assert answered == [["run_a"], ["run_a"]]
+    finally:
+        release.set()
+        holder.join(60)
 
 
 def test_the_files_are_looked_at_no_more_often_than_asked(tmp_path):

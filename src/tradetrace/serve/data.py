@@ -1,7 +1,8 @@
 """The viewer's one :class:`TraceQuery`, kept up to date with the trace files.
 
 DuckDB connections are not thread-safe, so every page asks its questions inside
-:meth:`Traces.session`, which holds one lock. On entry, at most every
+:meth:`Traces.session`, which holds that query's lock (each query has its own: a slow
+page over every run, asked apart, never holds up the trades pages). On entry, at most every
 ``check_seconds``, the trace files under the sources are listed with their sizes and
 modification times; when that list changed (a live run wrote more), the query is made
 again, which brings the run index up to date (only the changed files are indexed). What
@@ -11,6 +12,8 @@ and dropped with the query it came from.
 A page about one run asks a query of that run alone (``TraceQuery(..., run=)``: only its
 folder of the index is read), kept for the few runs asked last: at 10M spans in 33 runs,
 one run's latency figures take a fraction of a second where every run's took 20 s.
+Pages over every run that take long (latency, why no trade) ask a query of their own
+(``apart``), so the trades and trade pages go on answering meanwhile.
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ class Traces:
         self.check_seconds = check_seconds
         self.generation = 0  #: how many times the query was made
         self._factory = factory
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  #: the bookkeeping below, never held for a question
         self._query: TraceQuery | None = None
+        self._query_lock = threading.Lock()
         self._seen: Fingerprint | None = None
         self._checked = 0.0
         self._kept: dict[str, Any] = {}
-        self._runs: dict[str, TraceQuery] = {}  #: one run's queries, the last asked last
+        #: one run's queries ("": every run's, apart), each with its lock, the last asked last
+        self._runs: dict[str, tuple[TraceQuery, threading.Lock]] = {}
 
     def fingerprint(self) -> Fingerprint:
         """Every trace and metrics file under the sources, with its size and mtime."""
@@ -62,9 +67,10 @@ class Traces:
                 if is_metrics(p)]
 
     @contextmanager
-    def session(self, run: str | None = None) -> Iterator[TraceQuery]:
-        """The current query (of one run's spans, with ``run``), for this thread alone
-        until the block ends."""
+    def session(self, run: str | None = None, *, apart: bool = False
+                ) -> Iterator[TraceQuery]:
+        """The current query (of one run's spans, with ``run``; of every run but apart
+        from the pages' own, with ``apart``), for this thread alone until the block ends."""
         with self._lock:
             now = time.monotonic()
             if self._query is None or now - self._checked >= self.check_seconds:
@@ -72,25 +78,35 @@ class Traces:
                 seen = self.fingerprint()
                 if self._query is None or seen != self._seen:
                     self._query = self._factory(list(self.sources))
+                    self._query_lock = threading.Lock()
                     self._seen = seen
                     self._kept.clear()
                     self._runs.clear()
                     self.generation += 1
-            if run is None:
-                yield self._query
-                return
-            query = self._runs.pop(run, None)
-            if query is None:
-                query = self._factory(list(self.sources), run=run)
-                while len(self._runs) >= KEPT_RUNS:
-                    self._runs.pop(next(iter(self._runs)))
-            self._runs[run] = query
+            if run is None and not apart:
+                query, lock = self._query, self._query_lock
+            else:
+                key = run or ""
+                query, lock = self._runs.pop(key, None) or (None, threading.Lock())
+                if query is None:
+                    query = self._factory(list(self.sources), **(
+                        {"run": run} if run is not None else {}))
+                    while len(self._runs) >= KEPT_RUNS:
+                        self._runs.pop(next(iter(self._runs)))
+                self._runs[key] = (query, lock)
+        with lock:
             yield query
 
     def kept(self, key: str, compute: Callable[[], T]) -> T:
-        """``compute()`` once per generation of the query (call inside a session)."""
+        """``compute()`` once per generation of the query (call inside the session of the
+        query it asks: its lock keeps a second asker waiting until the first has kept it)."""
         with self._lock:
-            if key not in self._kept:
-                self._kept[key] = compute()
-            value: T = self._kept[key]
-            return value
+            if key in self._kept:
+                found: T = self._kept[key]
+                return found
+            generation = self.generation
+        value = compute()
+        with self._lock:
+            if generation == self.generation:  # not computed from a query since replaced
+                self._kept[key] = value
+        return value

@@ -43,7 +43,7 @@ def _latency(traces: Traces, query: TraceQuery, run: str | None) -> dict[str, An
 
 def latency(request: Request) -> str:
     run = request.get("run")
-    with request.traces.session(run) as query:
+    with request.traces.session(run, apart=True) as query:
         found = _latency(request.traces, query, run)
     scope = (f"Run {e(run)} ({link('every run', '/latency')})." if run else
              "Over every loaded run (a run's own: its latency link on the runs page).")

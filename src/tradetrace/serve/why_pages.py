@@ -71,7 +71,7 @@ def _what_happened(row: dict[str, Any]) -> str:
 
 def why(request: Request) -> str:
     run = request.get("run")
-    with request.traces.session(run) as query:
+    with request.traces.session(run, apart=True) as query:
         found = _found(request.traces, query, run)
     if isinstance(found, str):
         return page("Why no trade", f'<p class="error">{e(found)}</p>')
