@@ -87,13 +87,14 @@ class Traces:
                 query, lock = self._query, self._query_lock
             else:
                 key = run or ""
-                query, lock = self._runs.pop(key, None) or (None, threading.Lock())
-                if query is None:
-                    query = self._factory(list(self.sources), **(
-                        {"run": run} if run is not None else {}))
+                scope = self._runs.pop(key, None)
+                if scope is None:
+                    scope = (self._factory(list(self.sources), **(
+                        {"run": run} if run is not None else {})), threading.Lock())
                     while len(self._runs) >= KEPT_RUNS:
                         self._runs.pop(next(iter(self._runs)))
-                self._runs[key] = (query, lock)
+                self._runs[key] = scope
+                query, lock = scope
         with lock:
             yield query
 
