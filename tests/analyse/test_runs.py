@@ -169,3 +169,26 @@ def test_a_trade_is_its_id_within_its_run(tmp_path):
             assert found is not None and found.realized_pnl == 10.0 + n
             assert [e.span_id for e in found.events] == [f"{n}1" * 8]
         assert q.get_trade("trd_x", run="r3").message == "no trade with id 'trd_x' in run 'r3'"
+
+
+def test_tick_to_trade_of_a_sweep_taken_a_run_at_a_time_is_the_whole_walk(sweep, tmp_path):
+    """Over several runs, and spans with no run id beside them, the walk from each fill
+    to its bar goes a run at a time (at 10M spans at once it ran out of memory): the
+    same latencies as one walk over everything."""
+    import shutil
+
+    folder, _ = sweep
+    mixed = tmp_path / "mixed"
+    shutil.copytree(folder / "a", mixed / "a", ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(folder / "b", mixed / "b", ignore=shutil.ignore_patterns(".*"))
+    for path in (mixed / "b").glob("*.jsonl"):  # a run whose files carry no run id
+        path.write_text(path.read_text().replace('"trading.run.id"', '"other.run.id"'))
+    q = TraceQuery(mixed)
+    assert sorted(q.runs()) == ["run_a"] and q.sql(
+        "SELECT count(*) FROM spans WHERE run_id IS NULL AND event_type = 'FILL'")[0][0] > 0
+    result = q.tick_to_trade(buckets=5)
+    by_run = sorted(x for (x,) in q.sql("SELECT latency_us FROM _t2t"))
+    q.con.execute("CREATE OR REPLACE TEMP TABLE _t2t (latency_us DOUBLE)")
+    q._tick_to_trade_of(None)  # one walk over every span
+    assert by_run == sorted(x for (x,) in q.sql("SELECT latency_us FROM _t2t"))
+    assert result.count == len(by_run) > 0

@@ -252,27 +252,16 @@ WHERE {side} IS NOT NULL GROUP BY ALL
         ``linear`` one."""
         if scale not in ("log", "linear"):
             raise ValueError(f"unknown scale {scale!r}; known: log, linear")
-        edges = self._edges()
-        self.con.execute(f"""
-CREATE OR REPLACE TEMP TABLE _t2t AS
-WITH RECURSIVE up(fill_trace, fill_span, trace_id, span_id, depth)
-USING KEY (fill_trace, fill_span, trace_id, span_id) AS (
-    SELECT trace_id, span_id, trace_id, span_id, 0 FROM _spans
-    WHERE event_type = 'FILL' AND handler_name IS NULL
-    UNION
-    SELECT up.fill_trace, up.fill_span, e.src_trace, e.src_span, up.depth + 1
-    FROM up JOIN {edges} e ON e.dst_trace = up.trace_id AND e.dst_span = up.span_id
-    WHERE up.depth < {MAX_DEPTH}
-),
-bars AS (
-    SELECT up.fill_trace, up.fill_span, arg_min(b.start_ns, up.depth) AS bar_start
-    FROM up JOIN _spans b ON b.trace_id = up.trace_id AND b.span_id = up.span_id
-    WHERE b.event_type = 'BAR' AND b.handler_name IS NULL AND up.depth > 0
-    GROUP BY ALL
-)
-SELECT (f.end_ns - bars.bar_start) / 1000.0 AS latency_us
-FROM bars JOIN _spans f ON f.trace_id = bars.fill_trace AND f.span_id = bars.fill_span
-""")
+        self.con.execute("CREATE OR REPLACE TEMP TABLE _t2t (latency_us DOUBLE)")
+        # A run at a time where there are several (a causal chain never leaves its run):
+        # over a sweep of 10M spans at once the walk ran out of DuckDB's memory limit.
+        runs: list[str | None] = [r for (r,) in self.sql(
+            "SELECT DISTINCT run_id FROM _spans WHERE event_type = 'FILL'")]
+        if len(runs) > 1:
+            for run in runs:
+                self._tick_to_trade_of([run])
+        else:
+            self._tick_to_trade_of(None)
         (count, p50, p90, p99, top, low) = self.con.execute("""
 SELECT count(*), quantile_disc(latency_us, 0.5), quantile_disc(latency_us, 0.9),
        quantile_disc(latency_us, 0.99), max(latency_us), min(latency_us) FROM _t2t
@@ -299,6 +288,36 @@ SELECT bucket, count(*) AS count FROM b GROUP BY bucket ORDER BY bucket
         rows = [{"low_us": edge(i), "high_us": edge(i + 1), "count": counts.get(i, 0)}
                 for i in range(n)]
         return TickToTrade(int(count), p50, p90, p99, top, rows)
+
+    def _tick_to_trade_of(self, runs: list[str | None] | None) -> None:
+        """The tick-to-trade latencies of ``runs`` (all for None) into ``_t2t``."""
+        edges = self._edges(runs)
+        spans = "_spans"
+        if runs is not None:
+            named = [r for r in runs if r is not None]
+            which = ([_of_runs(named)] if named else []) + (
+                ["run_id IS NULL"] if None in runs else [])
+            spans = f"(SELECT * FROM _spans WHERE {' OR '.join(which)})"
+        self.con.execute(f"""
+INSERT INTO _t2t
+WITH RECURSIVE up(fill_trace, fill_span, trace_id, span_id, depth)
+USING KEY (fill_trace, fill_span, trace_id, span_id) AS (
+    SELECT trace_id, span_id, trace_id, span_id, 0 FROM {spans}
+    WHERE event_type = 'FILL' AND handler_name IS NULL
+    UNION
+    SELECT up.fill_trace, up.fill_span, e.src_trace, e.src_span, up.depth + 1
+    FROM up JOIN {edges} e ON e.dst_trace = up.trace_id AND e.dst_span = up.span_id
+    WHERE up.depth < {MAX_DEPTH}
+),
+bars AS (
+    SELECT up.fill_trace, up.fill_span, arg_min(b.start_ns, up.depth) AS bar_start
+    FROM up JOIN {spans} b ON b.trace_id = up.trace_id AND b.span_id = up.span_id
+    WHERE b.event_type = 'BAR' AND b.handler_name IS NULL AND up.depth > 0
+    GROUP BY ALL
+)
+SELECT (f.end_ns - bars.bar_start) / 1000.0 AS latency_us
+FROM bars JOIN {spans} f ON f.trace_id = bars.fill_trace AND f.span_id = bars.fill_span
+""")
 
 
 def _of_runs(runs: list[str] | None) -> str:
