@@ -192,3 +192,22 @@ def test_tick_to_trade_of_a_sweep_taken_a_run_at_a_time_is_the_whole_walk(sweep,
     q._tick_to_trade_of(None)  # one walk over every span
     assert by_run == sorted(x for (x,) in q.sql("SELECT latency_us FROM _t2t"))
     assert result.count == len(by_run) > 0
+
+
+def test_unanswered_signals_of_a_sweep_are_each_runs_own_together(sweep):
+    """signal_without_order walks a run at a time over a sweep: the same signals, in
+    time order, as each run's query finds (and as one walk over everything). (The demo
+    acts on every change of direction: its signals without an order repeat one.)"""
+    folder, _ = sweep
+    q = TraceQuery(folder)
+    whole = q.detect_patterns("signal_without_order", limit=None)
+    runs = [TraceQuery(folder, run=r).detect_patterns(
+        "signal_without_order", limit=None) for r in q.runs()]
+    assert whole.count == sum(r.count for r in runs) == len(whole.rows) > 0
+    assert sorted(r["span_id"] for r in whole.rows) == sorted(
+        row["span_id"] for r in runs for row in r.rows)
+    starts = [r["start_ns"] for r in whole.rows]
+    assert starts == sorted(starts)
+    q._by_run = lambda where, params: [None]  # type: ignore[method-assign]
+    at_once = q.detect_patterns("signal_without_order", limit=None)
+    assert [r["span_id"] for r in at_once.rows] == [r["span_id"] for r in whole.rows]

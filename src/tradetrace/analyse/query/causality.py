@@ -6,6 +6,8 @@ chain is the walk up and down them, across traces.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ... import conventions as conv
 from .loaded import LoadedSpans
 from .results import ChainNode, EventChain
@@ -16,6 +18,26 @@ class CausalQueries(LoadedSpans):
     """The causal graph (``_edges``) and event chains."""
 
     # -- causal graph -----------------------------------------------------------------
+
+    def _spans_of(self, runs: list[str | None] | None) -> str:
+        """SQL for the spans of ``runs`` (None: every span; a None among them: spans
+        without a run id), the ids written out so that DuckDB reads only their folders
+        of the index."""
+        if runs is None:
+            return "_spans"
+        named = ", ".join("'" + str(r).replace("'", "''") + "'" for r in runs if r is not None)
+        which = " OR ".join(([f"run_id IN ({named})"] if named else [])
+                            + (["run_id IS NULL"] if None in runs else [])) or "FALSE"
+        return f"(SELECT * FROM _spans WHERE {which})"
+
+    def _by_run(self, where: str, params: list[Any]) -> list[list[str | None] | None]:
+        """The scopes to walk the causal graph in, one after the other: each run with
+        spans matching ``where`` when there are several (a chain never leaves its run,
+        and over a sweep of 10M spans at once a walk ran out of DuckDB's memory limit);
+        else everything at once."""
+        runs = [r for (r,) in self.sql(f"SELECT DISTINCT run_id FROM _spans WHERE {where}",
+                                       params)]
+        return [[r] for r in runs] if len(runs) > 1 else [None]
 
     def _edges(self, runs: list[str | None] | None = None) -> str:
         """Table ``_edges``: cause (src) -> effect (dst), built on first use for the
@@ -31,12 +53,7 @@ class CausalQueries(LoadedSpans):
         if key in self._cache or "_edges" in self._cache:  # every run's edges serve any
             return "_edges"
         self._cache.discard(next((k for k in self._cache if k.startswith("_edges")), ""))
-        spans = "_spans"
-        if runs is not None:
-            named = ", ".join("'" + str(r).replace("'", "''") + "'" for r in runs if r is not None)
-            which = " OR ".join(([f"run_id IN ({named})"] if named else [])
-                                + (["run_id IS NULL"] if None in runs else []))
-            spans = f"(SELECT * FROM _spans WHERE {which})"
+        spans = self._spans_of(runs)
         self.con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _edges AS
 SELECT trace_id AS src_trace, parent_id AS src_span, trace_id AS dst_trace,

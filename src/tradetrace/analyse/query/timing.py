@@ -255,13 +255,8 @@ WHERE {side} IS NOT NULL GROUP BY ALL
         self.con.execute("CREATE OR REPLACE TEMP TABLE _t2t (latency_us DOUBLE)")
         # A run at a time where there are several (a causal chain never leaves its run):
         # over a sweep of 10M spans at once the walk ran out of DuckDB's memory limit.
-        runs: list[str | None] = [r for (r,) in self.sql(
-            "SELECT DISTINCT run_id FROM _spans WHERE event_type = 'FILL'")]
-        if len(runs) > 1:
-            for run in runs:
-                self._tick_to_trade_of([run])
-        else:
-            self._tick_to_trade_of(None)
+        for scope in self._by_run("event_type = 'FILL'", []):
+            self._tick_to_trade_of(scope)
         (count, p50, p90, p99, top, low) = self.con.execute("""
 SELECT count(*), quantile_disc(latency_us, 0.5), quantile_disc(latency_us, 0.9),
        quantile_disc(latency_us, 0.99), max(latency_us), min(latency_us) FROM _t2t
@@ -291,13 +286,7 @@ SELECT bucket, count(*) AS count FROM b GROUP BY bucket ORDER BY bucket
 
     def _tick_to_trade_of(self, runs: list[str | None] | None) -> None:
         """The tick-to-trade latencies of ``runs`` (all for None) into ``_t2t``."""
-        edges = self._edges(runs)
-        spans = "_spans"
-        if runs is not None:
-            named = [r for r in runs if r is not None]
-            which = ([_of_runs(named)] if named else []) + (
-                ["run_id IS NULL"] if None in runs else [])
-            spans = f"(SELECT * FROM _spans WHERE {' OR '.join(which)})"
+        edges, spans = self._edges(runs), self._spans_of(runs)
         self.con.execute(f"""
 INSERT INTO _t2t
 WITH RECURSIVE up(fill_trace, fill_span, trace_id, span_id, depth)

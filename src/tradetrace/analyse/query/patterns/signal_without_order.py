@@ -20,10 +20,15 @@ class SignalWithoutOrder(QueryPattern):
              order_types: Iterable[str] = ("ORDER", "ORDER_REQUEST"),
              changed_only: bool = False,
              ) -> tuple[int, list[dict[str, Any]], str]:
-        edges = query._edges()
-        count, rows = query._counted(f"""
+        signals, orders = list(signal_types), list(order_types)
+        # a run at a time over a sweep (query._by_run), the matches gathered in one table
+        query.con.execute("DROP TABLE IF EXISTS _matches")
+        where = "handler_name IS NULL AND list_contains(?, event_type)"
+        for n, scope in enumerate(query._by_run(where, [signals])):
+            spans, edges = query._spans_of(scope), query._edges(scope)
+            found = f"""
 WITH RECURSIVE up(trace_id, span_id, depth) USING KEY (trace_id, span_id) AS (
-    SELECT trace_id, span_id, 0 FROM _spans
+    SELECT trace_id, span_id, 0 FROM {spans}
     WHERE handler_name IS NULL AND list_contains(?, event_type)
     UNION
     SELECT e.src_trace, e.src_span, up.depth + 1
@@ -36,7 +41,7 @@ signals AS (
                ORDER BY start_ns, span_id) AS previous_direction
     FROM (SELECT *, {direction_sql(attr(conv.DIRECTION, 'attr_keys', 'attr_values'))}
                         AS direction
-          FROM _spans WHERE handler_name IS NULL AND list_contains(?, event_type))
+          FROM {spans} WHERE handler_name IS NULL AND list_contains(?, event_type))
 )
 SELECT s.trace_id, s.span_id, s.event_id, s.container_id, s.symbol, s.strategy_id,
        s.direction, s.previous_direction,
@@ -46,8 +51,13 @@ FROM signals s
 WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.trace_id = s.trace_id
                   AND up.span_id = s.span_id AND up.depth > 0)
   AND (NOT ? OR s.previous_direction IS DISTINCT FROM s.direction)
-ORDER BY s.start_ns, s.span_id
-""", [list(order_types), list(signal_types), bool(changed_only)], limit)
+"""
+            query.con.execute(("CREATE TEMP TABLE _matches AS " if n == 0 else
+                               "INSERT INTO _matches ") + found,
+                              [orders, signals, bool(changed_only)])
+        (count,) = query.con.execute("SELECT count(*) FROM _matches").fetchone() or (0,)
+        rows = query._rows("SELECT * FROM _matches ORDER BY start_ns, span_id LIMIT ?",
+                           [limit])
         for row in rows:
             row["attributes"] = dict(row["attributes"] or {})
         message = ""
