@@ -211,3 +211,31 @@ def test_unanswered_signals_of_a_sweep_are_each_runs_own_together(sweep):
     q._by_run = lambda where, params: [None]  # type: ignore[method-assign]
     at_once = q.detect_patterns("signal_without_order", limit=None)
     assert [r["span_id"] for r in at_once.rows] == [r["span_id"] for r in whole.rows]
+
+
+def test_every_reading_command_reads_one_run_with_run(sweep, tmp_path, capsys):
+    """--run: summary (its spans and its metrics), query and report of one run of a
+    sweep, as if the folder held no other; a run that is not there is exit status 1."""
+    import json
+
+    from tradetrace.cli.main import main
+
+    folder, results = sweep
+    assert main(["summary", str(folder), "--run", "run_b", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    whole = TraceQuery(folder)
+    assert summary["runs"] == ["run_b"] and summary["spans"] == whole.sql(
+        "SELECT count(*) FROM spans WHERE run_id = 'run_b'")[0][0]
+    completed = summary["metrics"]["trades_completed"]  # of run b's metrics file alone
+    assert completed["win"] + completed["loss"] + completed.get("flat", 0) == sum(
+        results["run_b"]["trades"].values())
+    assert main(["query", "trades", str(folder), "--run", "run_b", "--json", "--limit", "0"]) == 0
+    trades = json.loads(capsys.readouterr().out)
+    assert {t["run_id"] for t in trades} == {"run_b"}
+    assert len(trades) == len(whole.trades(run="run_b", events=False).rows)
+    assert main(["report", str(folder), "--run", "run_b", "-o", str(tmp_path / "b.html")]) == 0
+    assert "run_b" in (tmp_path / "b.html").read_text() and "run_a_again" not in (
+        tmp_path / "b.html").read_text()
+    capsys.readouterr()
+    assert main(["query", "trades", str(folder), "--run", "run_z"]) == 1
+    assert "no spans of run 'run_z'" in capsys.readouterr().err

@@ -34,7 +34,7 @@ def write_report(query: TraceQuery, path: str | Path, *, title: str | None = Non
     """Write the HTML report of ``query`` to ``path`` (parents created); return the path."""
     title = title or "tradetrace report"
     kept = kept_trades(query)
-    metrics = metrics_beside(query.paths, query.stats) if query.paths else None
+    metrics = metrics_beside(query.paths, query.stats, query.run) if query.paths else None
     sections = [
         f"<header><h1>{e(title)}</h1></header>",
         '<section id="glance-section"><h2>How did this run go</h2>'

@@ -84,10 +84,11 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 
 def summarize(sources: str | Path | Iterable[str | Path], *, index: bool = True,
-              progress: Progress | None = None) -> Summary:
-    """What ``sources`` hold, read through the run index (the files when ``index`` is
-    False): SQL over the spans, and the metric lines of metrics files read apart."""
-    loaded = LoadedSpans(sources, index=index, progress=progress)
+              progress: Progress | None = None, run: str | None = None) -> Summary:
+    """What ``sources`` hold (of one run's, with ``run``), read through the run index
+    (the files when ``index`` is False): SQL over the spans, and the metric lines of
+    metrics files read apart."""
+    loaded = LoadedSpans(sources, index=index, progress=progress, run=run)
     stats = loaded.stats
     kind = f"""CASE WHEN handler_name IS NOT NULL THEN 'handler'
         WHEN name = '{conv.TRADE_SPAN_NAME}' AND trade_outcome IS NOT NULL THEN 'trade'
@@ -117,7 +118,7 @@ SELECT start_ns, {attr(conv.LEVEL_BEFORE)}, {attr(conv.LEVEL_AFTER)}, {attr(conv
 FROM _spans WHERE name = '{conv.LEVEL_CHANGE_SPAN_NAME}' AND {kind} = 'other' ORDER BY start_ns
 """)
     latency = _latency(loaded, kind)
-    digest, metric_files = _metric_lines(sources, stats)
+    digest, metric_files = _metric_lines(sources, stats, run)
     return Summary(
         files=stats.files_read + metric_files,
         spans=stats.spans,
@@ -162,15 +163,15 @@ FROM (SELECT span_kind, name, list_sort(list(duration_ns)) AS d
 
 
 def metrics_beside(sources: str | Path | Iterable[str | Path],
-                   stats: ReadStats) -> MetricsSummary | None:
-    """What the metric lines of ``sources`` say (None when there are none); ``stats``
-    are those of reading their spans."""
-    digest, _ = _metric_lines(sources, stats)
+                   stats: ReadStats, run: str | None = None) -> MetricsSummary | None:
+    """What the metric lines of ``sources`` say (of one run's, with ``run``; None when
+    there are none); ``stats`` are those of reading their spans."""
+    digest, _ = _metric_lines(sources, stats, run)
     return _metrics(digest) if digest else None
 
 
-def _metric_lines(sources: str | Path | Iterable[str | Path],
-                  stats: ReadStats) -> tuple[MetricsDigest, int]:
+def _metric_lines(sources: str | Path | Iterable[str | Path], stats: ReadStats,
+                  run: str | None = None) -> tuple[MetricsDigest, int]:
     """The metric lines, and how many metrics files were read: the metrics files beside
     the traces, and trace files' own metric lines (a Collector's file exporter can mix
     them in) when reading counted any."""
@@ -187,12 +188,23 @@ def _metric_lines(sources: str | Path | Iterable[str | Path],
                     request = json.loads(text)
                 except ValueError:
                     continue  # counted as a bad line where the spans were read
-                if isinstance(request, dict):
+                if isinstance(request, dict) and (run is None or _run_of(request) == run):
                     digest.add(request)
         except UnreadableFile:
             continue  # said where the spans were read
         read += is_metrics(path)
     return digest, read
+
+
+def _run_of(request: dict[str, Any]) -> str | None:
+    """The run id of a metrics request's (first) resource."""
+    try:
+        for item in request["resourceMetrics"][0]["resource"]["attributes"]:
+            if item.get("key") == conv.RUN_ID:
+                return str(item["value"].get("stringValue"))
+    except (KeyError, IndexError, TypeError, AttributeError):
+        pass
+    return None
 
 
 def _metrics(digest: MetricsDigest) -> MetricsSummary:

@@ -107,21 +107,23 @@ def _main(argv: Sequence[str] | None) -> int:
     run.add_argument("program", nargs=argparse.REMAINDER,
                      help="[--] python SCRIPT ARGS...: the program, its options its own")
 
+    from . import query_command
+
     summary = command("summary", "summarise trace files or folders", parents=[reading])
     summary.add_argument("paths", nargs="+", help="trace files, folders or globs")
     summary.add_argument("--json", action="store_true", help="machine-readable output")
+    summary.add_argument("--run", metavar="RUN_ID", help=query_command.ONE_RUN)
 
     index = command("index", "build or bring up to date the run index of trace files "
                     "(Parquet beside them, read by every command)", parents=[reading])
     index.add_argument("paths", nargs="+", help="trace files, folders or globs")
-
-    from . import query_command
 
     query_command.add_parser(commands, reading)
     report = command("report", "write a self-contained HTML report", parents=[reading])
     report.add_argument("sources", nargs="+", help="trace files, folders or globs")
     report.add_argument("-o", "--output", default="report.html", help="default report.html")
     report.add_argument("--title")
+    report.add_argument("--run", metavar="RUN_ID", help=query_command.ONE_RUN)
 
     serve = command("serve", "a trade-first trace viewer in the browser, on this machine "
                     "(read-only; refreshes as new files land)", parents=[reading])
@@ -216,7 +218,7 @@ def _report(args: argparse.Namespace) -> int:
     from ..analyse.report import write_report
     from .query_command import load
 
-    query = load(args.sources)
+    query = load(args.sources, args.run)
     if query is None:
         return 1
     path = write_report(query, args.output, title=args.title)
@@ -267,7 +269,7 @@ def _summary(args: argparse.Namespace) -> int:
     from .query_command import loading
 
     with loading() as progress:
-        result = summarize(args.paths, progress=progress)
+        result = summarize(args.paths, progress=progress, run=args.run)
     for message in result.problems:  # said as `tradetrace query` says them
         print(f"tradetrace: {message}", file=sys.stderr)
     nothing = result.spans == 0 and result.metrics is None

@@ -45,6 +45,11 @@ _EXAMPLES = {
 }
 
 
+#: ``--run``'s help, for every command that takes it.
+ONE_RUN = ("only this run's spans (its trading.run.id), as if the sources held no other; "
+           "in the run index only its folder is read")
+
+
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     query = commands.add_parser(
         "query", help="ask trace files about event chains, trades, patterns, bottlenecks",
@@ -61,6 +66,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         parser.add_argument("--json", action="store_true",
                             help="machine-readable output: a JSON array of rows ([] when "
                                  "none), or one object; --limit applies")
+        if name not in ("compare", "runs"):
+            parser.add_argument("--run", metavar="RUN_ID", help=ONE_RUN)
         if rows:
             parser.add_argument("--limit", type=check.limit, default=20, metavar="N",
                                 help="rows to show (default 20; 0 shows all)")
@@ -165,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.question == "compare":
             return runs_output.compare(args, out)
-        query = load(args.sources)
+        query = load(args.sources, getattr(args, "run", None))
         if query is None:
             return query_output.nothing(args)
         if args.question == "runs":
@@ -195,13 +202,14 @@ def loading() -> Any:
         yield progress
 
 
-def load(sources: list[str]) -> Any:
-    """A TraceQuery over ``sources`` with a progress bar and what was skipped said on
-    stderr; None (with a message) when not one span could be read."""
+def load(sources: list[str], run: str | None = None) -> Any:
+    """A TraceQuery over ``sources`` (one run's spans, with ``run``) with a progress bar
+    and what was skipped said on stderr; None (with a message) when not one span could
+    be read."""
     from ..analyse.query import TraceQuery
 
     with loading() as progress:
-        query = TraceQuery(sources, progress=progress)
+        query = TraceQuery(sources, progress=progress, run=run)
     report_skips(query)
     return query if readable(query.stats, sources) else None
 
