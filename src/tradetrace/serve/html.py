@@ -17,7 +17,7 @@ CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222}
 nav{background:#1f2937;padding:.5rem 1rem}nav a{color:#e5e7eb;margin-right:1.2rem;
 text-decoration:none;font-weight:600}nav a:hover{color:#fff}
-main{margin:1rem;padding:0 .5rem}
+main{margin:1rem;padding:0 .5rem;overflow-x:auto}
 #trades td,#runs td,#why td,#stages td{white-space:nowrap}
 h1{font-size:1.4rem;margin:.6rem 0}h2{font-size:1.1rem;margin-top:1.6rem;
 border-bottom:1px solid #ddd}

@@ -82,14 +82,16 @@ def why(request: Request) -> str:
         attrs = r.get("attributes") or {}
         signal = (link("chain", "/chain", event=r["event_id"], run=r["run_id"])
                   if r.get("event_id") else "")
-        cells.append([attrs.get(conv.SIM_TIME), link(r["run_id"] or "-", "/why", run=r["run_id"]),
-                      r.get("strategy_id"), r.get("symbol"),
-                      f"{r.get('previous_direction') or 'none'} → {r.get('direction') or '?'}",
-                      r["before"] or "-", r["after"] or "-",
-                      position_text(r["held"]),
-                      _what_happened(r), signal,
-                      link("span", "/span", trace=r["trace_id"], span=r["span_id"],
-                           run=r["run_id"])])
+        # what happened first (the answer), then what it was told from
+        cells.append([attrs.get(conv.SIM_TIME)]
+                     + ([] if run else [link(r["run_id"] or "-", "/why", run=r["run_id"])])
+                     + [r.get("strategy_id"), r.get("symbol"),
+                        f"{r.get('previous_direction') or 'none'} → "
+                        f"{r.get('direction') or '?'}",
+                        _what_happened(r), position_text(r["held"]), r["before"] or "-",
+                        r["after"] or "-", signal,
+                        link("span", "/span", trace=r["trace_id"], span=r["span_id"],
+                             run=r["run_id"])])
     where = f"run {run}" if run else "every run"
     note = (f'<p class="note" id="why-count">{len(chosen):,} signal(s) in {e(where)} changed '
             "direction and led to no order" + (f" (first {SHOWN} shown)" if len(chosen) > SHOWN
@@ -103,7 +105,8 @@ def why(request: Request) -> str:
                  "signal was traced: signals are traced from level normal)</p>")
     back = f"<p>{link('trades of ' + run, '/trades', run=run)}</p>" if run else ""
     return page("Why no trade", back + note + table(
-        ["signal (market time)", "run", "strategy", "symbol", "direction", "order before",
-         "next order", "position held", "what happened", "", ""], cells, table_id="why"))
+        ["signal (market time)"] + ([] if run else ["run"])
+        + ["strategy", "symbol", "direction", "what happened", "position held",
+           "order before", "next order", "", ""], cells, table_id="why"))
 
 
