@@ -279,3 +279,19 @@ def test_spans_read_twice_count_once_and_the_check_is_kept_beside_the_parts(demo
     (folder / "seed5" / "collector-copy.jsonl").unlink()
     assert answers(TraceQuery(folder)) == direct
     assert not any("read more than once" in m for m in TraceQuery(folder).stats.messages)
+
+
+def test_the_same_ids_in_two_runs_are_two_spans_not_one_read_twice(tmp_path):
+    """A span is its run's: two runs sharing trace and span ids (a run's files copied as
+    another run of a sweep) hold two spans each; the same file read twice, one."""
+    spans = [span("BAR", span_id=f"{i:016x}", start=1_000 + i) for i in range(5)]
+    write_lines(tmp_path / "r1-0001.jsonl", [line(*spans, resource={"trading.run.id": "r1"})])
+    write_lines(tmp_path / "r2-0001.jsonl", [line(*spans, resource={"trading.run.id": "r2"})])
+    for index in (True, False):
+        q = TraceQuery(tmp_path, index=index)
+        assert q.stats.spans == 10 and not any("more than once" in m for m in q.stats.messages)
+        assert q.sql("SELECT run_id, count(*) FROM spans GROUP BY 1 ORDER BY 1") == [
+            ("r1", 5), ("r2", 5)]
+    shutil.copy(tmp_path / "r2-0001.jsonl", tmp_path / "r2-copy.jsonl")
+    q = TraceQuery(tmp_path)
+    assert q.stats.spans == 10 and q._spans_twice == 5

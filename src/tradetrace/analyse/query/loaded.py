@@ -209,8 +209,8 @@ class LoadedSpans:
         if not (cache is not None and self._read_twice(cache)):
             self.con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _twice AS
-SELECT trace_id, span_id, file FROM _spans_read WHERE {where}
-QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY file) > 1""")
+SELECT run_id, trace_id, span_id, file FROM _spans_read WHERE {where}
+QUALIFY row_number() OVER (PARTITION BY run_id, trace_id, span_id ORDER BY file) > 1""")
             cache = cache if cache is not None and self._write_twice(cache, where) else None
         (twice,) = self.con.execute("SELECT count(*) FROM _twice").fetchone() or (0,)
         self._spans_twice = int(twice)
@@ -218,21 +218,22 @@ QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY file) > 1""")
         if twice:
             in_one_file = cache is None and (self.con.execute(
                 "SELECT count(*) FROM (SELECT 1 FROM _spans_read WHERE " + where
-                + " GROUP BY trace_id, span_id, file HAVING count(*) > 1)").fetchone()
+                + " GROUP BY run_id, trace_id, span_id, file HAVING count(*) > 1)").fetchone()
                 or (0,))[0]
             if in_one_file:  # a file holding a span twice: the key cannot tell the copies
                 self.con.execute("""
 CREATE OR REPLACE TABLE _spans_once AS SELECT * FROM _spans_read
-QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY file) = 1""")
+QUALIFY row_number() OVER (PARTITION BY run_id, trace_id, span_id ORDER BY file) = 1""")
                 self.con.execute("CREATE OR REPLACE VIEW _spans AS SELECT * FROM _spans_once")
             else:
                 self.con.execute("""
 CREATE OR REPLACE VIEW _spans AS SELECT * FROM _spans_read s
 WHERE NOT EXISTS (SELECT 1 FROM _twice t WHERE t.trace_id = s.trace_id
-                  AND t.span_id = s.span_id AND t.file = s.file)""")
+                  AND t.span_id = s.span_id AND t.file = s.file
+                  AND t.run_id IS NOT DISTINCT FROM s.run_id)""")
             self.stats.spans -= twice
-            self.stats.note(f"{twice} spans were read more than once (same trace and span "
-                            "id in several files); each is counted once")
+            self.stats.note(f"{twice} spans were read more than once (same run, trace and "
+                            "span id in several files); each is counted once")
 
     def _twice_cache(self, where: str) -> Path | None:
         """Where the duplicate check's answer is kept: in the index folder, named by the
@@ -248,8 +249,8 @@ WHERE NOT EXISTS (SELECT 1 FROM _twice t WHERE t.trace_id = s.trace_id
         if not cache.exists():
             return False
         try:
-            self.con.execute("CREATE OR REPLACE TEMP TABLE _twice AS SELECT trace_id, "
-                             f"span_id, file FROM read_parquet('{_sql_text(cache)}')")
+            self.con.execute("CREATE OR REPLACE TEMP TABLE _twice AS SELECT run_id, "
+                             f"trace_id, span_id, file FROM read_parquet('{_sql_text(cache)}')")
             return True
         except duckdb.Error:  # unreadable (cut short, another version): computed again
             return False
@@ -259,7 +260,7 @@ WHERE NOT EXISTS (SELECT 1 FROM _twice t WHERE t.trace_id = s.trace_id
         copies apart, and the slow path decides); older answers are removed."""
         (in_one_file,) = self.con.execute(
             "SELECT count(*) FROM (SELECT 1 FROM _spans_read WHERE " + where
-            + " GROUP BY trace_id, span_id, file HAVING count(*) > 1)").fetchone() or (0,)
+            + " GROUP BY run_id, trace_id, span_id, file HAVING count(*) > 1)").fetchone() or (0,)
         if in_one_file:
             return False
         temporary = cache.with_name(f".{cache.name}.{os.getpid()}")
@@ -326,6 +327,7 @@ EXCEPT SELECT trade_id FROM _trade_rows WHERE row_kind = 'trade'""")
 CREATE OR REPLACE TEMP TABLE _twice_trades AS
 SELECT DISTINCT s.trade_id FROM _spans_read s SEMI JOIN _twice t
     ON s.trace_id = t.trace_id AND s.span_id = t.span_id AND s.file = t.file
+    AND s.run_id IS NOT DISTINCT FROM t.run_id
 WHERE ({self._twice_where}) AND s.trade_id IN (SELECT trade_id FROM _from_events)""")
         (again,) = self.con.execute("SELECT count(*) FROM _twice_trades").fetchone() or (0,)
         if again:
