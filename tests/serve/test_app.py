@@ -192,9 +192,13 @@ def test_latency_and_why_of_one_run_read_that_run_alone(tmp_path):
     assert status == 200 and f"{count:,} signal(s) in run run_long" in text(html)
 
 
-def test_compare_pairs_the_runs(app):
+def test_compare_pairs_the_runs(app, query):
     status, _, html = call(app, "/compare?a=run_serve&b=run_serve")
     assert status == 200 and "The two runs took the same trades." in html
+    # at NORMAL each event type is one stage: its own row would repeat that stage's
+    stages = rows_of(html, "stages")
+    assert stages and all(">stage<" in row for row in stages)
+    assert len(stages) == len(query.compare("run_serve", "run_serve").distinct_rows())
 
 
 @pytest.mark.parametrize("path, why", [

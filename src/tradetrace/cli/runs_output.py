@@ -4,7 +4,6 @@ trade) and ``query runs`` (every run in the sources, ranked by a metric)."""
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
@@ -28,7 +27,7 @@ def compare(args: argparse.Namespace, out: Any) -> int:
         result = query.compare(args.a, args.b)
     else:
         result = _compare_sources(args.a, args.b)
-    rows = _first(compare_rows(result), args.limit)
+    rows = _first(result.distinct_rows(), args.limit)
     diff = result.trade_diff
     pairs = _first(diff.rows, args.limit) if diff is not None else []
     if args.json:
@@ -39,7 +38,7 @@ def compare(args: argparse.Namespace, out: Any) -> int:
         _dump(data)
     else:
         _table(args, out, f"{result.a} -> {result.b}: latency by stage, largest p99 change "
-               "first" + _more(len(rows), len(compare_rows(result))), [
+               "first" + _more(len(rows), len(result.distinct_rows())), [
                    Column("container", ID), Column("handler"), Column("event type"),
                    Column("count a", NUM, drop=3), Column("count b", NUM, drop=4),
                    Column("p50 a us", NUM, drop=7), Column("p50 b us", NUM, drop=8),
@@ -84,15 +83,6 @@ def _trade_diff(args: argparse.Namespace, out: Any, diff: Any, pairs: list[Any])
              tables.when(p.entry_a), tables.when(p.entry_b), tables.text(p.side_a),
              tables.text(p.side_b), tables.number(p.pnl_a), tables.number(p.pnl_b)]
             for p in pairs])
-
-
-def compare_rows(result: Any) -> list[Any]:
-    """Stage rows, and an event type's own row only where it pools several stages: with
-    one stage per event type (at NORMAL, say) it would repeat that stage's numbers."""
-    stages = Counter(r.event_type for r in result.rows
-                     if r.kind == "stage" and r.handler_name is None)
-    rows = [r for r in result.rows if r.kind == "stage" or stages[r.event_type] > 1]
-    return sorted(rows, key=lambda r: -abs(r.p99_change or 0))
 
 
 def _compare_sources(a: str, b: str) -> Any:

@@ -143,7 +143,7 @@ def compare(request: Request) -> str:
     rows = [[r.kind, r.container_id, r.handler_name, r.event_type, r.count_a, r.count_b,
              r.count_change, micros(r.p50_us_a), micros(r.p50_us_b), _change(r.p50_change),
              micros(r.p99_us_a), micros(r.p99_us_b), _change(r.p99_change)]
-            for r in result.rows]
+            for r in result.distinct_rows()]
     parts.append(table(["kind", "container", "handler", "event type", "count A", "count B",
                         "change", "p50 A", "p50 B", "p50 change", "p99 A", "p99 B",
                         "p99 change"], rows, table_id="stages"))

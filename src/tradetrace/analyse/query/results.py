@@ -6,6 +6,7 @@ when pandas or pyarrow is installed; both are imported only when called.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -225,6 +226,15 @@ class Comparison(_Table):
     #: The two runs' trades paired trade by trade (a ``runs.TradeDiff``); its message
     #: says why not when a side holds no run or several.
     trade_diff: Any = None
+
+    def distinct_rows(self) -> list[CompareRow]:
+        """Stage rows, and an event type's own row only where it pools several stages
+        (with one stage per event type, at NORMAL say, it would repeat that stage's
+        numbers), the largest change of p99 first."""
+        stages = Counter(r.event_type for r in self.rows
+                         if r.kind == "stage" and r.handler_name is None)
+        rows = [r for r in self.rows if r.kind == "stage" or stages[r.event_type] > 1]
+        return sorted(rows, key=lambda r: -abs(r.p99_change or 0))
 
 
 @dataclass
