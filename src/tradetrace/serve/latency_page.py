@@ -68,7 +68,7 @@ def latency(request: Request) -> str:
         parts.append("<h2>Spikes</h2>" + _failed(spikes))
     else:
         parts.append(f"<h2>Spikes ({spikes.count:,}: {SPIKE_RELATIVE:g}x their stage's "
-                     "median or more)</h2>" + _spikes(spikes.rows))
+                     "median or more)</h2>" + _spikes(spikes.rows, run))
     return page("Latency", "".join(parts), scripts=scripts)
 
 
@@ -89,12 +89,13 @@ def _stages(stages: Bottlenecks, run: str | None) -> str:
     return out
 
 
-def _spikes(found: list[dict[str, Any]]) -> str:
+def _spikes(found: list[dict[str, Any]], run: str | None) -> str:
     rows = [[r.get("event_type") or r.get("name"), r.get("container_id"),
              r.get("handler_name"), micros(r.get("duration_us")), micros(r.get("median_us")),
              "" if r.get("ratio") is None else f"{r['ratio']:,.0f}x",
              link(r["span_id"], "/span", trace=r["trace_id"], span=r["span_id"]),
-             link(r["trade_id"], "/trade", id=r["trade_id"]) if r.get("trade_id") else ""]
+             link(r["trade_id"], "/trade", id=r["trade_id"], run=run) if r.get("trade_id")
+             else ""]
             for r in found]
     return table(["stage", "container", "handler", "duration", "stage median", "ratio",
                   "span", "trade"], rows, table_id="spikes")
