@@ -185,15 +185,13 @@ def check_level(level: str, bare: dict[str, Any], run: dict[str, Any], out: Path
               f"minimal records the trade events: {accounting.get('recorded')} events "
               f"(framework: {expected}); spans kept {accounting.get('exported')}")
     if level != "minimal":
-        trades = [s for s in spans if s.name == "trade"
-                  and s.attributes.get("trading.trade.outcome") in ("win", "loss", "flat")]
-        pnl = round(sum(t.attributes.get("trading.trade.realized_pnl", 0.0) for t in trades), 2)
+        closed, pnl = framework_runs.closed_trades(spans)
         expected_pnl = round(sum(c[4] for c in bare["closed"]), 2)
         analyzer = bare["analyzer"]
-        check(len(trades) == len(bare["closed"]) == analyzer.get("closed")
+        check(closed == len(bare["closed"]) == analyzer.get("closed")
               and abs(pnl - expected_pnl) < 0.011
               and abs(analyzer.get("net", 0.0) - expected_pnl) < 0.011,
-              f"trades: {len(trades)} closed, P&L {pnl:.2f} (framework: "
+              f"trades: {closed} closed, P&L {pnl:.2f} (framework: "
               f"{len(bare['closed'])} closed trades, sum of pnlcomm {expected_pnl:.2f}; "
               f"TradeAnalyzer {analyzer.get('closed')} closed, net {analyzer.get('net', 0):.2f})")
     framework_runs.accounting_identity(check, accounting)

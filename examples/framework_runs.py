@@ -77,6 +77,15 @@ def spans_per_type(check: Check, framework: dict[str, int], spans: Iterable[Any]
           + (f" (differ: {wrong})" if wrong else ""))
 
 
+def closed_trades(spans: Iterable[Any]) -> tuple[int, float]:
+    """How many closed trades the ``trade`` spans say (win, loss or flat), and their
+    P&L summed, to the cent."""
+    trades = [s for s in spans if s.name == "trade"
+              and s.attributes.get("trading.trade.outcome") in ("win", "loss", "flat")]
+    return len(trades), round(sum(t.attributes.get("trading.trade.realized_pnl", 0.0)
+                                  for t in trades), 2)
+
+
 def accounting_identity(check: Check, accounting: dict[str, Any]) -> None:
     total = sum(accounting.get("dropped", {}).values()) + accounting.get("exported", 0) + (
         accounting.get("pending", 0))

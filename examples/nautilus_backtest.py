@@ -145,13 +145,11 @@ def check_level(level: str, bare: dict[str, Any], run: dict[str, Any], out: Path
         check(accounting.get("recorded") == expected,
               f"minimal records the order lifecycle: {accounting.get('recorded')} events "
               f"(framework: {expected}); spans kept {accounting.get('exported')}")
-    trades = [s for s in spans if s.name == "trade"
-              and s.attributes.get("trading.trade.outcome") in ("win", "loss", "flat")]
     if level != "minimal":
-        pnl = round(sum(t.attributes.get("trading.trade.realized_pnl", 0.0) for t in trades), 2)
+        closed, pnl = framework_runs.closed_trades(spans)
         expected_pnl = round(sum(p for _, p in bare["closed"]), 2)
-        check(len(trades) == len(bare["closed"]) and abs(pnl - expected_pnl) < 0.011,
-              f"trades: {len(trades)} closed, P&L {pnl:.2f} (framework: "
+        check(closed == len(bare["closed"]) and abs(pnl - expected_pnl) < 0.011,
+              f"trades: {closed} closed, P&L {pnl:.2f} (framework: "
               f"{len(bare['closed'])} closed positions, {expected_pnl:.2f})")
     framework_runs.accounting_identity(check, accounting)
     return lines

@@ -6,12 +6,13 @@ chain is the walk up and down them, across traces.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ... import conventions as conv
 from .loaded import LoadedSpans
 from .results import ChainNode, EventChain
-from .sql import MAX_DEPTH
+from .sql import MAX_DEPTH, of_runs
 
 
 class CausalQueries(LoadedSpans):
@@ -19,16 +20,11 @@ class CausalQueries(LoadedSpans):
 
     # -- causal graph -----------------------------------------------------------------
 
-    def _spans_of(self, runs: list[str | None] | None) -> str:
+    def _spans_of(self, runs: Sequence[str | None] | None) -> str:
         """SQL for the spans of ``runs`` (None: every span; a None among them: spans
         without a run id), the ids written out so that DuckDB reads only their folders
         of the index."""
-        if runs is None:
-            return "_spans"
-        named = ", ".join("'" + str(r).replace("'", "''") + "'" for r in runs if r is not None)
-        which = " OR ".join(([f"run_id IN ({named})"] if named else [])
-                            + (["run_id IS NULL"] if None in runs else [])) or "FALSE"
-        return f"(SELECT * FROM _spans WHERE {which})"
+        return "_spans" if runs is None else f"(SELECT * FROM _spans WHERE {of_runs(runs)})"
 
     def _by_run(self, where: str, params: list[Any]) -> list[list[str | None] | None]:
         """The scopes to walk the causal graph in, one after the other: each run with

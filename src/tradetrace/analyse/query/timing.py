@@ -54,7 +54,7 @@ class TimingQueries(CausalQueries, RunQueries):
         view = "_self" if runs is None else "_self_runs"
         if view in self._cache:
             return view
-        spans = f"(SELECT * FROM _spans WHERE {_of_runs(runs)})" if runs else "_spans"
+        spans = self._spans_of(runs)
         # A view, not a table: at 10M spans a table of every stage span held most of
         # DuckDB's memory limit before the quantiles over it could start.
         # Spans are keyed by a 64-bit hash of (trace id, span id) in the joins and
@@ -207,7 +207,7 @@ WHERE {side} IS NOT NULL GROUP BY ALL
                              float(r["realized_pnl"]))
 
         counts = {r["side"]: r["n"] for r in self._rows(
-            f"SELECT {side} AS side, count(*) AS n FROM _spans WHERE {_of_runs(runs)} "
+            f"SELECT {side} AS side, count(*) AS n FROM {self._spans_of(runs)} "
             "GROUP BY ALL", params)}
         missing = [name for key, name in (("a", what_a), ("b", what_b)) if not counts.get(key)]
         message = ("no spans for " + " and ".join(missing)) if missing else ""
@@ -310,14 +310,6 @@ bars AS (
 SELECT (f.end_ns - bars.bar_start) / 1000.0 AS latency_us
 FROM bars JOIN {spans} f ON f.trace_id = bars.fill_trace AND f.span_id = bars.fill_span
 """)
-
-
-def _of_runs(runs: list[str] | None) -> str:
-    """SQL keeping the spans of ``runs`` (all for None), the ids written out so that
-    DuckDB reads only their folders of the index."""
-    if runs is None:
-        return "TRUE"
-    return "run_id IN (" + ", ".join("'" + r.replace("'", "''") + "'" for r in runs) + ")"
 
 
 def _floats(row: dict[str, Any]) -> dict[str, Any]:

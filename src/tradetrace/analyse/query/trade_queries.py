@@ -15,6 +15,7 @@ from . import trade_rows
 from ._load import attr
 from .loaded import LoadedSpans
 from .results import Trade, TradeEvent, TradeResult, Trades
+from .sql import of_runs
 
 #: What trades can be ordered by (``trades(order=...)``).
 TRADE_ORDERS = (
@@ -130,6 +131,9 @@ class TradeQueries(LoadedSpans):
         if not events or not trades:
             return trades
         by_id = {(t.run_id, t.trade_id): t for t in trades}
+        # only the folders of the trades' runs are read (all, past a few runs)
+        run_ids = sorted({t.run_id for t in trades}, key=str)
+        runs = of_runs(run_ids, "s.run_id") if len(run_ids) <= 16 else "TRUE"
         self.con.execute("CREATE OR REPLACE TEMP TABLE _wanted AS SELECT unnest(?) AS trade_id",
                          [sorted({t.trade_id for t in trades})])
         for row in self._rows(f"""
@@ -140,7 +144,7 @@ SELECT s.run_id, s.trade_id, s.event_type, s.event_id, s.trace_id, s.span_id, s.
        TRY_CAST({attr(conv.PRICE, 's.attr_keys', 's.attr_values')} AS DOUBLE) AS price,
        {attr(conv.STATUS, 's.attr_keys', 's.attr_values')} AS status
 FROM _spans s SEMI JOIN _wanted w ON s.trade_id = w.trade_id
-WHERE s.event_type IS NOT NULL AND s.handler_name IS NULL AND {_in_runs(trades)}
+WHERE s.event_type IS NOT NULL AND s.handler_name IS NULL AND {runs}
 ORDER BY s.trade_id, s.start_ns, s.span_id
 """):
             trade = by_id.get((row.pop("run_id"), row.pop("trade_id")))
@@ -148,11 +152,3 @@ ORDER BY s.trade_id, s.start_ns, s.span_id
                 trade.events.append(TradeEvent(**row))
         return trades
 
-
-def _in_runs(trades: list[Trade]) -> str:
-    """SQL keeping the spans of the runs of ``trades``, written out so that DuckDB reads
-    only those runs' folders of the index; TRUE where that would not pay."""
-    runs = {t.run_id for t in trades}
-    if None in runs or len(runs) > 16:
-        return "TRUE"
-    return "s.run_id IN (" + ", ".join("'" + str(r).replace("'", "''") + "'" for r in runs) + ")"
